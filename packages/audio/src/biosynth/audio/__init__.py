@@ -1,0 +1,1 @@
+"""biosynth audio: text-to-speech backends and clinical scene rendering."""

@@ -1,0 +1,55 @@
+"""biosynth-core: records, provenance, recipes, registry, policy, dataset store and runner."""
+
+from biosynth.core._builtin_generators import AttributeSampler, TemplateText
+from biosynth.core._dataset import SyntheticDataset
+from biosynth.core._decoding import DecodingConfig
+from biosynth.core._errors import (
+    BiosynthError,
+    ConfigError,
+    DatasetError,
+    GenerationError,
+    InputDataError,
+    PolicyError,
+    RecipeError,
+    RegistryError,
+)
+from biosynth.core._generator import Draft, Generator, GeneratorParams, SampleFailure, SampleRequest, StepContext
+from biosynth.core._hashing import canonical_json, sha256_file, sha256_text
+from biosynth.core._inputs import InputFile, InputFingerprint
+from biosynth.core._llm import BackendSpec, BaseLanguageModel, ChatMessage, ChatRequest, Completion, LanguageModel
+from biosynth.core._manifest import Manifest, StepSummary
+from biosynth.core._policy import Policy
+from biosynth.core._provenance import ModelRef, PromptRef, Provenance, Strategy, Validation
+from biosynth.core._recipe import PolicyConfig, Recipe, Step, load_recipe, parse_recipe
+from biosynth.core._records import (
+    AudioPayload,
+    AudioSegment,
+    DialoguePayload,
+    ImagePayload,
+    MediaRef,
+    Modality,
+    Record,
+    Relation,
+    Span,
+    TableRowPayload,
+    TextPayload,
+    Turn,
+    Visit,
+    VisitSequencePayload,
+)
+from biosynth.core._registry import Group, Registry, default_registry
+from biosynth.core._runner import Runner, plan, run_recipe
+from biosynth.core._secrets import secret_from_env
+from biosynth.core._seeding import derive_seed, rng
+
+__all__ = [
+    "AttributeSampler", "AudioPayload", "AudioSegment", "BackendSpec", "BaseLanguageModel", "BiosynthError",
+    "ChatMessage", "ChatRequest", "Completion", "ConfigError", "DatasetError", "DecodingConfig", "DialoguePayload",
+    "Draft", "GenerationError", "Generator", "GeneratorParams", "Group", "ImagePayload", "InputDataError",
+    "InputFile", "InputFingerprint", "LanguageModel", "Manifest", "MediaRef", "Modality", "ModelRef", "Policy",
+    "PolicyConfig", "PolicyError", "PromptRef", "Provenance", "Recipe", "RecipeError", "Record", "Registry",
+    "RegistryError", "Relation", "Runner", "SampleFailure", "SampleRequest", "Span", "Step", "StepContext",
+    "StepSummary", "Strategy", "SyntheticDataset", "TableRowPayload", "TemplateText", "TextPayload", "Turn",
+    "Validation", "Visit", "VisitSequencePayload", "canonical_json", "default_registry", "derive_seed",
+    "load_recipe", "parse_recipe", "plan", "rng", "run_recipe", "secret_from_env", "sha256_file", "sha256_text",
+]

@@ -1,0 +1,79 @@
+"""SyntheticDataset: read a finished dataset folder (manifest.json, records.parquet, media/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import ValidationError
+
+from biosynth.core._errors import DatasetError
+from biosynth.core._hashing import sha256_file
+from biosynth.core._journal import read_manifest_json
+from biosynth.core._manifest import Manifest
+from biosynth.core._records import Record
+from biosynth.core._store import read_table, table_to_records
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MANIFEST = "manifest.json"
+
+
+class SyntheticDataset:
+    """A dataset folder written by the runner.
+
+    >>> ds = SyntheticDataset("out/")          # doctest: +SKIP
+    >>> ds.manifest.produced, ds.records("notes")[0].text
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        manifest_path = self.root / MANIFEST
+        if not manifest_path.is_file():
+            raise DatasetError(f"{str(self.root)!r} is not a biosynth dataset: {MANIFEST} is missing")
+        try:
+            self.manifest = Manifest.model_validate(read_manifest_json(manifest_path))
+        except ValidationError as err:
+            raise DatasetError(f"{str(manifest_path)!r} does not match the manifest schema: {err.errors()[0]['msg']}") from None
+
+    @property
+    def complete(self) -> bool:
+        return self.manifest.status == "complete"
+
+    def table(self, step: str | None = None) -> pa.Table:
+        if not self.complete:
+            raise DatasetError(f"dataset {str(self.root)!r} is unfinished; resume it with `biosynth run ... --resume`")
+        path = self.root / self.manifest.records_file
+        if not path.is_file():
+            raise DatasetError(f"{str(path)!r} is missing")
+        table = read_table(path)
+        if step is not None:
+            if step not in self.manifest.steps:
+                raise DatasetError(f"no step {step!r} in this dataset (steps: {list(self.manifest.steps)})")
+            table = table.filter(pc.equal(table.column("step"), step))
+        return table
+
+    def records(self, step: str | None = None) -> list[Record]:
+        return table_to_records(self.table(step))
+
+    def to_pandas(self, step: str | None = None) -> pd.DataFrame:
+        return self.table(step).to_pandas()
+
+    def verify(self) -> list[str]:
+        """Problems found: records or media files missing or not matching their recorded sha256."""
+        problems: list[str] = []
+        records_path = self.root / self.manifest.records_file
+        if not records_path.is_file():
+            problems.append(f"{self.manifest.records_file} is missing")
+        elif self.manifest.records_sha256 and sha256_file(records_path) != self.manifest.records_sha256:
+            problems.append(f"{self.manifest.records_file} does not match its sha256")
+        for relative, digest in self.manifest.media.items():
+            path = self.root / relative
+            if not path.is_file():
+                problems.append(f"{relative} is missing")
+            elif sha256_file(path) != digest:
+                problems.append(f"{relative} does not match its sha256")
+        return problems

@@ -1,0 +1,251 @@
+"""The Generator contract: public `generate` validates and stamps; protected `_generate` works."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata as md
+import logging
+from abc import ABC
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from biosynth.core._atomic import atomic_write_bytes
+from biosynth.core._decoding import DecodingConfig
+from biosynth.core._errors import ConfigError, GenerationError, RegistryError
+from biosynth.core._hashing import sha256_bytes
+from biosynth.core._llm import BackendSpec, LanguageModel
+from biosynth.core._policy import Policy, PolicyDecision
+from biosynth.core._provenance import ModelRef, PromptRef, Provenance, Strategy, Validation
+from biosynth.core._records import MediaRef, Modality, Payload, Record, Relation, Scalar, Span
+from biosynth.core._registry import Group, Registry, default_registry
+from biosynth.core._validation import describe_validation_error
+
+log = logging.getLogger("biosynth")
+
+
+class GeneratorParams(BaseModel):
+    """Base for a generator's parameters: frozen, unknown keys refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+ParamsT = TypeVar("ParamsT", bound=GeneratorParams)
+
+_DEFAULT_MODALITY = {
+    "text": Modality.TEXT, "table_row": Modality.TABULAR, "visit_sequence": Modality.EHR,
+    "image": Modality.IMAGE, "audio": Modality.AUDIO, "dialogue": Modality.DIALOGUE,
+}
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """Make sample number `index` of a step, with its own seed, optionally from an input record."""
+
+    index: int
+    seed: int
+    input: Record | None = None
+
+
+@dataclass(frozen=True)
+class SampleFailure:
+    """A sample that could not be made; the runner counts it and keeps its reason in the manifest."""
+
+    index: int
+    reason: str
+    attempts: int = 1
+
+
+class Draft(BaseModel):
+    """What a generator returns for one sample; `generate` turns it into a stamped Record."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    payload: Payload
+    modality: Modality | None = None
+    labels: dict[str, Scalar] = Field(default_factory=dict)
+    spans: tuple[Span, ...] = ()
+    relations: tuple[Relation, ...] = ()
+    case_id: str | None = None
+    parents: tuple[str, ...] = ()
+    model: ModelRef | None = None
+    prompt: PromptRef | None = None
+    strategy: tuple[Strategy, ...] = ()
+    few_shot_ids: tuple[str, ...] = ()
+    retrieved_ids: tuple[str, ...] = ()
+    decoding: DecodingConfig | None = None
+    attempts: int = Field(1, ge=1)
+    validation: Validation = Validation.NOT_VALIDATED
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class StepContext:
+    """What a step's generator may use: its seed, the policy, backends, and the media folder."""
+
+    step: str
+    seed: int
+    root: Path
+    policy: Policy = field(default_factory=Policy)
+    registry: Registry = field(default_factory=default_registry)
+    real_data: bool = False
+    decisions: list[PolicyDecision] = field(default_factory=list)
+    _models: dict[str, LanguageModel] = field(default_factory=dict)
+
+    @property
+    def redact_prompts(self) -> bool:
+        return self.policy.redact_prompts(self.real_data)
+
+    def language_model(self, spec: BackendSpec) -> LanguageModel:
+        """Build (once per step) the backend `spec` names, after the policy has allowed it."""
+        key = spec.model_dump_json()
+        if key not in self._models:
+            backend_cls = self.registry.get(Group.LLM_BACKENDS, spec.backend)
+            remote = bool(getattr(backend_cls, "is_remote", lambda _p: False)(spec.params))
+            self.decisions.append(self.policy.check(
+                step=self.step, backend=spec.backend, remote=remote, real_data=self.real_data))
+            try:
+                self._models[key] = backend_cls(**spec.params)
+            except TypeError as err:
+                raise ConfigError(f"step {self.step!r}: backend {spec.backend!r} parameters: {err}") from None
+        return self._models[key]
+
+    def media_path(self, index: int, suffix: str) -> str:
+        """Relative path for a sample's media file, e.g. `media/xray/xray-000012.png`."""
+        return f"media/{self.step}/{self.step}-{index:06d}{suffix}"
+
+    def write_media(self, index: int, suffix: str, data: bytes, mime_type: str) -> MediaRef:
+        """Write a media file atomically under the dataset root and return its reference."""
+        relative = self.media_path(index, suffix)
+        atomic_write_bytes(self.root / relative, data)
+        return MediaRef(path=relative, sha256=sha256_bytes(data), mime_type=mime_type, bytes=len(data))
+
+
+class Generator(ABC, Generic[ParamsT]):
+    """Base class for every generator.
+
+    Subclasses set `name`, `Params` (a GeneratorParams model) and implement `_generate_one` (or
+    `_generate` for real batching). `_generate` returns, per request, a `Draft` or a
+    `GenerationError`; `generate` turns them into Records with ids, lineage and provenance, or
+    SampleFailures. Set `input_required` for generators that need `from:` records.
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type[GeneratorParams]]
+    input_required: ClassVar[bool] = False
+    input_modalities: ClassVar[tuple[Modality, ...] | None] = None
+
+    def __init__(self, params: ParamsT | Mapping[str, Any] | None = None, *, base_dir: Path | None = None) -> None:
+        self.params: ParamsT = self.parse_params(params or {}, base_dir=base_dir)
+        self._ready = False
+
+    @classmethod
+    def parse_params(cls, params: Any, *, base_dir: Path | None = None, where: str | None = None) -> ParamsT:
+        if isinstance(params, cls.Params):
+            return params  # type: ignore[return-value]
+        try:
+            return cls.Params.model_validate(dict(params), context={"base_dir": base_dir})  # type: ignore[return-value]
+        except ValidationError as err:
+            raise ConfigError(describe_validation_error(err, what=where or f"parameters of generator {cls.name!r}")) from None
+
+    @classmethod
+    def version(cls) -> str:
+        return _module_version(cls.__module__)
+
+    def backends(self) -> list[tuple[str, BackendSpec]]:
+        """The language models this generator will call, by parameter name (for the policy)."""
+        return [(n, v) for n in type(self.params).model_fields if isinstance(v := getattr(self.params, n), BackendSpec)]
+
+    def setup(self, ctx: StepContext) -> None:
+        """Prepare once per step (load models, index corpora)."""
+        self._setup(ctx)
+        self._ready = True
+
+    def generate(self, requests: Sequence[SampleRequest], ctx: StepContext) -> list[Record | SampleFailure]:
+        requests = list(requests)
+        if not self._ready:
+            self.setup(ctx)
+        self._check_inputs(requests)
+        outcomes = self._generate(requests, ctx)
+        if len(outcomes) != len(requests):
+            raise RuntimeError(f"generator {self.name!r} returned {len(outcomes)} outcomes for {len(requests)} requests")
+        results: list[Record | SampleFailure] = []
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, GenerationError):
+                results.append(SampleFailure(request.index, outcome.reason, outcome.attempts))
+                continue
+            try:
+                results.append(self._stamp(request, outcome, ctx))
+            except ValidationError as err:
+                reason = describe_validation_error(err, what=f"output of generator {self.name!r}")
+                results.append(SampleFailure(request.index, reason, outcome.attempts))
+        return results
+
+    def _setup(self, ctx: StepContext) -> None:  # noqa: B027 - optional hook
+        """Override to load models or data once per step."""
+
+    def _generate(self, requests: list[SampleRequest], ctx: StepContext) -> list[Draft | GenerationError]:
+        outcomes: list[Draft | GenerationError] = []
+        for request in requests:
+            try:
+                outcomes.append(self._generate_one(request, ctx))
+            except GenerationError as err:
+                outcomes.append(err)
+        return outcomes
+
+    def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
+        raise NotImplementedError(f"{type(self).__name__} must implement _generate_one or _generate")
+
+    def _check_inputs(self, requests: list[SampleRequest]) -> None:
+        for request in requests:
+            if self.input_required and request.input is None:
+                raise ConfigError(f"generator {self.name!r} derives samples from other records: give its step `from:`")
+            if (request.input is not None and self.input_modalities is not None
+                    and request.input.modality not in self.input_modalities):
+                raise ConfigError(
+                    f"generator {self.name!r} takes {[m.value for m in self.input_modalities]} records, "
+                    f"got a {request.input.modality.value!r} record ({request.input.id})"
+                )
+
+    def _stamp(self, request: SampleRequest, draft: Draft, ctx: StepContext) -> Record:
+        source = request.input
+        parents = tuple(dict.fromkeys(((source.id,) if source else ()) + draft.parents))
+        case_id = draft.case_id or (source.case_id if source else f"case-{ctx.step}-{request.index:06d}")
+        provenance = Provenance(
+            generator=self.name, generator_version=self.version(), step=ctx.step, seed=request.seed,
+            model=draft.model, prompt=draft.prompt, strategy=draft.strategy, few_shot_ids=draft.few_shot_ids,
+            retrieved_ids=draft.retrieved_ids, decoding=draft.decoding, attempts=draft.attempts,
+            validation=draft.validation, prompt_tokens=draft.prompt_tokens,
+            completion_tokens=draft.completion_tokens, extra=draft.extra,
+        )
+        return Record(
+            id=f"{ctx.step}-{request.index:06d}", case_id=case_id,
+            modality=draft.modality or _DEFAULT_MODALITY[draft.payload.kind], payload=draft.payload,
+            labels=draft.labels, spans=draft.spans, relations=draft.relations, parents=parents,
+            provenance=provenance,
+        )
+
+
+@functools.cache
+def _module_version(module: str) -> str:
+    parts = module.split(".")
+    candidates = [f"{parts[0]}-{parts[1]}"] if parts[0] == "biosynth" and len(parts) > 1 else []
+    candidates += md.packages_distributions().get(parts[0], [])
+    for dist in candidates:
+        try:
+            return md.version(dist)
+        except md.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def generator_class(registry: Registry, name: str) -> type[Generator[Any]]:
+    obj = registry.get(Group.GENERATORS, name)
+    if not (isinstance(obj, type) and issubclass(obj, Generator)):
+        raise RegistryError(f"generator {name!r} resolves to {obj!r}, which is not a biosynth Generator subclass")
+    return obj

@@ -1,0 +1,130 @@
+"""The run journal: each finished batch is a Parquet shard plus a JSON commit file.
+
+A batch counts as done only once its commit file exists (written atomically, after the shard), so a
+process killed at any point leaves either a whole batch or none: on resume, shards without a commit
+file and leftovers of interrupted writes are deleted and the batch is made again, with the same seeds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from biosynth.core._atomic import atomic_write_text, is_temporary
+from biosynth.core._errors import DatasetError
+from biosynth.core._generator import SampleFailure
+from biosynth.core._hashing import sha256_file
+from biosynth.core._manifest import FailureEntry
+from biosynth.core._records import ImagePayload, AudioPayload, Record
+from biosynth.core._store import read_table, records_to_table, table_to_records, write_table
+
+WORK_DIR = ".work"
+
+
+class BatchCommit(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: int
+    stop: int
+    produced: list[int]
+    failures: list[FailureEntry]
+    shard: str | None
+    shard_sha256: str | None
+    media: dict[str, str]
+
+
+class StepJournal:
+    """Committed batches of one step under `<dataset>/.work/<step>/`."""
+
+    def __init__(self, root: Path, step: str) -> None:
+        self.dir = root / WORK_DIR / step
+        self._commits: dict[int, BatchCommit] | None = None
+
+    def _commit_path(self, start: int) -> Path:
+        return self.dir / f"batch-{start:09d}.json"
+
+    def _shard_path(self, start: int) -> Path:
+        return self.dir / f"batch-{start:09d}.parquet"
+
+    def commits(self) -> dict[int, BatchCommit]:
+        """Committed batches by start index; removes debris of interrupted batches."""
+        if self._commits is None:
+            self._commits = self._recover()
+        return self._commits
+
+    def _recover(self) -> dict[int, BatchCommit]:
+        commits: dict[int, BatchCommit] = {}
+        if not self.dir.exists():
+            return commits
+        for path in sorted(self.dir.iterdir()):
+            if is_temporary(path):
+                path.unlink()
+            elif path.suffix == ".json":
+                try:
+                    commit = BatchCommit.model_validate_json(path.read_text(encoding="utf-8"))
+                except ValueError as err:
+                    raise DatasetError(f"run journal file {str(path)!r} is corrupt ({err}); "
+                                       "delete the output folder and run again") from None
+                if commit.shard and sha256_file(self.dir / commit.shard) != commit.shard_sha256:
+                    raise DatasetError(f"shard {str(self.dir / commit.shard)!r} does not match its commit "
+                                       "file's sha256; the folder was modified outside biosynth")
+                commits[commit.start] = commit
+        for shard in self.dir.glob("batch-*.parquet"):
+            if int(shard.stem.split("-")[1]) not in commits:
+                shard.unlink()  # written, but its batch never committed
+        return commits
+
+    def commit(self, start: int, stop: int, records: list[tuple[int, Record]], failures: list[SampleFailure]) -> BatchCommit:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        shard = sha = None
+        if records:
+            path = self._shard_path(start)
+            write_table(records_to_table(records), path)
+            shard, sha = path.name, sha256_file(path)
+        media = {r.payload.media.path: r.payload.media.sha256 for _, r in records
+                 if isinstance(r.payload, (ImagePayload, AudioPayload))}
+        commit = BatchCommit(
+            start=start, stop=stop, produced=[i for i, _ in records],
+            failures=[FailureEntry(index=f.index, reason=f.reason, attempts=f.attempts) for f in failures],
+            shard=shard, shard_sha256=sha, media=media,
+        )
+        atomic_write_text(self._commit_path(start), commit.model_dump_json())
+        self.commits()[start] = commit
+        return commit
+
+    def done_indices(self) -> set[int]:
+        done: set[int] = set()
+        for commit in self.commits().values():
+            done.update(range(commit.start, commit.stop))
+        return done
+
+    def records(self) -> list[tuple[int, Record]]:
+        """Every committed record of the step, ordered by index."""
+        out: list[tuple[int, Record]] = []
+        for start in sorted(self.commits()):
+            commit = self.commits()[start]
+            if commit.shard:
+                table = read_table(self.dir / commit.shard)
+                out.extend(zip(table.column("index").to_pylist(), table_to_records(table), strict=True))
+        return sorted(out, key=lambda pair: pair[0])
+
+    def shard_paths(self) -> list[Path]:
+        return [self.dir / c.shard for _, c in sorted(self.commits().items()) if c.shard]
+
+    def failures(self) -> list[FailureEntry]:
+        return sorted((f for c in self.commits().values() for f in c.failures), key=lambda f: f.index)
+
+    def media(self) -> dict[str, str]:
+        return {k: v for c in self.commits().values() for k, v in c.media.items()}
+
+
+def read_manifest_json(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"{str(path)!r} is not a readable biosynth manifest ({err})") from None
+    if not isinstance(data, dict) or data.get("format") != "biosynth-dataset":
+        raise DatasetError(f"{str(path)!r} is not a biosynth dataset manifest (no `format: biosynth-dataset`)")
+    return data

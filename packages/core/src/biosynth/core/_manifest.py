@@ -1,0 +1,96 @@
+"""manifest.json: the resolved recipe, counts, failures, input fingerprints and environment."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import platform
+import sys
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from biosynth.core._inputs import InputFingerprint
+
+MANIFEST_VERSION = 1
+
+
+class FailureEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int
+    reason: str
+    attempts: int = 1
+
+
+class StepSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    generator: str
+    generator_version: str
+    requested: int = 0
+    produced: int = 0
+    failed: int = 0
+    failure_reasons: dict[str, int] = Field(default_factory=dict)
+    failures: list[FailureEntry] = Field(default_factory=list)
+    modalities: dict[str, int] = Field(default_factory=dict)
+
+
+class Environment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    python: str
+    implementation: str
+    platform: str
+    torch: str | None
+    biosynth: dict[str, str]
+    packages: dict[str, str]
+
+    @classmethod
+    def capture(cls) -> Environment:
+        packages: dict[str, str] = {}
+        for dist in md.distributions():
+            name = dist.metadata["Name"]
+            if name:
+                packages[name] = dist.version
+        packages = dict(sorted(packages.items(), key=lambda kv: kv[0].lower()))
+        biosynth = {k: v for k, v in packages.items() if k.lower().startswith("biosynth-")}
+        return cls(
+            python=platform.python_version(), implementation=sys.implementation.name,
+            platform=platform.platform(), torch=packages.get("torch"), biosynth=biosynth, packages=packages,
+        )
+
+
+class Manifest(BaseModel):
+    """The dataset's description; `status` is 'running' until the run completes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["biosynth-dataset"] = "biosynth-dataset"
+    format_version: int = MANIFEST_VERSION
+    status: Literal["running", "complete"] = "running"
+    recipe_sha256: str
+    recipe: dict[str, Any]
+    seed: int
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    steps: dict[str, StepSummary] = Field(default_factory=dict)
+    inputs: list[InputFingerprint] = Field(default_factory=list)
+    policy_decisions: list[dict[str, Any]] = Field(default_factory=list)
+    environment: Environment
+    records_file: str = "records.parquet"
+    records_sha256: str | None = None
+    media: dict[str, str] = Field(default_factory=dict, description="relative path -> sha256")
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+
+    @property
+    def requested(self) -> int:
+        return sum(s.requested for s in self.steps.values())
+
+    @property
+    def produced(self) -> int:
+        return sum(s.produced for s in self.steps.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(s.failed for s in self.steps.values())

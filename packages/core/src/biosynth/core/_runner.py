@@ -1,0 +1,238 @@
+"""The runner: executes a recipe step by step in batches, resumable after a crash at any point."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from biosynth.core._atomic import atomic_path, atomic_write_text, is_temporary
+from biosynth.core._errors import DatasetError
+from biosynth.core._generator import Generator, SampleFailure, SampleRequest, StepContext, generator_class
+from biosynth.core._hashing import sha256_file
+from biosynth.core._inputs import InputFingerprint, find_input_files
+from biosynth.core._journal import WORK_DIR, StepJournal, read_manifest_json
+from biosynth.core._manifest import Environment, Manifest, StepSummary
+from biosynth.core._policy import Policy, PolicyDecision
+from biosynth.core._progress import Progress, default_progress
+from biosynth.core._recipe import Recipe, Step
+from biosynth.core._records import Record
+from biosynth.core._registry import Group, Registry, default_registry
+from biosynth.core._seeding import derive_seed
+from biosynth.core._store import RECORD_SCHEMA, read_table
+
+log = logging.getLogger("biosynth")
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class PlannedStep:
+    """A step ready to run: its generator built, inputs checked, backends allowed by the policy."""
+
+    step: Step
+    generator: Generator[Any]
+    seed: int
+    inputs: list[tuple[str, InputFingerprint]] = field(default_factory=list)
+    decisions: list[PolicyDecision] = field(default_factory=list)
+
+    @property
+    def real_data(self) -> bool:
+        return any(fp.real for _, fp in self.inputs)
+
+
+def plan(recipe: Recipe, *, base_dir: Path | None = None, registry: Registry | None = None) -> list[PlannedStep]:
+    """Check everything that can be checked without generating: generators, params, files, policy.
+
+    `biosynth validate` runs exactly this.
+    """
+    registry = registry or default_registry()
+    policy = Policy(recipe.policy)
+    planned: list[PlannedStep] = []
+    for step in recipe.order():
+        cls = generator_class(registry, step.generator)
+        where = f"step {step.name!r} (generator {step.generator!r}) params"
+        params = cls.parse_params(step.params, base_dir=base_dir, where=where)
+        generator = cls(params)
+        if cls.input_required and step.from_ is None:
+            raise DatasetError(f"step {step.name!r}: generator {step.generator!r} derives samples from other "
+                               "records; give the step `from: <step>`")
+        inputs = []
+        for parameter, file in find_input_files(generator.params):
+            file.check(f"steps.{step.name}.params.{parameter}")
+            inputs.append((parameter, InputFingerprint.of(step.name, parameter, file)))
+        entry = PlannedStep(step=step, generator=generator, seed=recipe.step_seed(step), inputs=inputs)
+        for _, spec in generator.backends():
+            backend_cls = registry.get(Group.LLM_BACKENDS, spec.backend)
+            remote = bool(getattr(backend_cls, "is_remote", lambda _p: False)(spec.params))
+            entry.decisions.append(policy.check(step=step.name, backend=spec.backend, remote=remote,
+                                                real_data=entry.real_data))
+        planned.append(entry)
+    return planned
+
+
+class Runner:
+    """Run a recipe into a dataset folder.
+
+    Each batch is committed atomically to a journal under `<out>/.work/`; `resume=True` continues an
+    interrupted run (same recipe and seed) from its committed batches. When every step is done the
+    journal is merged into `records.parquet` and the manifest is marked complete.
+    """
+
+    def __init__(self, recipe: Recipe, out: str | Path, *, base_dir: Path | None = None,
+                 registry: Registry | None = None, resume: bool = False, progress: Progress | None = None) -> None:
+        self.recipe = recipe
+        self.root = Path(out)
+        self.base_dir = base_dir
+        self.registry = registry or default_registry()
+        self.resume = resume
+        self.progress = progress or default_progress()
+
+    def run(self) -> Manifest:
+        planned = plan(self.recipe, base_dir=self.base_dir, registry=self.registry)
+        manifest = self._open_output(planned)
+        if manifest.status == "complete":
+            log.info("dataset in %s is already complete; nothing to do", self.root)
+            return manifest
+        for entry in planned:
+            self._run_step(entry, manifest)
+        return self._finalize(manifest, planned)
+
+    # -- output folder -------------------------------------------------------------------------
+    def _open_output(self, planned: list[PlannedStep]) -> Manifest:
+        fingerprint = self.recipe.fingerprint()
+        if self.root.exists() and not self.root.is_dir():
+            raise DatasetError(f"output {str(self.root)!r} is a file; expected a folder for the dataset")
+        self.root.mkdir(parents=True, exist_ok=True)
+        for leftover in self.root.iterdir():
+            if is_temporary(leftover):
+                leftover.unlink()
+        manifest_path = self.root / MANIFEST
+        if manifest_path.exists():
+            existing = read_manifest_json(manifest_path)
+            if existing.get("recipe_sha256") != fingerprint:
+                name = (existing.get("recipe") or {}).get("name") if isinstance(existing.get("recipe"), dict) else None
+                raise DatasetError(
+                    f"output folder {str(self.root)!r} holds a different dataset (recipe {name!r}, seed "
+                    f"{existing.get('seed')}, sha256 {str(existing.get('recipe_sha256'))[:12]}…), not this recipe "
+                    f"({self.recipe.name!r}, seed {self.recipe.seed}); choose another --out folder"
+                )
+            if not self.resume:
+                state = "a complete" if existing.get("status") == "complete" else "an unfinished"
+                raise DatasetError(
+                    f"output folder {str(self.root)!r} already holds {state} run of this recipe; "
+                    "pass --resume to continue it, or choose another --out folder"
+                )
+            manifest = Manifest.model_validate(existing)
+            log.info("resuming the run in %s", self.root)
+            return manifest
+        if any(self.root.iterdir()):
+            raise DatasetError(
+                f"output folder {str(self.root)!r} is not empty and holds no biosynth dataset "
+                f"({MANIFEST} is missing); choose an empty or new folder"
+            )
+        manifest = Manifest(
+            recipe_sha256=fingerprint, recipe=self.recipe.resolved(), seed=self.recipe.seed,
+            environment=Environment.capture(),
+            inputs=[fp for entry in planned for _, fp in entry.inputs],
+            policy_decisions=[d.as_dict() for entry in planned for d in entry.decisions],
+        )
+        self._save(manifest)
+        return manifest
+
+    def _save(self, manifest: Manifest) -> None:
+        manifest.updated_at = datetime.now(UTC)
+        atomic_write_text(self.root / MANIFEST, manifest.model_dump_json(indent=2, by_alias=True) + "\n")
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _inputs_for(self, step: Step) -> list[Record] | None:
+        if step.from_ is None:
+            return None
+        return [record for _, record in StepJournal(self.root, step.from_).records()]
+
+    def _run_step(self, entry: PlannedStep, manifest: Manifest) -> None:
+        step, generator = entry.step, entry.generator
+        inputs = self._inputs_for(step)
+        requested = step.count if inputs is None else len(inputs) * step.per_input
+        assert requested is not None
+        journal = StepJournal(self.root, step.name)
+        commits = journal.commits()
+        ctx = StepContext(step=step.name, seed=entry.seed, root=self.root, policy=Policy(self.recipe.policy),
+                          registry=self.registry, real_data=entry.real_data)
+        done = len(journal.done_indices())
+        self.progress.start_step(step.name, requested, done)
+        try:
+            for start in range(0, requested, step.batch_size):
+                if start in commits:
+                    continue
+                stop = min(start + step.batch_size, requested)
+                requests = [
+                    SampleRequest(index=i, seed=derive_seed(entry.seed, i),
+                                  input=inputs[i // step.per_input] if inputs is not None else None)
+                    for i in range(start, stop)
+                ]
+                outcomes = generator.generate(requests, ctx)
+                records = [(r.index, o) for r, o in zip(requests, outcomes, strict=True) if isinstance(o, Record)]
+                failures = [o for o in outcomes if isinstance(o, SampleFailure)]
+                journal.commit(start, stop, records, failures)
+                self.progress.advance(len(records), len(failures))
+        finally:
+            self.progress.end_step()
+        manifest.steps[step.name] = self._summary(entry, journal, requested)
+        known = {(d["step"], d["backend"]) for d in manifest.policy_decisions}
+        manifest.policy_decisions += [d.as_dict() for d in ctx.decisions if (d.step, d.backend) not in known]
+        self._save(manifest)
+
+    @staticmethod
+    def _summary(entry: PlannedStep, journal: StepJournal, requested: int) -> StepSummary:
+        records = journal.records()
+        failures = journal.failures()
+        return StepSummary(
+            generator=entry.step.generator, generator_version=entry.generator.version(),
+            requested=requested, produced=len(records), failed=len(failures),
+            failure_reasons=dict(Counter(f.reason for f in failures).most_common()),
+            failures=failures, modalities=dict(Counter(r.modality.value for _, r in records)),
+        )
+
+    # -- finish --------------------------------------------------------------------------------
+    def _finalize(self, manifest: Manifest, planned: list[PlannedStep]) -> Manifest:
+        target = self.root / manifest.records_file
+        media: dict[str, str] = {}
+        with atomic_path(target) as tmp:
+            with pq.ParquetWriter(tmp, RECORD_SCHEMA, compression="zstd") as writer:
+                for entry in planned:
+                    journal = StepJournal(self.root, entry.step.name)
+                    media.update(journal.media())
+                    for shard in journal.shard_paths():
+                        writer.write_table(read_table(shard))
+        self._remove_orphan_media(media)
+        manifest.status = "complete"
+        manifest.records_sha256 = sha256_file(target)
+        manifest.media = dict(sorted(media.items()))
+        manifest.schema_ = {
+            "records": {f.name: str(f.type) for f in RECORD_SCHEMA},
+            "steps": {name: sorted(s.modalities) for name, s in manifest.steps.items()},
+        }
+        self._save(manifest)
+        shutil.rmtree(self.root / WORK_DIR, ignore_errors=True)
+        log.info("done: %d requested, %d produced, %d failed -> %s",
+                 manifest.requested, manifest.produced, manifest.failed, self.root)
+        return manifest
+
+    def _remove_orphan_media(self, referenced: dict[str, str]) -> None:
+        media_root = self.root / "media"
+        if not media_root.exists():
+            return
+        for path in media_root.rglob("*"):
+            if path.is_file() and path.relative_to(self.root).as_posix() not in referenced:
+                path.unlink()  # written by a batch that never committed
+
+
+def run_recipe(recipe: Recipe, out: str | Path, **kwargs: Any) -> Manifest:
+    """Run `recipe` into `out` (see `Runner`)."""
+    return Runner(recipe, out, **kwargs).run()

@@ -1,0 +1,172 @@
+"""Contract tests every generator and backend subclasses (the langchain-tests idea).
+
+    class TestMyGenerator(GeneratorContract):
+        generator_name = "my_generator"
+        def make_params(self): return {...}
+
+pytest collects the inherited `test_*` methods. No pytest import here, so the kit stays importable
+without it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+from biosynth.core._decoding import DecodingConfig
+from biosynth.core._errors import ConfigError
+from biosynth.core._generator import Generator, SampleFailure, SampleRequest, StepContext, generator_class
+from biosynth.core._llm import ChatMessage, ChatRequest, LanguageModel
+from biosynth.core._records import Record
+from biosynth.core._registry import Registry, default_registry
+from biosynth.core._seeding import derive_seed
+
+
+def _comparable(record: Record) -> dict[str, Any]:
+    data = record.model_dump(mode="json")
+    data["provenance"].pop("created_at", None)
+    return data
+
+
+class GeneratorContract:
+    """Checks a registered generator: registration, strict params, stamping, lineage, determinism."""
+
+    generator_name: ClassVar[str]
+    n_samples: ClassVar[int] = 4
+    seed_sensitive: ClassVar[bool] = True  # different seeds should give different samples
+
+    def make_params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def make_inputs(self) -> list[Record] | None:
+        """Input records for generators that need `from:`; None for those that do not."""
+        return None
+
+    def make_registry(self) -> Registry:
+        return default_registry()
+
+    # helpers -------------------------------------------------------------------------------------
+    def _generator(self) -> Generator[Any]:
+        cls = generator_class(self.make_registry(), self.generator_name)
+        return cls(self.make_params())
+
+    def _run(self, base_seed: int = 7) -> list[Record | SampleFailure]:
+        inputs = self.make_inputs()
+        requests = [SampleRequest(index=i, seed=derive_seed(base_seed, i),
+                                  input=inputs[i % len(inputs)] if inputs else None)
+                    for i in range(self.n_samples)]
+        with tempfile.TemporaryDirectory() as tmp:
+            ctx = StepContext(step="contract", seed=base_seed, root=Path(tmp), registry=self.make_registry())
+            return self._generator().generate(requests, ctx)
+
+    # the contract --------------------------------------------------------------------------------
+    def test_registered_as_generator(self) -> None:
+        cls = generator_class(self.make_registry(), self.generator_name)
+        assert cls.name == self.generator_name
+        assert issubclass(cls.Params, object) and cls.Params.model_config.get("frozen") is True
+
+    def test_unknown_parameter_is_refused(self) -> None:
+        cls = generator_class(self.make_registry(), self.generator_name)
+        params = {**self.make_params(), "no_such_parameter_xyz": 1}
+        try:
+            cls(params)
+        except ConfigError as err:
+            assert "no_such_parameter_xyz" in str(err)
+        else:
+            raise AssertionError("an unknown parameter was accepted")
+
+    def test_one_outcome_per_request_with_provenance(self) -> None:
+        outcomes = self._run()
+        assert len(outcomes) == self.n_samples
+        records = [o for o in outcomes if isinstance(o, Record)]
+        assert records, f"no record produced; failures: {[o for o in outcomes if isinstance(o, SampleFailure)]}"
+        for i, outcome in enumerate(outcomes):
+            if isinstance(outcome, SampleFailure):
+                assert outcome.index == i and outcome.reason
+                continue
+            assert outcome.id == f"contract-{i:06d}"
+            assert outcome.provenance.generator == self.generator_name
+            assert outcome.provenance.step == "contract"
+            assert outcome.provenance.seed == derive_seed(7, i)
+            assert outcome.provenance.generator_version not in ("", None)
+
+    def test_lineage_from_inputs(self) -> None:
+        inputs = self.make_inputs()
+        if not inputs:
+            return
+        for i, outcome in enumerate(self._run()):
+            if isinstance(outcome, Record):
+                source = inputs[i % len(inputs)]
+                assert source.id in outcome.parents
+                assert outcome.case_id == source.case_id
+
+    def test_same_seed_same_records(self) -> None:
+        first = [_comparable(o) if isinstance(o, Record) else o for o in self._run(11)]
+        second = [_comparable(o) if isinstance(o, Record) else o for o in self._run(11)]
+        assert first == second
+
+    def test_seed_changes_samples(self) -> None:
+        if not self.seed_sensitive:
+            return
+        a = [o.payload for o in self._run(1) if isinstance(o, Record)]
+        b = [o.payload for o in self._run(2) if isinstance(o, Record)]
+        assert a != b
+
+
+class LanguageModelContract:
+    """Checks a backend: model reference, token counts, seeded determinism, limits, JSON output.
+
+    Set `batch_invariant = False` (and say why) for a backend whose batched numerics may change a
+    sampled token compared with the same prompt alone.
+    """
+
+    batch_invariant: ClassVar[bool] = True
+
+    def make_model(self) -> LanguageModel:
+        raise NotImplementedError
+
+    def _request(self, text: str, seed: int = 3, **decoding: Any) -> ChatRequest:
+        config = DecodingConfig(**{"max_new_tokens": 16, "temperature": 0.8, **decoding})
+        return ChatRequest(messages=(ChatMessage(role="user", content=text),), decoding=config, seed=seed)
+
+    def test_model_reference(self) -> None:
+        ref = self.make_model().model_ref
+        assert ref.name and ref.backend
+
+    def test_completion_reports_tokens(self) -> None:
+        [completion] = self.make_model().generate([self._request("Write one sentence about asthma.")])
+        assert isinstance(completion.text, str)
+        assert completion.prompt_tokens > 0
+        assert 0 <= completion.completion_tokens <= 16
+        assert completion.finish_reason in ("stop", "length")
+
+    def test_one_completion_per_request_in_order(self) -> None:
+        model = self.make_model()
+        prompts = [self._request(f"Patient {i} note.", seed=i) for i in range(3)]
+        batch = model.generate(prompts)
+        singles = [model.generate([p])[0] for p in prompts]
+        assert len(batch) == 3
+        if self.batch_invariant:
+            assert [c.text for c in batch] == [c.text for c in singles]
+
+    def test_same_seed_same_text(self) -> None:
+        model = self.make_model()
+        a = model.generate([self._request("Describe a rash.", seed=5)])[0].text
+        b = model.generate([self._request("Describe a rash.", seed=5)])[0].text
+        assert a == b
+
+    def test_json_schema_output(self) -> None:
+        import json
+
+        model = self.make_model()
+        if not model.supports_json_schema:
+            return
+        schema = {"type": "object", "properties": {"age": {"type": "integer", "minimum": 0, "maximum": 120},
+                                                   "sex": {"enum": ["female", "male"]}},
+                  "required": ["age", "sex"]}
+        request = ChatRequest(messages=(ChatMessage(role="user", content="A patient as JSON."),),
+                              decoding=DecodingConfig(max_new_tokens=64, temperature=0.0), json_schema=schema)
+        value = json.loads(model.generate([request])[0].text)
+        assert isinstance(value["age"], int) and 0 <= value["age"] <= 120
+        assert value["sex"] in ("female", "male")

@@ -1,0 +1,1 @@
+"""biosynth eval: one evaluation for every modality (fidelity, diversity, utility, privacy, memorisation, factuality)."""

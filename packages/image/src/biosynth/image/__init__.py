@@ -1,0 +1,1 @@
+"""biosynth image: diffusion pipelines and prompt writing for medical images."""

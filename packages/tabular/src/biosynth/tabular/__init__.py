@@ -1,0 +1,1 @@
+"""biosynth tabular: LLM row generators, HALO for longitudinal EHR, SDV adapters."""

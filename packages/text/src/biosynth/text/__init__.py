@@ -1,0 +1,1 @@
+"""biosynth text: LLM backends and clinical text generators."""
