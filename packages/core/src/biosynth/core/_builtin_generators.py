@@ -5,14 +5,13 @@ from __future__ import annotations
 import string
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from biosynth.core._errors import GenerationError
 from biosynth.core._generator import Draft, Generator, GeneratorParams, SampleRequest, StepContext
 from biosynth.core._hashing import sha256_text
 from biosynth.core._provenance import Strategy
 from biosynth.core._records import Modality, Scalar, TableRowPayload, TextPayload
 from biosynth.core._seeding import derive_seed, rng
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Spec(BaseModel):
@@ -92,7 +91,7 @@ class AttributesParams(GeneratorParams):
 
 
 class AttributeSampler(Generator[AttributesParams]):
-    """Samples one combination of attributes per record (note type × specialty × age band × ...).
+    """Samples one combination of attributes per record (note type x specialty x age band x ...).
 
     Each attribute draws from its own seeded stream, so adding an attribute leaves the others' values
     unchanged.

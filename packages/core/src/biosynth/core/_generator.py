@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from biosynth.core._atomic import atomic_write_bytes
 from biosynth.core._decoding import DecodingConfig
 from biosynth.core._errors import ConfigError, GenerationError, RegistryError
@@ -23,6 +21,7 @@ from biosynth.core._provenance import ModelRef, PromptRef, Provenance, Strategy,
 from biosynth.core._records import MediaRef, Modality, Payload, Record, Relation, Scalar, Span
 from biosynth.core._registry import Group, Registry, default_registry
 from biosynth.core._validation import describe_validation_error
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 log = logging.getLogger("biosynth")
 
@@ -186,7 +185,7 @@ class Generator(ABC, Generic[ParamsT]):
                 results.append(SampleFailure(request.index, reason, outcome.attempts))
         return results
 
-    def _setup(self, ctx: StepContext) -> None:  # noqa: B027 - optional hook
+    def _setup(self, ctx: StepContext) -> None:
         """Override to load models or data once per step."""
 
     def _generate(self, requests: list[SampleRequest], ctx: StepContext) -> list[Draft | GenerationError]:

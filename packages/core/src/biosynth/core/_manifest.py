@@ -8,9 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from biosynth.core._inputs import InputFingerprint
+from pydantic import BaseModel, ConfigDict, Field
 
 MANIFEST_VERSION = 1
 

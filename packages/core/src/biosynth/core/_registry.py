@@ -85,7 +85,7 @@ class Registry:
             else:
                 try:
                     obj = ep.load()
-                except Exception as err:  # noqa: BLE001 - any import failure is reported to the user
+                except Exception as err:
                     self._errors[key] = f"{type(err).__name__}: {err}"
                     raise RegistryError(
                         f"{_NOUN[group]} {name!r} from {_dist_name(ep) or ep.value} failed to load: "

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-
 from biosynth.core._dataset import SyntheticDataset
 
 
@@ -25,7 +24,8 @@ def describe_dataset(path: Path) -> dict[str, Any]:
             prov = json.loads(raw)
             if prov.get("model"):
                 m = prov["model"]
-                models[f"{m['name']} ({m['backend']}, rev {m.get('revision') or '-'}, sha256 {(m.get('sha256') or '-')[:12]})"] += 1
+                weights = (m.get("sha256") or "-")[:12]
+                models[f"{m['name']} ({m['backend']}, rev {m.get('revision') or '-'}, sha256 {weights})"] += 1
             strategies.update(prov.get("strategy") or [])
             if prov.get("prompt"):
                 templates[f"{prov['prompt']['template_id']} sha256 {prov['prompt']['template_sha256'][:12]}"] += 1
