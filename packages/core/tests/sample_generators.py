@@ -72,3 +72,15 @@ class Prompted(Generator[PromptedParams]):
             strategy=(Strategy.FEW_SHOT,) if examples else (Strategy.ZERO_SHOT,),
             prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
         )
+
+
+class Crashing(Generator[NumbersParams]):
+    """Works for the first batch, then fails like a bug or an out-of-memory error would."""
+
+    name = "crashing"
+    Params = NumbersParams
+
+    def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
+        if request.index >= 2:
+            raise RuntimeError("disk on fire")
+        return Draft(payload=TextPayload(text=str(request.index)))

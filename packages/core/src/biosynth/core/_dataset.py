@@ -59,6 +59,10 @@ class SyntheticDataset:
         return table_to_records(self.table(step))
 
     def to_pandas(self, step: str | None = None) -> pd.DataFrame:
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            raise ImportError("SyntheticDataset.to_pandas needs pandas: pip install 'biosynth-core[pandas]'") from None
         return self.table(step).to_pandas()
 
     def verify(self) -> list[str]:

@@ -7,6 +7,10 @@ import os
 import sys
 from typing import Protocol
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
+
 log = logging.getLogger("biosynth")
 
 
@@ -41,12 +45,10 @@ class LogProgress:
 class BarProgress:
     """A rich progress bar per step."""
 
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-        from rich.progress import Progress as RichProgress
-
+    def __init__(self, console: Console | None = None) -> None:
         self._bar = RichProgress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn(), transient=False)
+                                 TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn(),
+                                 console=console, transient=False)
         self._task: int | None = None
         self._failed = 0
 

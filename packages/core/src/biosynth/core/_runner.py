@@ -129,6 +129,10 @@ class Runner:
                 )
             manifest = Manifest.model_validate(existing)
             log.info("resuming the run in %s", self.root)
+            now = Environment.capture().biosynth
+            if now != manifest.environment.biosynth:
+                log.warning("biosynth versions changed since this run started (%s, now %s); records made before "
+                            "and after the change may not be comparable", manifest.environment.biosynth, now)
             return manifest
         if any(self.root.iterdir()):
             raise DatasetError(
@@ -175,7 +179,12 @@ class Runner:
                                   input=inputs[i // step.per_input] if inputs is not None else None)
                     for i in range(start, stop)
                 ]
-                outcomes = generator.generate(requests, ctx)
+                try:
+                    outcomes = generator.generate(requests, ctx)
+                except Exception as err:
+                    err.add_note(f"biosynth: step {step.name!r} stopped at samples {start}..{stop - 1}; "
+                                 "finished batches are kept: rerun with --resume to continue")
+                    raise
                 records = [(r.index, o) for r, o in zip(requests, outcomes, strict=True) if isinstance(o, Record)]
                 failures = [o for o in outcomes if isinstance(o, SampleFailure)]
                 journal.commit(start, stop, records, failures)

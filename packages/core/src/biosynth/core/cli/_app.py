@@ -134,3 +134,6 @@ def main() -> None:
     except BiosynthError as err:
         Console(stderr=True, highlight=False, soft_wrap=True, markup=False).print(f"error: {err}")
         sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        Console(stderr=True, markup=False).print("interrupted; finished batches are kept (resume with --resume)")
+        sys.exit(130)
