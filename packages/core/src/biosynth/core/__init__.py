@@ -19,7 +19,7 @@ from biosynth.core._inputs import InputFile, InputFingerprint
 from biosynth.core._llm import BackendSpec, BaseLanguageModel, ChatMessage, ChatRequest, Completion, LanguageModel
 from biosynth.core._manifest import Manifest, StepSummary
 from biosynth.core._policy import Policy
-from biosynth.core._provenance import ModelRef, PromptRef, Provenance, Strategy, Validation
+from biosynth.core._provenance import GenerationFacts, ModelRef, PromptRef, Provenance, Strategy, Validation
 from biosynth.core._recipe import PolicyConfig, Recipe, Step, load_recipe, parse_recipe
 from biosynth.core._records import (
     AudioPayload,
@@ -45,7 +45,7 @@ from biosynth.core._seeding import derive_seed, rng
 __all__ = [
     "AttributeSampler", "AudioPayload", "AudioSegment", "BackendSpec", "BaseLanguageModel", "BiosynthError",
     "ChatMessage", "ChatRequest", "Completion", "ConfigError", "DatasetError", "DecodingConfig", "DialoguePayload",
-    "Draft", "GenerationError", "Generator", "GeneratorParams", "Group", "ImagePayload", "InputDataError",
+    "Draft", "GenerationError", "GenerationFacts", "Generator", "GeneratorParams", "Group", "ImagePayload", "InputDataError",
     "InputFile", "InputFingerprint", "LanguageModel", "Manifest", "MediaRef", "Modality", "ModelRef", "Policy",
     "PolicyConfig", "PolicyError", "PromptRef", "Provenance", "Recipe", "RecipeError", "Record", "Registry",
     "RegistryError", "Relation", "Runner", "SampleFailure", "SampleRequest", "Span", "Step", "StepContext",

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from biosynth.core._atomic import atomic_write_bytes
-from biosynth.core._decoding import DecodingConfig
 from biosynth.core._errors import ConfigError, GenerationError, RegistryError
 from biosynth.core._hashing import sha256_bytes
 from biosynth.core._llm import BackendSpec, LanguageModel
 from biosynth.core._policy import Policy, PolicyDecision
-from biosynth.core._provenance import ModelRef, PromptRef, Provenance, Strategy, Validation
+from biosynth.core._provenance import GenerationFacts, Provenance
 from biosynth.core._records import MediaRef, Modality, Payload, Record, Relation, Scalar, Span
 from biosynth.core._registry import Group, Registry, default_registry
 from biosynth.core._validation import describe_validation_error
@@ -58,10 +57,8 @@ class SampleFailure:
     attempts: int = 1
 
 
-class Draft(BaseModel):
+class Draft(GenerationFacts):
     """What a generator returns for one sample; `generate` turns it into a stamped Record."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     payload: Payload
     modality: Modality | None = None
@@ -70,17 +67,6 @@ class Draft(BaseModel):
     relations: tuple[Relation, ...] = ()
     case_id: str | None = None
     parents: tuple[str, ...] = ()
-    model: ModelRef | None = None
-    prompt: PromptRef | None = None
-    strategy: tuple[Strategy, ...] = ()
-    few_shot_ids: tuple[str, ...] = ()
-    retrieved_ids: tuple[str, ...] = ()
-    decoding: DecodingConfig | None = None
-    attempts: int = Field(1, ge=1)
-    validation: Validation = Validation.NOT_VALIDATED
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    extra: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass
@@ -215,13 +201,8 @@ class Generator(ABC, Generic[ParamsT]):
         source = request.input
         parents = tuple(dict.fromkeys(((source.id,) if source else ()) + draft.parents))
         case_id = draft.case_id or (source.case_id if source else f"case-{ctx.step}-{request.index:06d}")
-        provenance = Provenance(
-            generator=self.name, generator_version=self.version(), step=ctx.step, seed=request.seed,
-            model=draft.model, prompt=draft.prompt, strategy=draft.strategy, few_shot_ids=draft.few_shot_ids,
-            retrieved_ids=draft.retrieved_ids, decoding=draft.decoding, attempts=draft.attempts,
-            validation=draft.validation, prompt_tokens=draft.prompt_tokens,
-            completion_tokens=draft.completion_tokens, extra=draft.extra,
-        )
+        provenance = Provenance(generator=self.name, generator_version=self.version(), step=ctx.step,
+                                seed=request.seed, **draft.facts())
         return Record(
             id=f"{ctx.step}-{request.index:06d}", case_id=case_id,
             modality=draft.modality or _DEFAULT_MODALITY[draft.payload.kind], payload=draft.payload,

@@ -71,19 +71,11 @@ class Validation(StrEnum):
     REPAIRED = "repaired"
 
 
-class Provenance(BaseModel):
-    """Everything needed to reproduce or audit one record.
-
-    The runner fills `step`, `seed`, `generator`, `generator_version` and `created_at`; a generator
-    fills what it alone knows (model, prompt, strategy, decoding, examples, attempts).
-    """
+class GenerationFacts(BaseModel):
+    """What a generator alone knows about how it made a sample (shared by `Draft` and `Provenance`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    generator: str
-    generator_version: str
-    step: str | None = None
-    seed: int
     model: ModelRef | None = None
     prompt: PromptRef | None = None
     strategy: tuple[Strategy, ...] = ()
@@ -95,10 +87,27 @@ class Provenance(BaseModel):
     prompt_tokens: int | None = Field(None, ge=0)
     completion_tokens: int | None = Field(None, ge=0)
     extra: dict[str, Any] = Field(default_factory=dict)
-    created_at: datetime | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         if self.prompt is not None and self.model is None:
             raise ValueError("a prompt was recorded without the model it was sent to")
         return self
+
+    def facts(self) -> dict[str, Any]:
+        """The shared fields only, as attributes (models kept as models)."""
+        return {name: getattr(self, name) for name in GenerationFacts.model_fields}
+
+
+class Provenance(GenerationFacts):
+    """Everything needed to reproduce or audit one record.
+
+    The runner stamps `generator`, `generator_version`, `step`, `seed` and `created_at` around the
+    facts the generator reported (model, prompt, strategy, decoding, examples, attempts).
+    """
+
+    generator: str
+    generator_version: str
+    step: str | None = None
+    seed: int
+    created_at: datetime | None = None
