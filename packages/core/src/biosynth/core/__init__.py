@@ -1,5 +1,6 @@
 """biosynth-core: records, provenance, recipes, registry, policy, dataset store and runner."""
 
+from biosynth.core._atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from biosynth.core._builtin_generators import AttributeSampler, TemplateText
 from biosynth.core._dataset import SyntheticDataset
 from biosynth.core._decoding import DecodingConfig
@@ -50,6 +51,7 @@ __all__ = [
     "PolicyConfig", "PolicyError", "PromptRef", "Provenance", "Recipe", "RecipeError", "Record", "Registry",
     "RegistryError", "Relation", "Runner", "SampleFailure", "SampleRequest", "Span", "Step", "StepContext",
     "StepSummary", "Strategy", "SyntheticDataset", "TableRowPayload", "TemplateText", "TextPayload", "Turn",
-    "Validation", "Visit", "VisitSequencePayload", "canonical_json", "default_registry", "derive_seed",
+    "Validation", "Visit", "VisitSequencePayload", "atomic_path", "atomic_write_bytes", "atomic_write_text",
+    "canonical_json", "default_registry", "derive_seed",
     "load_recipe", "parse_recipe", "plan", "rng", "run_recipe", "secret_from_env", "sha256_file", "sha256_text",
 ]

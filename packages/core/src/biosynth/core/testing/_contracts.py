@@ -162,11 +162,13 @@ class LanguageModelContract:
         model = self.make_model()
         if not model.supports_json_schema:
             return
-        schema = {"type": "object", "properties": {"age": {"type": "integer", "minimum": 0, "maximum": 120},
-                                                   "sex": {"enum": ["female", "male"]}},
+        # Structure, types and enums only: grammar engines (llama.cpp) do not enforce numeric bounds, so
+        # generators validate values themselves and retry.
+        schema = {"type": "object", "properties": {"age": {"type": "integer"}, "sex": {"enum": ["female", "male"]}},
                   "required": ["age", "sex"]}
         request = ChatRequest(messages=(ChatMessage(role="user", content="A patient as JSON."),),
                               decoding=DecodingConfig(max_new_tokens=64, temperature=0.0), json_schema=schema)
         value = json.loads(model.generate([request])[0].text)
-        assert isinstance(value["age"], int) and 0 <= value["age"] <= 120
+        assert set(value) == {"age", "sex"}
+        assert isinstance(value["age"], int) and not isinstance(value["age"], bool)
         assert value["sex"] in ("female", "male")

@@ -1,0 +1,144 @@
+"""EvaluationReport: the JSON source of truth, and its self-contained HTML rendering."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from biosynth.core import ConfigError, atomic_write_text
+from biosynth.eval._result import MetricResult
+from pydantic import BaseModel, ConfigDict, Field
+
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+
+
+class EvaluationReport(BaseModel):
+    """Every metric of one evaluation, with the sizes, seed, column kinds and software that produced it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="null")
+
+    schema_version: int = 1
+    modality: str
+    created_at: str
+    seed: int
+    n_real: int
+    n_synthetic: int
+    n_holdout: int | None
+    columns: dict[str, str] = Field(description="column -> kind (numerical, datetime, categorical, boolean, other)")
+    software: dict[str, str]
+    results: tuple[MetricResult, ...]
+    provenance: dict[str, Any] | None = Field(None, description="checklist read from the dataset manifest")
+
+    def result(self, name: str) -> MetricResult:
+        for item in self.results:
+            if item.name == name:
+                return item
+        raise ConfigError(f"no metric {name!r} in this report; it has {[r.name for r in self.results]}")
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    def write(self, out_dir: str | Path, *, html_report: bool = True) -> Path:
+        """Write report.json (and report.html) into `out_dir`, each atomically; returns the JSON path."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / REPORT_JSON, self.to_json())
+        if html_report:
+            atomic_write_text(out / REPORT_HTML, render_html(self))
+        return out / REPORT_JSON
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
+th{background:#f3f3f3}.failed{color:#b00020}.na{color:#777}.leak{color:#b00020;font-weight:bold}
+section{margin-bottom:2rem}small{color:#555}
+"""
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _bar_chart(rows: list[tuple[str, float | None, tuple[float, float] | None]], title: str) -> str:
+    """Horizontal bars in [0, 1] with interval whiskers, as inline SVG."""
+    height = 22 * len(rows) + 30
+    label_w, bar_w = 220, 420
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{html.escape(title)}" '
+             f'width="{label_w + bar_w + 80}" height="{height}" class="plot">',
+             f'<text x="0" y="14" font-size="13" font-weight="bold">{html.escape(title)}</text>']
+    for i, (label, value, ci) in enumerate(rows):
+        y = 26 + 22 * i
+        parts.append(f'<text x="0" y="{y + 13}" font-size="12">{html.escape(label[:34])}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y}" width="{bar_w}" height="16" fill="#eee"/>')
+        if value is None:
+            parts.append(f'<text x="{label_w + 4}" y="{y + 13}" font-size="12" fill="#b00020">not computed</text>')
+            continue
+        parts.append(f'<rect x="{label_w}" y="{y}" width="{bar_w * min(max(value, 0), 1):.1f}" height="16" '
+                     'fill="#3b6ea8"/>')
+        if ci is not None:
+            x0, x1 = label_w + bar_w * min(max(ci[0], 0), 1), label_w + bar_w * min(max(ci[1], 0), 1)
+            parts.append(f'<line x1="{x0:.1f}" x2="{x1:.1f}" y1="{y + 8}" y2="{y + 8}" stroke="#111" stroke-width="2"/>')
+        parts.append(f'<text x="{label_w + bar_w + 6}" y="{y + 13}" font-size="12">{value:.3f}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _detail_plot(result: MetricResult) -> str:
+    if "columns" in result.details:
+        rows = [(r["column"], r.get("score"), tuple(r["ci"]) if r.get("ci") else None) for r in result.details["columns"]]
+    elif "pairs" in result.details:
+        rows = [(f'{r["column_1"]} x {r["column_2"]}', r.get("score"), tuple(r["ci"]) if r.get("ci") else None)
+                for r in result.details["pairs"]]
+    else:
+        return ""
+    return _bar_chart(rows, f"{result.name}: per {'column' if 'columns' in result.details else 'pair'}") if rows else ""
+
+
+def render_html(report: EvaluationReport) -> str:
+    """One HTML file with inline CSS and SVG plots: no scripts, no external assets."""
+    out = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>biosynth evaluation</title>",
+           f"<style>{_CSS}</style></head><body>",
+           f"<h1>biosynth evaluation — {html.escape(report.modality)}</h1>",
+           f"<p><small>{html.escape(report.created_at)} · seed {report.seed} · real {report.n_real} rows · synthetic "
+           f"{report.n_synthetic} rows · holdout {report.n_holdout if report.n_holdout is not None else 'none'} · "
+           + html.escape(", ".join(f"{k} {v}" for k, v in report.software.items())) + "</small></p>"]
+    out.append("<section id='summary'><h2>Summary</h2><table><tr><th>metric</th><th>family</th><th>value</th>"
+               "<th>interval</th><th>better</th><th>status</th><th>notes</th></tr>")
+    for r in report.results:
+        status_class = {"failed": "failed", "not_applicable": "na"}.get(r.status, "")
+        leak = r.details.get("leak_detected")
+        notes = "; ".join([*(["LEAK DETECTED"] if leak else []), *([r.error] if r.error else []), *r.warnings])
+        interval = f"[{_fmt(r.ci.low)}, {_fmt(r.ci.high)}] {r.ci.method}" if r.ci else "—"
+        out.append(f"<tr><td>{html.escape(r.name)}</td><td>{r.family.value}</td><td>{_fmt(r.value)}</td>"
+                   f"<td>{html.escape(interval)}</td><td>{r.direction.value.split('_')[0]}</td>"
+                   f"<td class='{status_class}'>{r.status}</td>"
+                   f"<td class='{'leak' if leak else ''}'>{html.escape(notes)}</td></tr>")
+    out.append("</table></section>")
+    for family in ("fidelity", "privacy"):
+        chosen = [r for r in report.results if r.family.value == family]
+        if not chosen:
+            continue
+        out.append(f"<section id='{family}'><h2>{family.capitalize()}</h2>")
+        for r in chosen:
+            out.append(f"<h3>{html.escape(r.name)}</h3>")
+            if r.threat_model:
+                out.append(f"<p><b>Threat model.</b> {html.escape(r.threat_model)}</p>")
+            out.append(_detail_plot(r))
+            if family == "privacy" and r.ok:
+                keys = [k for k, v in r.details.items() if isinstance(v, (int, float, bool)) or v is None]
+                out.append("<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(r.details[k]))}</td></tr>"
+                                              for k in keys) + "</table>")
+        out.append("</section>")
+    if report.provenance is not None:
+        out.append("<section id='provenance'><h2>Provenance checklist</h2><table><tr><th>item</th><th>reported</th>"
+                   "<th>value</th></tr>")
+        for item in report.provenance.get("checklist", []):
+            mark = "yes" if item["present"] else "MISSING"
+            out.append(f"<tr><td>{html.escape(item['item'])}</td><td class='{'' if item['present'] else 'failed'}'>"
+                       f"{mark}</td><td>{html.escape(str(item.get('value', ''))[:300])}</td></tr>")
+        out.append("</table></section>")
+    out.append("</body></html>")
+    return "".join(out)
