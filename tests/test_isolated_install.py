@@ -1,4 +1,4 @@
-"""biosynth-core installs alone, from its folder, into an empty virtualenv, and its tests pass there."""
+"""Packages install alone from their folders into an empty virtualenv, and their own tests pass there."""
 
 from __future__ import annotations
 
@@ -10,26 +10,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_core_installs_and_tests_alone(tmp_path: Path) -> None:
+def test_core_and_image_install_and_test_without_the_others(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         f"{ROOT / 'packages' / 'core'}[test]"],
+         f"{ROOT / 'packages' / 'core'}[test]", str(ROOT / "packages" / "image")],
         capture_output=True, text=True, timeout=900,
     )
     assert install.returncode == 0, install.stderr[-3000:]
     listed = subprocess.run([str(python), "-m", "pip", "list", "--format", "json"], capture_output=True, text=True)
     names = {p["name"].lower() for p in json.loads(listed.stdout)}
-    assert "biosynth-core" in names
-    assert not names & {"biosynth-text", "biosynth-tabular", "biosynth-image", "biosynth-audio", "biosynth-eval"}
+    assert {"biosynth-core", "biosynth-image"} <= names
+    assert not names & {"biosynth-text", "biosynth-tabular", "biosynth-audio", "biosynth-eval"}
     assert not names & {"torch", "transformers"}, "core must stay light"
     plugins = subprocess.run([str(env_dir / "bin" / "biosynth"), "plugins", "--json"], capture_output=True, text=True)
-    assert json.loads(plugins.stdout)["packages"] == {"biosynth-core": "0.1.0"}
+    assert json.loads(plugins.stdout)["packages"] == {"biosynth-core": "0.1.0", "biosynth-image": "0.1.0"}
     tests = subprocess.run(
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
-         str(ROOT / "packages" / "core" / "tests")],
+         str(ROOT / "packages" / "core" / "tests"), str(ROOT / "packages" / "image" / "tests")],
         capture_output=True, text=True, timeout=900, cwd=tmp_path,
     )
     assert tests.returncode == 0, tests.stdout[-3000:]
