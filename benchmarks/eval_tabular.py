@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from biosynth.eval import TableMetadata, column_pair_trends, column_shapes, nearest_records
 
 warnings.filterwarnings("ignore")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from pydantic import Field
+
 from biosynth.core import (
     BackendSpec,
     ChatMessage,
@@ -21,7 +23,6 @@ from biosynth.core import (
     TextPayload,
 )
 from biosynth.core._seeding import rng
-from pydantic import Field
 
 
 class NumbersParams(GeneratorParams):

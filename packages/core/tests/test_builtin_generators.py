@@ -4,10 +4,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from test_contracts_builtin import _patient
+
 from biosynth.core import ConfigError, SampleFailure, SampleRequest, StepContext
 from biosynth.core._builtin_generators import AttributeSampler, TemplateText
 from biosynth.core._seeding import derive_seed
-from test_contracts_builtin import _patient
 
 
 def requests(n: int, inputs=None) -> list[SampleRequest]:

@@ -5,9 +5,10 @@ import logging
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+
 from biosynth.core import Runner, parse_recipe
 from biosynth.core._progress import BarProgress, LogProgress, default_progress
-from rich.console import Console
 
 RECIPE = {"name": "p", "steps": [{"name": "nums", "generator": "sample_generators:Numbers", "count": 6,
                                   "batch_size": 2, "params": {"fail_every": 4}}]}

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from biosynth.core import RecipeError, load_recipe, parse_recipe
 
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+
 from biosynth.core import (
     DecodingConfig,
     DialoguePayload,
@@ -14,7 +16,6 @@ from biosynth.core import (
     TextPayload,
     Turn,
 )
-from pydantic import ValidationError
 
 PROV = Provenance(generator="test", generator_version="0", seed=1)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import importlib.metadata as md
 
 import pytest
+
 from biosynth.core import Group, Registry, RegistryError
 from biosynth.core.cli._plugins import describe_plugins
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
 from biosynth.core import SyntheticDataset
 from biosynth.core._hashing import sha256_file
 

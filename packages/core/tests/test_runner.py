@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
 from biosynth.core import DatasetError, PolicyError, Runner, SyntheticDataset, parse_recipe
 from biosynth.core._journal import StepJournal
 from biosynth.core._progress import LogProgress

@@ -5,13 +5,14 @@ from __future__ import annotations
 import string
 from typing import Annotated, Any, Literal, Self
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from biosynth.core._errors import GenerationError
 from biosynth.core._generator import Draft, Generator, GeneratorParams, SampleRequest, StepContext
 from biosynth.core._hashing import sha256_text
 from biosynth.core._provenance import Strategy
 from biosynth.core._records import Modality, Scalar, TableRowPayload, TextPayload
 from biosynth.core._seeding import derive_seed, rng
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Spec(BaseModel):

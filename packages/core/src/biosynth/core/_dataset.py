@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import ValidationError
+
 from biosynth.core._errors import DatasetError
 from biosynth.core._hashing import sha256_file
 from biosynth.core._journal import read_manifest_json
 from biosynth.core._manifest import Manifest
 from biosynth.core._records import Record
 from biosynth.core._store import read_table, table_to_records
-from pydantic import ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd

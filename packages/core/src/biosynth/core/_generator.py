@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from biosynth.core._atomic import atomic_write_bytes
 from biosynth.core._errors import ConfigError, GenerationError, RegistryError
 from biosynth.core._hashing import sha256_bytes
@@ -20,7 +22,6 @@ from biosynth.core._provenance import GenerationFacts, Provenance
 from biosynth.core._records import MediaRef, Modality, Payload, Record, Relation, Scalar, Span
 from biosynth.core._registry import Group, Registry, default_registry
 from biosynth.core._validation import describe_validation_error
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 log = logging.getLogger("biosynth")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Self
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
 from biosynth.core._errors import InputDataError
 from biosynth.core._hashing import sha256_file
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 
 class InputFile(BaseModel):

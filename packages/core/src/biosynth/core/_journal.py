@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
+
 from biosynth.core._atomic import atomic_write_text, is_temporary
 from biosynth.core._errors import DatasetError
 from biosynth.core._generator import SampleFailure
@@ -17,7 +19,6 @@ from biosynth.core._hashing import sha256_file
 from biosynth.core._manifest import FailureEntry
 from biosynth.core._records import AudioPayload, ImagePayload, Record
 from biosynth.core._store import read_table, records_to_table, table_to_records, write_table
-from pydantic import BaseModel, ConfigDict
 
 WORK_DIR = ".work"
 

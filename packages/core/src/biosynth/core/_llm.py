@@ -6,10 +6,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from biosynth.core._decoding import DecodingConfig
 from biosynth.core._errors import ConfigError
 from biosynth.core._provenance import ModelRef
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class ChatMessage(BaseModel):

@@ -8,8 +8,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from biosynth.core._inputs import InputFingerprint
 from pydantic import BaseModel, ConfigDict, Field
+
+from biosynth.core._inputs import InputFingerprint
 
 MANIFEST_VERSION = 1
 

@@ -6,9 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from biosynth.core._decoding import DecodingConfig
 from biosynth.core._hashing import sha256_text
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Strategy(StrEnum):

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any, Self
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from biosynth.core._errors import RecipeError
 from biosynth.core._hashing import sha256_json
 from biosynth.core._seeding import derive_seed
 from biosynth.core._validation import describe_validation_error
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 _STEP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 

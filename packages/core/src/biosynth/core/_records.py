@@ -5,8 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from biosynth.core._provenance import Provenance
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from biosynth.core._provenance import Provenance
 
 Scalar = str | int | float | bool | None
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+
 from biosynth.core._atomic import atomic_path, atomic_write_text, is_temporary
 from biosynth.core._errors import DatasetError
 from biosynth.core._generator import Generator, SampleFailure, SampleRequest, StepContext, generator_class

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from biosynth.core._atomic import atomic_path
 from biosynth.core._hashing import canonical_json
 from biosynth.core._records import Record

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+
 from biosynth.core._errors import BiosynthError
 from biosynth.core._recipe import load_recipe
 from biosynth.core._registry import Group, default_registry
 from biosynth.core._runner import Runner, plan
 from biosynth.core.cli._inspect import describe_dataset
 from biosynth.core.cli._plugins import describe_plugins
-from rich.console import Console
 
 app = typer.Typer(
     name="biosynth", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,

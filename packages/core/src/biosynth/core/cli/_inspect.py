@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+
 from biosynth.core._dataset import SyntheticDataset
 
 

@@ -1,0 +1,367 @@
+"""`Halo`: fit HALO on patients (sequences of visits), sample new ones, save and load as safetensors + JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from biosynth.core import ConfigError, InputDataError, Visit, VisitSequencePayload, derive_seed, sha256_file
+from biosynth.tabular._halo_network import HaloConfig, HaloNetwork
+from biosynth.tabular._halo_vocab import DEFAULT_GAP_EDGES, Category, HaloVocabulary
+
+GENERATOR_NAME = "halo"
+FORMAT_VERSION = 1
+MARKER = "biosynth_model.json"
+CONFIG_FILE = "halo_config.json"
+VOCAB_FILE = "vocabulary.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class HaloTraining(BaseModel):
+    """How to train: epochs over the patients, or a step / wall-clock budget, whichever ends first."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    seed: int = Field(0, ge=0)
+    max_steps: int | None = Field(None, ge=1)
+    max_seconds: float | None = Field(None, gt=0)
+
+
+@dataclass(frozen=True)
+class SampledPatient:
+    """A sampled patient and how its sampling went."""
+
+    payload: VisitSequencePayload
+    ended: bool  # False: stopped at max_visits without sampling the end token
+    empty_visits_dropped: int
+    static_missing: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Halo:
+    """HALO for longitudinal EHR: `Halo.fit(patients)`, `sample(n, seed=..., conditions=...)`, `save` / `load`."""
+
+    def __init__(self, config: HaloConfig, vocabulary: HaloVocabulary, network: HaloNetwork,
+                 losses: Sequence[float] = ()) -> None:
+        if config.max_visits is None:
+            raise ValueError("Halo needs a config with max_visits resolved")
+        self.config = config
+        self.vocabulary = vocabulary
+        self.network = network
+        self.losses = list(losses)
+
+    # fitting -----------------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, patients: Sequence[VisitSequencePayload], *, config: HaloConfig | None = None,
+            training: HaloTraining | None = None, vocabulary_name: str | None = None,
+            code_domains: Mapping[str, str] | None = None, code_names: Mapping[str, str] | None = None,
+            gap_edges: Sequence[int] = DEFAULT_GAP_EDGES,
+            on_step: Callable[[int, float], None] | None = None) -> Halo:
+        """Train a new HALO on `patients` (static values + visits of codes; `days_since_previous` when known)."""
+        config = config or HaloConfig()
+        training = training or HaloTraining()
+        if len(patients) < 2:
+            raise InputDataError(f"HALO needs at least 2 training patients, got {len(patients)}")
+        longest = max(len(p.visits) for p in patients)
+        if config.max_visits is None:
+            config = config.model_copy(update={"max_visits": max(longest, 1)})
+        elif longest > config.max_visits:
+            raise ConfigError(f"max_visits={config.max_visits} is shorter than the longest training history "
+                              f"({longest} visits); raise it rather than truncate histories")
+        vocabulary = HaloVocabulary.build(patients, name=vocabulary_name, gap_edges=gap_edges,
+                                          code_domains=code_domains, code_names=code_names)
+        encoded = [vocabulary.encode(p, where=f"patient {i}") for i, p in enumerate(patients)]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(training.seed)
+            network = HaloNetwork(config, vocabulary.size)
+            losses = _train(network, encoded, vocabulary.size, training, on_step)
+        return cls(config, vocabulary, network, losses)
+
+    # sampling ----------------------------------------------------------------------------------
+    def sample(self, n: int, *, seed: int = 0, conditions: Mapping[str, Category] | None = None,
+               max_visits: int | None = None, batch_size: int = 64) -> list[VisitSequencePayload]:
+        """`n` new patients; patient i depends only on (seed, i) and the conditions, not on the batching."""
+        if n < 0:
+            raise ConfigError(f"n must be non-negative, got {n}")
+        seeds = [derive_seed(seed, i) for i in range(n)]
+        return [s.payload for s in self.sample_seeded(seeds, conditions=conditions, max_visits=max_visits,
+                                                      batch_size=batch_size)]
+
+    def sample_seeded(self, seeds: Sequence[int], *, conditions: Mapping[str, Category] | None = None,
+                      max_visits: int | None = None, batch_size: int = 64) -> list[SampledPatient]:
+        """One patient per seed, conditioned on static values (`{"sex": "FEMALE"}`)."""
+        fixed = self.vocabulary.condition_positions(conditions or {})
+        limit = max_visits if max_visits is not None else self.config.max_visits
+        assert limit is not None
+        if limit < 1 or limit > (self.config.max_visits or 0):
+            raise ConfigError(f"max_visits must lie in 1..{self.config.max_visits} (the model's context), got {limit}")
+        out: list[SampledPatient] = []
+        self.network.eval()
+        with torch.inference_mode():
+            for start in range(0, len(seeds), batch_size):
+                out += self._sample_batch(list(seeds[start : start + batch_size]), fixed, limit)
+        return out
+
+    def _sample_batch(self, seeds: list[int], fixed: dict[int, int], limit: int) -> list[SampledPatient]:
+        vocab, net = self.vocabulary, self.network
+        size, batch = vocab.size, len(seeds)
+        generators = [torch.Generator().manual_seed(s) for s in seeds]
+        positions = torch.arange(size)
+        end = positions == vocab.end_index
+        static_allowed = ((positions >= vocab.static_offset) & (positions < vocab.start_index)) | end
+        first_visit_allowed = ((positions >= vocab.code_offset) & (positions < vocab.static_offset)) | end
+        later_visit_allowed = (positions < vocab.static_offset) | end
+        static_groups = [(min(c.values()), max(c.values()) + 1) for c in vocab.static_positions().values()]
+        gap_groups = [(0, vocab.n_gap)] if vocab.n_gap else []
+        forced = torch.full((size,), -1)
+        for index, value in fixed.items():
+            forced[index] = value
+        rows = torch.zeros(batch, 1, size)
+        rows[:, 0, vocab.start_index] = 1
+        done = torch.zeros(batch, dtype=torch.bool)
+        for t in range(1, limit + 2):
+            history = net.history(rows)[:, -1]
+            if t == 1:
+                row = self._fill_row(history, generators, ~done, static_allowed, static_groups, forced)
+            elif t == 2:
+                row = self._fill_row(history, generators, ~done, first_visit_allowed, [], None)
+            else:
+                row = self._fill_row(history, generators, ~done, later_visit_allowed, gap_groups, None)
+            rows = torch.cat((rows, row.unsqueeze(1)), dim=1)
+            done |= row[:, vocab.end_index].bool()
+            if bool(done.all()):
+                break
+        return [self._decode(rows[b], bool(done[b])) for b in range(batch)]
+
+    def _fill_row(self, history: torch.Tensor, generators: list[torch.Generator], active: torch.Tensor,
+                  allowed: torch.Tensor, groups: list[tuple[int, int]], forced: torch.Tensor | None) -> torch.Tensor:
+        """Sample one row per active patient, position by position, as the reference's `sample` loop does: draw
+        every position, keep the first drawn one past the pointer, re-run the fine head from there.
+
+        Each `groups` range (a static field, the time-gap bins) gets exactly one position, as in the
+        training data: once one is set the others are off, and the last is on if none was drawn before it.
+        """
+        size = self.vocabulary.size
+        row = torch.zeros(history.shape[0], size)
+        pointer = torch.zeros(history.shape[0], dtype=torch.long)
+        active = active.clone()
+        positions = torch.arange(size)
+        membership = torch.zeros(size, len(groups))
+        last = torch.zeros(size, dtype=torch.bool)
+        for g, (lo, hi) in enumerate(groups):
+            membership[lo:hi, g] = 1
+            last[hi - 1] = True
+        while bool(active.any()):
+            idx = active.nonzero().squeeze(1)
+            probs = torch.sigmoid(self.network.code_logits(history[idx], row[idx]))
+            uniforms = torch.stack([torch.rand(size, generator=generators[int(b)]) for b in idx])
+            draw = (uniforms < probs) & allowed
+            if groups:
+                taken = ((row[idx] @ membership) > 0).float() @ membership.T > 0
+                draw = (draw & ~taken) | (last & ~taken)
+            if forced is not None:
+                draw = torch.where(forced == 1, True, torch.where(forced == 0, False, draw))
+            candidates = draw & (positions >= pointer[idx].unsqueeze(1))
+            found = candidates.any(dim=1)
+            first = candidates.int().argmax(dim=1)
+            hit = idx[found]
+            row[hit, first[found]] = 1
+            pointer[hit] = first[found] + 1
+            active[idx[~found]] = False
+            active[hit] = pointer[hit] < size
+        return row
+
+    def _decode(self, rows: torch.Tensor, ended: bool) -> SampledPatient:
+        vocab = self.vocabulary
+        active = [r.nonzero().squeeze(1).tolist() for r in rows]
+        static = vocab.decode_static(active[1]) if len(active) > 1 else {f.name: None for f in vocab.static_fields}
+        visits: list[Visit] = []
+        dropped = 0
+        carried: int | None = 0
+        ended_in_static = len(active) > 1 and vocab.end_index in active[1]
+        for positions in ([] if ended_in_static else active[2:]):
+            visit = vocab.decode_visit(positions)
+            gap = visit.days_since_previous
+            if not visit.codes:  # as in the reference, a visit without codes is dropped; its gap carries over
+                dropped += 1
+                carried = None if carried is None or gap is None else carried + gap
+                if vocab.end_index in positions:
+                    break
+                continue
+            if visits and carried and gap is not None:
+                visit = visit.model_copy(update={"days_since_previous": gap + carried})
+            if not visits:
+                visit = visit.model_copy(update={"days_since_previous": None})
+            carried = 0
+            visits.append(visit)
+            if vocab.end_index in positions:
+                break
+        payload = VisitSequencePayload(static=static, visits=tuple(visits), vocabulary=vocab.name)
+        missing = tuple(k for k, v in static.items() if v is None)
+        return SampledPatient(payload=payload, ended=ended, empty_visits_dropped=dropped, static_missing=missing)
+
+    # persistence -------------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write the model folder atomically: weights (safetensors), config and vocabulary (JSON)."""
+        folder = Path(folder)
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise ConfigError(f"model folder {str(folder)!r} already exists and is not empty; choose a new folder")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+        try:
+            state = {k: v.detach().contiguous() for k, v in self.network.state_dict().items()}
+            save_file(state, str(staging / WEIGHTS_FILE), metadata={"generator": GENERATOR_NAME})
+            (staging / CONFIG_FILE).write_text(self.config.model_dump_json(indent=2) + "\n")
+            (staging / VOCAB_FILE).write_text(self.vocabulary.model_dump_json(indent=2) + "\n")
+            marker = {
+                "generator": GENERATOR_NAME, "format_version": FORMAT_VERSION,
+                "files": {name: sha256_file(staging / name) for name in (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE)},
+                "training_steps": len(self.losses),
+                "final_loss": self.losses[-1] if self.losses else None,
+            }
+            (staging / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+            if folder.exists():
+                folder.rmdir()
+            staging.rename(folder)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Halo:
+        """Load a folder written by `save`; a folder of another generator or a damaged file is refused by name."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise InputDataError(f"HALO model folder {str(folder)!r} does not exist or is not a folder")
+        marker_path = folder / MARKER
+        if not marker_path.is_file():
+            raise InputDataError(f"{str(folder)!r} holds no biosynth model: {MARKER} is missing")
+        marker = _read_json(marker_path)
+        if not isinstance(marker, dict) or marker.get("generator") != GENERATOR_NAME:
+            other = marker.get("generator") if isinstance(marker, dict) else None
+            raise InputDataError(f"{str(marker_path)!r} describes a model of generator {other!r}, not {GENERATOR_NAME!r}")
+        if marker.get("format_version") != FORMAT_VERSION:
+            raise InputDataError(f"{str(marker_path)!r}: format_version {marker.get('format_version')!r} is not "
+                                 f"supported (expected {FORMAT_VERSION})")
+        files = marker.get("files")
+        if not isinstance(files, dict) or set(files) != {WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE}:
+            raise InputDataError(f"{str(marker_path)!r}: 'files' must list {WEIGHTS_FILE}, {CONFIG_FILE}, {VOCAB_FILE}")
+        for name, expected in files.items():
+            path = folder / name
+            if not path.is_file():
+                raise InputDataError(f"HALO model file {str(path)!r} is missing")
+            if sha256_file(path) != expected:
+                raise InputDataError(f"HALO model file {str(path)!r} is corrupted: its sha256 differs from the "
+                                     f"one recorded in {MARKER}")
+        config = _parse(HaloConfig, folder / CONFIG_FILE)
+        vocabulary = _parse(HaloVocabulary, folder / VOCAB_FILE)
+        if config.max_visits is None:
+            raise InputDataError(f"{str(folder / CONFIG_FILE)!r}: max_visits must be set in a saved model")
+        try:
+            state = load_file(str(folder / WEIGHTS_FILE))
+        except (SafetensorError, OSError) as err:
+            raise InputDataError(f"HALO weights {str(folder / WEIGHTS_FILE)!r} cannot be read: {err}") from None
+        with torch.random.fork_rng(devices=[]):
+            network = HaloNetwork(config, vocabulary.size)
+        try:
+            network.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise InputDataError(f"HALO weights {str(folder / WEIGHTS_FILE)!r} do not fit {CONFIG_FILE} and "
+                                 f"{VOCAB_FILE}: {err}") from None
+        network.eval()
+        return cls(config, vocabulary, network)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputDataError(f"{str(path)!r} is not valid JSON: {err}") from None
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _parse(model: type[_M], path: Path) -> _M:
+    try:
+        return model.model_validate(_read_json(path))
+    except ValidationError as err:
+        raise InputDataError(f"{str(path)!r} is not a valid {model.__name__}: {err}") from None
+
+
+def _batch(encoded: Sequence[list[list[int]]], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rows = max(len(p) for p in encoded)
+    visits = torch.zeros(len(encoded), rows, size)
+    mask = torch.zeros(len(encoded), rows - 1)
+    for b, patient in enumerate(encoded):
+        for t, active in enumerate(patient):
+            visits[b, t, active] = 1
+        mask[b, : len(patient) - 1] = 1
+    return visits, mask
+
+
+def _length_buckets(lengths: list[int], batch_size: int, rng: torch.Generator) -> list[list[int]]:
+    """Shuffled batches of patients of similar length (less padding), in shuffled order."""
+    order = torch.randperm(len(lengths), generator=rng).tolist()
+    chunk = batch_size * 32
+    batches: list[list[int]] = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lengths.__getitem__)
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=rng).tolist()]
+
+
+def _train(network: HaloNetwork, encoded: list[list[list[int]]], size: int, training: HaloTraining,
+           on_step: Callable[[int, float], None] | None) -> list[float]:
+    """Adam on the masked binary cross-entropy of every position of every real row after the start row."""
+    optimizer = torch.optim.Adam(network.parameters(), lr=training.learning_rate)
+    order_rng = torch.Generator().manual_seed(derive_seed(training.seed, "order"))
+    losses: list[float] = []
+    started = time.monotonic()
+    network.train()
+    try:
+        _epochs(network, optimizer, order_rng, encoded, size, training, on_step, losses, started)
+    finally:
+        network.eval()
+    return losses
+
+
+def _epochs(network: HaloNetwork, optimizer: torch.optim.Optimizer, order_rng: torch.Generator,
+            encoded: list[list[list[int]]], size: int, training: HaloTraining,
+            on_step: Callable[[int, float], None] | None, losses: list[float], started: float) -> None:
+    for _epoch in range(training.epochs):
+        for batch in _length_buckets([len(p) for p in encoded], training.batch_size, order_rng):
+            visits, mask = _batch([encoded[i] for i in batch], size)
+            logits = network(visits)
+            bce = F.binary_cross_entropy_with_logits(logits, visits[:, 1:], reduction="none")
+            loss = (bce * mask.unsqueeze(-1)).sum() / (mask.sum() * size)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise RuntimeError(f"HALO training diverged at step {len(losses)} (loss {value}); lower the "
+                                   "learning rate")
+            losses.append(value)
+            if on_step is not None:
+                on_step(len(losses), value)
+            if training.max_steps is not None and len(losses) >= training.max_steps:
+                return
+            if training.max_seconds is not None and time.monotonic() - started > training.max_seconds:
+                return

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from biosynth.core import ConfigError, InputDataError
+from biosynth.tabular import Halo, HaloConfig, HaloTraining
+from biosynth.tabular._halo_network import HaloNetwork, MaskedLinear
+
+
+def test_tiny_model_is_tiny_and_its_loss_decreases(tiny_halo: Halo) -> None:
+    n_params = sum(p.numel() for p in tiny_halo.network.parameters())
+    assert 500 < n_params < 10_000
+    first, last = sum(tiny_halo.losses[:5]) / 5, sum(tiny_halo.losses[-5:]) / 5
+    assert last < 0.5 * first
+
+
+def test_fine_head_is_autoregressive_within_a_visit() -> None:
+    torch.manual_seed(0)
+    net = HaloNetwork(HaloConfig(n_embd=4, n_layer=1, n_head=1, max_visits=3), vocab_size=6)
+    history, visit = torch.randn(1, 4), torch.zeros(1, 6)
+    base = net.code_logits(history, visit)
+    visit[0, 3] = 1  # position 3 may change the logits of positions 4 and 5 only
+    changed = (net.code_logits(history, visit) - base).abs()[0] > 0
+    assert changed.tolist() == [False, False, False, False, True, True]
+    assert isinstance(net.fine[0], MaskedLinear)
+
+
+def test_training_is_seeded(make_patients, tiny_config) -> None:
+    def fit(seed: int) -> list[float]:
+        return Halo.fit(make_patients(12), config=HaloConfig(**tiny_config),
+                        training=HaloTraining(epochs=1, batch_size=4, seed=seed)).losses
+    assert fit(1) == fit(1)
+    assert fit(1) != fit(2)
+
+
+def test_samples_use_the_vocabulary_and_learn_the_pattern(tiny_halo: Halo, tiny_domains) -> None:
+    patients = tiny_halo.sample(30, seed=5)
+    visits = [v for p in patients for v in p.visits]
+    assert visits and all(set(v.codes) <= set(tiny_domains) for v in visits)
+    assert all(p.vocabulary == "OMOP" and set(p.static) == {"age_band", "birth_decade", "sex"} for p in patients)
+    # the training visits are {1001} or {2002, 3003} (+4004): samples should mostly keep that structure
+    kept = sum(1 for v in visits if set(v.codes) - {"4004"} in ({"1001"}, {"2002", "3003"}))
+    assert kept / len(visits) > 0.6
+    # every static field gets exactly one value; every visit after the first one time gap from the bins
+    assert all(value is not None for p in patients for value in p.static.values())
+    gaps = [v.days_since_previous for p in patients for v in p.visits[1:]]
+    assert gaps and set(gaps) <= set(tiny_halo.vocabulary.gap_days)
+    assert all(p.visits[0].days_since_previous is None for p in patients if p.visits)
+
+
+def test_sampling_is_seeded_and_independent_of_batching(tiny_halo: Halo) -> None:
+    a = tiny_halo.sample(6, seed=9)
+    assert a == tiny_halo.sample(6, seed=9, batch_size=4)
+    assert a != tiny_halo.sample(6, seed=10)
+
+
+def test_save_load_round_trip_gives_identical_samples(tiny_halo: Halo, tiny_model_dir: Path) -> None:
+    loaded = Halo.load(tiny_model_dir)
+    assert loaded.vocabulary == tiny_halo.vocabulary and loaded.config == tiny_halo.config
+    assert loaded.sample(8, seed=21) == tiny_halo.sample(8, seed=21)
+    assert sorted(p.name for p in tiny_model_dir.iterdir()) == [
+        "biosynth_model.json", "halo_config.json", "model.safetensors", "vocabulary.json"]
+
+
+def test_conditional_sampling_honours_the_condition(tiny_halo: Halo) -> None:
+    for sex in ("FEMALE", "MALE"):
+        patients = tiny_halo.sample(12, seed=2, conditions={"sex": sex})
+        assert all(p.static["sex"] == sex for p in patients)
+    women = tiny_halo.sample(20, seed=4, conditions={"sex": "FEMALE"})
+    men = tiny_halo.sample(20, seed=4, conditions={"sex": "MALE"})
+
+    def share(ps: list) -> float:
+        visits = [v for p in ps for v in p.visits]
+        return sum("4004" in v.codes for v in visits) / max(len(visits), 1)
+    assert share(women) > share(men)  # 4004 is a women-only code in the training data
+
+
+def test_bad_conditions_are_refused(tiny_halo: Halo) -> None:
+    with pytest.raises(ConfigError, match="unknown static field 'race'"):
+        tiny_halo.sample(1, conditions={"race": "x"})
+    with pytest.raises(ConfigError, match=r"sex='OTHER': value never seen"):
+        tiny_halo.sample(1, conditions={"sex": "OTHER"})
+
+
+def test_histories_are_not_truncated(make_patients, tiny_config) -> None:
+    with pytest.raises(ConfigError, match="max_visits=2 is shorter than the longest training history"):
+        Halo.fit(make_patients(10), config=HaloConfig(**tiny_config, max_visits=2))
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_corrupted_weights_are_named(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = _copy(tiny_model_dir, tmp_path / "m")
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(InputDataError, match=r"model\.safetensors' is corrupted"):
+        Halo.load(folder)
+
+
+def test_truncated_weights_with_matching_hash_are_named(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from biosynth.core import sha256_file
+
+    folder = _copy(tiny_model_dir, tmp_path / "m")
+    (folder / "model.safetensors").write_bytes(b"not a safetensors file")
+    marker = json.loads((folder / "biosynth_model.json").read_text())
+    marker["files"]["model.safetensors"] = sha256_file(folder / "model.safetensors")
+    (folder / "biosynth_model.json").write_text(json.dumps(marker))
+    with pytest.raises(InputDataError, match=r"weights .*model\.safetensors' cannot be read"):
+        Halo.load(folder)
+
+
+def test_folder_of_another_generator_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = _copy(tiny_model_dir, tmp_path / "m")
+    marker = json.loads((folder / "biosynth_model.json").read_text())
+    (folder / "biosynth_model.json").write_text(json.dumps({**marker, "generator": "llm_finetuned"}))
+    with pytest.raises(InputDataError, match="model of generator 'llm_finetuned', not 'halo'"):
+        Halo.load(folder)
+    empty = tmp_path / "other"
+    empty.mkdir()
+    (empty / "config.json").write_text("{}")
+    with pytest.raises(InputDataError, match=r"biosynth_model\.json is missing"):
+        Halo.load(empty)
+    with pytest.raises(InputDataError, match="does not exist"):
+        Halo.load(tmp_path / "nowhere")
+
+
+def test_save_refuses_a_non_empty_folder(tiny_halo: Halo, tiny_model_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="already exists and is not empty"):
+        tiny_halo.save(tiny_model_dir)

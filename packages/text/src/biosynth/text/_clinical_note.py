@@ -1,0 +1,252 @@
+"""`clinical_note`: clinical documents written by a language model from a record's attributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from biosynth.core import (
+    AttributeSampler,
+    BackendSpec,
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    DecodingConfig,
+    Draft,
+    GenerationError,
+    Generator,
+    GeneratorParams,
+    Modality,
+    PromptRef,
+    SampleFailure,
+    SampleRequest,
+    Scalar,
+    StepContext,
+    Strategy,
+    TableRowPayload,
+    TextPayload,
+    Validation,
+    derive_seed,
+)
+from biosynth.text import _prompts
+
+DEFAULT_DECODING = DecodingConfig(temperature=0.7, top_p=0.9, max_new_tokens=320, repetition_penalty=1.1)
+
+
+class ClinicalNoteParams(GeneratorParams):
+    """Parameters of `clinical_note`. The persona, format and style default per document type."""
+
+    document_type: str = Field("discharge summary", min_length=1,
+                               description="e.g. discharge summary, radiology report, progress note, "
+                                           "patient portal message")
+    document_type_field: str | None = Field(
+        None, description="take each note's document type from this attribute of the input record")
+    attributes: dict[str, Any] | None = Field(
+        None, description="attributes to sample per note (the `attributes` generator's specs); merged under "
+                          "the input record's values")
+    fields: tuple[str, ...] | None = Field(None, description="only these attributes go into the prompt")
+    persona: str | None = None
+    format: str | None = None
+    style: str | None = None
+    constraints: tuple[str, ...] = Field((), description="extra content constraints, one per item")
+    target_words: int = Field(150, ge=10, le=4000)
+    language: str = "English"
+    system_template: str | None = None
+    user_template: str | None = None
+    template_id: str | None = Field(None, description="required with a custom template, e.g. 'my-notes/v1'")
+    model: BackendSpec = BackendSpec(backend="transformers")
+    decoding: DecodingConfig = DEFAULT_DECODING
+    max_attempts: int = Field(3, ge=1, le=10)
+    min_words: int = Field(8, ge=1, description="fewer words than this is rejected as a failed output")
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            AttributeSampler.parse_params({"attributes": value}, where="clinical_note `attributes`")
+        return value
+
+    @model_validator(mode="after")
+    def _templates(self) -> Self:
+        custom = self.system_template is not None or self.user_template is not None
+        if custom and not self.template_id:
+            raise ValueError("a custom system_template/user_template needs a `template_id` (e.g. 'my-notes/v1'), "
+                             "recorded in provenance")
+        for name in ("system_template", "user_template"):
+            template = getattr(self, name)
+            if template is not None and (problems := _prompts.template_problems(template)):
+                raise ValueError(f"{name}: {'; '.join(problems)}")
+        return self
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    messages: tuple[ChatMessage, ...]
+    rendered: str
+    document_type: str
+    labels: dict[str, Scalar]
+    sampled: dict[str, Scalar] | None
+
+
+class ClinicalNote(Generator[ClinicalNoteParams]):
+    """Writes one clinical document per request with instruction prompting (persona, task, content,
+    format and style constraints) from a versioned template, conditioned on the input record's values
+    and labels (`from:` a tabular step) and/or on attributes it samples itself.
+
+    All prompts of a call go to the backend in one batched `generate`; an empty or too-short output is
+    retried with a new seed up to `max_attempts`, then recorded as a failure with its reasons.
+    """
+
+    name = "clinical_note"
+    Params = ClinicalNoteParams
+    input_modalities = (Modality.TABULAR,)
+
+    @property
+    def template_id(self) -> str:
+        return self.params.template_id or _prompts.TEMPLATE_ID
+
+    @property
+    def template(self) -> str:
+        return f"{self._system_template}\n\n{self._user_template}"
+
+    @property
+    def _system_template(self) -> str:
+        return self.params.system_template or _prompts.SYSTEM_TEMPLATE
+
+    @property
+    def _user_template(self) -> str:
+        return self.params.user_template or _prompts.USER_TEMPLATE
+
+    def _generate(self, requests: list[SampleRequest], ctx: StepContext) -> list[Draft | GenerationError]:
+        model = ctx.language_model(self.params.model)
+        outcomes: dict[int, Draft | GenerationError] = {}
+        prompts: dict[int, _Prompt] = {}
+        for i, request in enumerate(requests):
+            try:
+                prompts[i] = self._prompt(request, ctx)
+            except GenerationError as err:
+                outcomes[i] = err
+        reasons: dict[int, list[str]] = {i: [] for i in prompts}
+        pending = list(prompts)
+        attempts = self.params.max_attempts if self._retry_changes_output else 1
+        for attempt in range(attempts):
+            if not pending:
+                break
+            chat = [self._chat_request(prompts[i], requests[i].seed, attempt) for i in pending]
+            completions = model.generate(chat)
+            still: list[int] = []
+            for i, completion in zip(pending, completions, strict=True):
+                problem = self._check(completion)
+                if problem is None:
+                    outcomes[i] = self._draft(prompts[i], completion, attempt + 1, _attempt_seed(requests[i].seed, attempt), ctx)
+                else:
+                    reasons[i].append(problem)
+                    still.append(i)
+            pending = still
+        for i in pending:
+            note = "" if self._retry_changes_output else " (decoding is deterministic, so retrying cannot help)"
+            outcomes[i] = GenerationError(
+                f"{self.name}: no acceptable output after {attempts} attempt(s){note}: "
+                + "; ".join(dict.fromkeys(reasons[i])), attempts=attempts)
+        return [outcomes[i] for i in range(len(requests))]
+
+    @property
+    def _retry_changes_output(self) -> bool:
+        decoding = self.params.decoding
+        return not decoding.greedy and decoding.seed is None
+
+    # -- prompt ---------------------------------------------------------------------------------
+    def _prompt(self, request: SampleRequest, ctx: StepContext) -> _Prompt:
+        params = self.params
+        values: dict[str, Scalar] = {}
+        labels: dict[str, Scalar] = {}
+        sampled: dict[str, Scalar] | None = None
+        if params.attributes:
+            sampled = self._sample_attributes(request, ctx)
+            values.update(sampled)
+        if request.input is not None:
+            payload = request.input.payload
+            assert isinstance(payload, TableRowPayload)  # input_modalities guarantees it
+            labels = dict(request.input.labels)
+            values.update(labels)
+            values.update(payload.values)
+        document_type = params.document_type
+        if params.document_type_field is not None:
+            value = values.get(params.document_type_field)
+            if value in (None, ""):
+                raise GenerationError(f"{self.name}: document_type_field {params.document_type_field!r} is missing "
+                                      f"from the record's attributes ({sorted(values)})")
+            document_type = str(value)
+        if params.fields is not None:
+            missing = [f for f in params.fields if f not in values]
+            if missing:
+                raise GenerationError(f"{self.name}: fields {missing} are missing from the record's attributes "
+                                      f"({sorted(values)})")
+            values = {f: values[f] for f in params.fields}
+        defaults = _prompts.document_style(document_type)
+        constraints = "".join(f"\n- {c}" for c in params.constraints)
+        fields = {
+            "persona": params.persona or defaults.persona, "language": params.language,
+            "document_type": document_type, "attributes": _prompts.format_attributes(values),
+            "content": _prompts.CONTENT, "format": params.format or defaults.format,
+            "style": params.style or defaults.style, "target_words": params.target_words,
+            "constraints": f"\nConstraints:{constraints}" if constraints else "",
+        }
+        system = _prompts.render(self._system_template, fields)
+        user = _prompts.render(self._user_template, fields)
+        messages = (ChatMessage(role="system", content=system), ChatMessage(role="user", content=user))
+        rendered = "\n\n".join(f"[{m.role}]\n{m.content}" for m in messages)
+        return _Prompt(messages=messages, rendered=rendered, document_type=document_type, labels=labels,
+                       sampled=sampled)
+
+    def _setup(self, ctx: StepContext) -> None:
+        self._sampler = AttributeSampler({"attributes": self.params.attributes}) if self.params.attributes else None
+
+    def _sample_attributes(self, request: SampleRequest, ctx: StepContext) -> dict[str, Scalar]:
+        assert self._sampler is not None
+        seed = derive_seed(request.seed, "attributes")
+        [outcome] = self._sampler.generate([SampleRequest(index=request.index, seed=seed)], ctx)
+        if isinstance(outcome, SampleFailure):
+            raise GenerationError(f"{self.name}: attribute sampling failed: {outcome.reason}")
+        payload = outcome.payload
+        assert isinstance(payload, TableRowPayload)
+        return dict(payload.values)
+
+    def _chat_request(self, prompt: _Prompt, seed: int, attempt: int) -> ChatRequest:
+        return ChatRequest(messages=prompt.messages, decoding=self.params.decoding, seed=_attempt_seed(seed, attempt))
+
+    # -- output ---------------------------------------------------------------------------------
+    def _check(self, completion: Completion) -> str | None:
+        """Why an output is unusable, or None when it is acceptable."""
+        words = len(completion.text.split())
+        if words == 0:
+            return "empty output" + (" (cut at max_new_tokens)" if completion.finish_reason == "length" else "")
+        if words < self.params.min_words:
+            if completion.finish_reason == "length":
+                return (f"output cut at max_new_tokens ({self.params.decoding.max_new_tokens}) with only {words} "
+                        f"words; raise max_new_tokens")
+            return f"output too short: {words} words, fewer than min_words ({self.params.min_words})"
+        return None
+
+    def _draft(self, prompt: _Prompt, completion: Completion, attempts: int, llm_seed: int, ctx: StepContext
+               ) -> Draft:
+        strategy: tuple[Strategy, ...] = (Strategy.ZERO_SHOT, Strategy.INSTRUCTION)
+        extra: dict[str, Any] = {"finish_reason": completion.finish_reason, "llm_seed": llm_seed}
+        if prompt.sampled is not None:
+            strategy += (Strategy.ATTRIBUTE_SAMPLING,)
+            extra["attributes"] = prompt.sampled
+        return Draft(
+            payload=TextPayload(text=completion.text.strip(), document_type=prompt.document_type),
+            labels=prompt.labels,
+            model=completion.model,
+            prompt=PromptRef.build(self.template_id, self.template, prompt.rendered, redact=ctx.redact_prompts),
+            strategy=strategy, decoding=self.params.decoding, attempts=attempts, validation=Validation.PASSED,
+            prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens, extra=extra,
+        )
+
+
+def _attempt_seed(seed: int, attempt: int) -> int:
+    """The language model's seed for an attempt: the sample's own seed first, then derived ones."""
+    return seed if attempt == 0 else derive_seed(seed, "attempt", attempt)
