@@ -230,3 +230,12 @@ def test_policy_keeps_real_data_off_remote_servers(tmp_path: Path, llama_server:
     record = SyntheticDataset(tmp_path / "local").records()[0]
     assert record.provenance.prompt.redacted and record.provenance.prompt.rendered is None
     assert "troponin" not in (tmp_path / "local" / "manifest.json").read_text()
+
+
+def test_validate_checks_backend_parameters_without_a_server(tmp_path: Path) -> None:
+    from biosynth.core import plan
+
+    recipe = parse_recipe({"name": "v", "steps": [{"name": "notes", "generator": "clinical_note", "count": 1, "params": {
+        "model": {"backend": "openai", "params": {"model": "m", "base_url": "http://127.0.0.1:9/v1", "retries": 3}}}}]})
+    with pytest.raises(ConfigError, match="parameters of backend 'openai' is invalid: retries: Extra inputs"):
+        plan(recipe, base_dir=tmp_path)

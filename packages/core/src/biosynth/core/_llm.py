@@ -80,6 +80,14 @@ class BaseLanguageModel(ABC):
     def is_remote(cls, params: dict[str, Any]) -> bool:
         return cls.remote
 
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> object:
+        """Validate a BackendSpec's params without loading a model (run by `biosynth validate`).
+
+        Raise a BiosynthError naming the parameter at fault. The default accepts anything.
+        """
+        return None
+
     @property
     @abstractmethod
     def model_ref(self) -> ModelRef: ...

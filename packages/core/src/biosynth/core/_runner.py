@@ -69,6 +69,9 @@ def plan(recipe: Recipe, *, base_dir: Path | None = None, registry: Registry | N
         entry = PlannedStep(step=step, generator=generator, seed=recipe.step_seed(step), inputs=inputs)
         for _, spec in generator.backends():
             backend_cls = registry.get(Group.LLM_BACKENDS, spec.backend)
+            check = getattr(backend_cls, "check_params", None)
+            if check is not None:
+                check(spec.params)
             remote = bool(getattr(backend_cls, "is_remote", lambda _p: False)(spec.params))
             entry.decisions.append(policy.check(step=step.name, backend=spec.backend, remote=remote,
                                                 real_data=entry.real_data))

@@ -48,10 +48,7 @@ class LlamaCppLanguageModel(BaseLanguageModel):
     """
 
     def __init__(self, **params: Any) -> None:
-        try:
-            self.params = LlamaCppParams.model_validate(params)
-        except ValidationError as err:
-            raise ConfigError(describe_validation_error(err, what="parameters of backend 'llamacpp'")) from None
+        self.params = self.check_params(params)
         try:
             from llama_cpp import Llama
         except ImportError:
@@ -75,6 +72,13 @@ class LlamaCppLanguageModel(BaseLanguageModel):
         except (ValueError, RuntimeError) as err:
             raise InputDataError(f"llama.cpp could not load {str(path)!r} ({err}); is it a complete, uncorrupted "
                                  "GGUF file of a model architecture llama.cpp supports?") from None
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> LlamaCppParams:
+        try:
+            return LlamaCppParams.model_validate(params)
+        except ValidationError as err:
+            raise ConfigError(describe_validation_error(err, what="parameters of backend 'llamacpp'")) from None
 
     @property
     def model_ref(self) -> ModelRef:

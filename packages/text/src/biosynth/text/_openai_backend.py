@@ -61,10 +61,7 @@ class OpenAILanguageModel(BaseLanguageModel):
     remote = True
 
     def __init__(self, **params: Any) -> None:
-        try:
-            self.params = OpenAIParams.model_validate(params)
-        except ValidationError as err:
-            raise ConfigError(describe_validation_error(err, what="parameters of backend 'openai'")) from None
+        self.params = self.check_params(params)
         try:
             import openai
         except ImportError:
@@ -82,6 +79,13 @@ class OpenAILanguageModel(BaseLanguageModel):
     @classmethod
     def is_remote(cls, params: dict[str, Any]) -> bool:
         return not _is_loopback(str(params.get("base_url", OpenAIParams.model_fields["base_url"].default)))
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> OpenAIParams:
+        try:
+            return OpenAIParams.model_validate(params)
+        except ValidationError as err:
+            raise ConfigError(describe_validation_error(err, what="parameters of backend 'openai'")) from None
 
     @property
     def model_ref(self) -> ModelRef:
