@@ -56,3 +56,45 @@ def synthetic_table() -> pd.DataFrame:
 def make_table():
     """`mixed_table(n, seed, shift=..., missing=...)` for tests that need more tables."""
     return mixed_table
+
+
+class TinyEmbedder:
+    """A deterministic bag-of-words embedder for the text tests: each token adds a fixed random vector (seeded by
+    its CRC32), so texts sharing words lie close. Stands in for a sentence encoder; one test uses the real one."""
+
+    name = "tiny-bag-of-words"
+
+    def __init__(self, dimension: int = 16) -> None:
+        self.dimension = dimension
+        self.calls = 0
+
+    def __call__(self, texts):
+        import zlib
+
+        self.calls += 1
+        out = np.zeros((len(texts), self.dimension))
+        for i, text in enumerate(texts):
+            for token in text.lower().split():
+                out[i] += np.random.default_rng(zlib.crc32(token.encode())).normal(size=self.dimension)
+        return out + 1e-3
+
+
+@pytest.fixture
+def tiny_embedder() -> TinyEmbedder:
+    return TinyEmbedder()
+
+
+def clinical_corpus(n: int, seed: int, *, topics: tuple[str, ...] = ("hypertension", "asthma", "diabetes")) -> list[str]:
+    """Short seeded clinical sentences without identifiers."""
+    g = np.random.default_rng(seed)
+    findings = ["stable", "improving", "worsening", "well controlled", "poorly controlled"]
+    plans = ["continue current medication", "increase the dose", "refer to the specialist", "repeat labs in 3 months",
+             "start physical therapy"]
+    return [f"Follow-up for {g.choice(topics)}: symptoms {g.choice(findings)}; plan to {g.choice(plans)}. "
+            f"Blood pressure {int(g.integers(100, 160))}/{int(g.integers(60, 95))} mmHg, pulse {int(g.integers(55, 100))}."
+            for _ in range(n)]
+
+
+@pytest.fixture(scope="session")
+def make_corpus():
+    return clinical_corpus

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+
 from biosynth.eval import (
     TableMetadata,
     category_coverage,
@@ -108,8 +109,9 @@ def test_dcr_equals_sdmetrics_distance(real_table, synthetic_table, metadata) ->
 
 
 def test_cramers_v_equals_scipy_association() -> None:
-    from biosynth.eval._fidelity import cramers_v
     from scipy.stats.contingency import association
+
+    from biosynth.eval._fidelity import cramers_v
 
     g = np.random.default_rng(3)
     for shape in ((2, 2), (3, 5), (7, 4)):

@@ -12,6 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from threadpoolctl import threadpool_limits
+
 from biosynth.core import ConfigError, Group, InputDataError, default_registry, parse_recipe, run_recipe
 from biosynth.eval import (
     Direction,
@@ -26,11 +32,6 @@ from biosynth.eval import (
     range_coverage,
 )
 from biosynth.eval._detection import _features
-from pydantic import ValidationError
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from threadpoolctl import threadpool_limits
 
 
 def test_result_schema_refuses_silent_failures() -> None:

@@ -1,11 +1,13 @@
 """biosynth-eval: one evaluation for every modality; tabular fidelity and privacy metrics with one result schema.
 
-Metrics are plain functions over pandas DataFrames returning a `MetricResult`; `evaluate_tabular` runs them all.
+Metrics are plain functions over pandas DataFrames (tabular) or lists of strings (text) returning a
+`MetricResult`; `evaluate_tabular` and `evaluate_text` run them all.
 """
 
 from biosynth.eval._columns import ColumnKind, TableMetadata, infer_metadata
 from biosynth.eval._detection import detection_auc
 from biosynth.eval._distance import nearest_records
+from biosynth.eval._embeddings import Embedder, SentenceTransformerEmbedder, default_embedder
 from biosynth.eval._fidelity import (
     category_coverage,
     column_pair_trends,
@@ -21,6 +23,25 @@ from biosynth.eval._privacy import distance_to_closest_record, exact_copy_rate, 
 from biosynth.eval._report import EvaluationReport, render_html
 from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
 from biosynth.eval._suite import evaluate_tabular
+from biosynth.eval._text_diversity import distinct_n, embedding_similarity, length_distribution, self_bleu
+from biosynth.eval._text_factuality import (
+    ConceptExtractor,
+    DictionaryConceptExtractor,
+    concept_f1,
+    find_icd10_codes,
+    hpo_validity,
+    icd10_validity,
+)
+from biosynth.eval._text_fidelity import frechet_distance, mauve
+from biosynth.eval._text_memorisation import (
+    PHI_PATTERNS,
+    duplicates,
+    find_phi,
+    longest_common_substring,
+    ngram_overlap,
+    phi_patterns,
+)
+from biosynth.eval._text_suite import evaluate_text
 
 __all__ = [
     "ColumnKind", "ConfidenceInterval", "Direction", "EvaluationReport", "Family", "MetricResult", "TableMetadata",
@@ -28,4 +49,9 @@ __all__ = [
     "detection_auc", "distance_to_closest_record", "evaluate_tabular", "exact_copy_rate", "infer_metadata",
     "ks_complement", "membership_inference_distance", "missingness_similarity", "nearest_records", "range_coverage",
     "render_html", "tv_complement",
+    # text
+    "PHI_PATTERNS", "ConceptExtractor", "DictionaryConceptExtractor", "Embedder", "SentenceTransformerEmbedder",
+    "concept_f1", "default_embedder", "distinct_n", "duplicates", "embedding_similarity", "evaluate_text",
+    "find_icd10_codes", "find_phi", "frechet_distance", "hpo_validity", "icd10_validity", "length_distribution",
+    "longest_common_substring", "mauve", "ngram_overlap", "phi_patterns", "self_bleu",
 ]

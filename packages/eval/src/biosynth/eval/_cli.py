@@ -6,10 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from biosynth.core import SyntheticDataset
+
+from biosynth.core import ConfigError, SyntheticDataset
 from biosynth.eval._dataset_io import align, load_metadata, provenance_checklist, read_real_table, synthetic_rows
-from biosynth.eval._report import REPORT_HTML
+from biosynth.eval._report import REPORT_HTML, EvaluationReport
 from biosynth.eval._suite import evaluate_tabular
+from biosynth.eval._text_io import holds_text, read_real_texts, synthetic_texts
+from biosynth.eval._text_suite import evaluate_text
 
 app = typer.Typer(help="Evaluate a biosynth dataset against real data; writes report.json and report.html.",
                   no_args_is_help=True,
@@ -20,17 +23,35 @@ app = typer.Typer(help="Evaluate a biosynth dataset against real data; writes re
 @app.callback(invoke_without_command=True)
 def evaluate(
     dataset: Annotated[Path, typer.Argument(help="a biosynth dataset folder (from `biosynth run`)")],
-    real: Annotated[Path, typer.Option("--real", help="the real table the generator learned from (.csv/.parquet)")],
+    real: Annotated[Path, typer.Option("--real", help="the real data the generator learned from: a table (.csv/.parquet)"
+                                        ", or for text records a .txt folder, a .jsonl with 'text', a .csv with 'text'")],
     out: Annotated[Path, typer.Option("--out", help="folder for report.json and report.html")],
     holdout: Annotated[Path | None, typer.Option("--holdout", help="real rows the generator never saw")] = None,
-    step: Annotated[str | None, typer.Option("--step", help="the step whose table rows to evaluate")] = None,
+    step: Annotated[str | None, typer.Option("--step", help="the step whose table rows or texts to evaluate")] = None,
     table: Annotated[str | None, typer.Option("--table", help="table name, when a step writes several")] = None,
     metadata: Annotated[Path | None, typer.Option("--metadata", help="JSON column kinds (SDV style allowed)")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     n_bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="bootstrap replicates (0: no intervals)")] = 200,
+    reference: Annotated[Path | None, typer.Option(
+        "--reference", help="text only: the corpus the generator saw (training/few-shot/retrieval); default --real")] = None,
 ) -> None:
-    """Score the dataset's table rows: fidelity, detection and privacy, each with intervals and sample sizes."""
+    """Score the dataset's table rows (fidelity, detection, privacy) or, when the step holds text records, its texts
+    (diversity, fidelity, memorisation, PHI, factuality), each with intervals and sample sizes."""
     ds = SyntheticDataset(dataset)
+    if holds_text(ds, step):
+        tabular_only = {"--holdout": holdout, "--table": table, "--metadata": metadata}
+        given = [name for name, value in tabular_only.items() if value is not None]
+        if given:
+            where = f"step {step!r}" if step else "the dataset"
+            raise ConfigError(f"{', '.join(given)} apply to table rows, but {where} holds text records; for text "
+                              "pass --real and optionally --reference")
+        texts, text_records = synthetic_texts(ds, step)
+        reference_texts = read_real_texts(reference, "--reference") if reference is not None else None
+        _finish(evaluate_text(read_real_texts(real, "--real"), texts, reference_texts, seed, n_bootstrap=n_bootstrap,
+                              provenance=provenance_checklist(ds, text_records)), out)
+        return
+    if reference is not None:
+        raise ConfigError("--reference applies to text records; for table rows use --real and --holdout")
     synthetic, records = synthetic_rows(ds, step, table)
     real_frame = read_real_table(real, "--real")
     holdout_frame = read_real_table(holdout, "--holdout") if holdout is not None else None
@@ -38,6 +59,10 @@ def evaluate(
                                      load_metadata(metadata))
     report = evaluate_tabular(real_frame, others["synthetic"], others["holdout"], meta, seed,  # type: ignore[arg-type]
                               n_bootstrap=n_bootstrap, provenance=provenance_checklist(ds, records))
+    _finish(report, out)
+
+
+def _finish(report: EvaluationReport, out: Path) -> None:
     path = report.write(out)
     for result in report.results:
         shown = f"{result.value:.4f}" if result.value is not None else result.status

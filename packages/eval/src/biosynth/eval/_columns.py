@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from biosynth.core import InputDataError
 from pydantic import BaseModel, ConfigDict
+
+from biosynth.core import InputDataError
 
 
 class ColumnKind(StrEnum):

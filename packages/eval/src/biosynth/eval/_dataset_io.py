@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
 from biosynth.core import DatasetError, InputDataError, Record, SyntheticDataset, TableRowPayload
 from biosynth.eval._columns import ColumnKind, TableMetadata, infer_metadata
 

@@ -7,6 +7,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from threadpoolctl import threadpool_limits
+
 from biosynth.core import ConfigError, rng
 from biosynth.eval._columns import TableMetadata, check_tables, continuous_with_nan
 from biosynth.eval._measure import (
@@ -18,10 +23,6 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import Direction, Family, MetricResult
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from threadpoolctl import threadpool_limits
 
 _MAX_NATIVE_CATEGORIES = 255  # HistGradientBoosting's native categorical support stops at max_bins categories
 

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
+
 from biosynth.core import ConfigError, rng
 from biosynth.eval._columns import (
     ColumnKind,
@@ -36,7 +38,6 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import Direction, Family, MetricResult
-from threadpoolctl import threadpool_limits
 
 MAX_DECIMALS = sys.float_info.dig - 1  # SDMetrics' KSComplement rounds to 14 decimals before the test
 _TV_REGULARISATION = 1e-6  # SDMetrics' get_frequencies: a synthetic-only category gets this real count

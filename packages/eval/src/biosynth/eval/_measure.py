@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from biosynth.core import BiosynthError, ConfigError
 from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
 
@@ -46,13 +47,14 @@ def run_metric(
     parameters: dict[str, Any] | None = None,
     threat_model: str | None = None,
     warnings: Sequence[str] = (),
+    modality: str = "tabular",
 ) -> MetricResult:
     """Time `compute` and wrap what it returns; a computation that fails becomes a 'failed' result with the reason.
 
     User errors (BiosynthError: wrong columns, bad parameters) propagate: they are the caller's to fix.
     """
     common: dict[str, Any] = dict(
-        name=name, family=family, direction=direction, n_real=n_real, n_synthetic=n_synthetic,
+        name=name, family=family, modality=modality, direction=direction, n_real=n_real, n_synthetic=n_synthetic,
         n_holdout=n_holdout, seed=seed, parameters=parameters or {}, threat_model=threat_model,
     )
     start = time.perf_counter()

@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest, fisher_exact
+from sklearn.metrics import roc_auc_score, roc_curve
+
 from biosynth.core import rng
 from biosynth.eval._columns import TableMetadata, check_tables
 from biosynth.eval._distance import nearest_records
@@ -24,8 +27,6 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
-from scipy.stats import binomtest, fisher_exact
-from sklearn.metrics import roc_auc_score, roc_curve
 
 DISTANCE = ("SDMetrics' DCR (Gower) distance: mean over scored columns of min(|a-b|/range, 1) for numerical and "
             "datetime columns (range of the reference table; missing vs present = 1, missing vs missing = 0) and "

@@ -6,9 +6,10 @@ import html
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from biosynth.core import ConfigError, atomic_write_text
 from biosynth.eval._result import MetricResult
-from pydantic import BaseModel, ConfigDict, Field
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
@@ -117,7 +118,7 @@ def render_html(report: EvaluationReport) -> str:
                    f"<td class='{status_class}'>{r.status}</td>"
                    f"<td class='{'leak' if leak else ''}'>{html.escape(notes)}</td></tr>")
     out.append("</table></section>")
-    for family in ("fidelity", "privacy"):
+    for family in ("fidelity", "diversity", "privacy", "memorisation", "factuality"):
         chosen = [r for r in report.results if r.family.value == family]
         if not chosen:
             continue
@@ -127,7 +128,7 @@ def render_html(report: EvaluationReport) -> str:
             if r.threat_model:
                 out.append(f"<p><b>Threat model.</b> {html.escape(r.threat_model)}</p>")
             out.append(_detail_plot(r))
-            if family == "privacy" and r.ok:
+            if (family == "privacy" or r.modality == "text") and r.ok:
                 keys = [k for k, v in r.details.items() if isinstance(v, (int, float, bool)) or v is None]
                 out.append("<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(r.details[k]))}</td></tr>"
                                               for k in keys) + "</table>")

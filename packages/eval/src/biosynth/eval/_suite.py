@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+
 from biosynth.core import derive_seed
 from biosynth.eval._columns import TableMetadata, check_tables
 from biosynth.eval._detection import detection_auc

