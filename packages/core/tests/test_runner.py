@@ -154,3 +154,17 @@ def test_input_files_are_fingerprinted_and_policy_enforced(tmp_path: Path) -> No
     rec = SyntheticDataset(tmp_path / "public").records()[0]
     assert rec.provenance.prompt.rendered.startswith("Examples:\nReal note")
     assert rec.provenance.model.remote
+
+
+def test_backend_model_paths_resolve_against_the_recipe_folder(tmp_path: Path) -> None:
+    from biosynth.core import BackendSpec
+
+    (tmp_path / "models" / "tiny").mkdir(parents=True)
+    context = {"base_dir": tmp_path}
+    spec = BackendSpec.model_validate({"backend": "x", "params": {"model": "models/tiny", "gguf_file": "a.gguf"}},
+                                      context=context)
+    assert spec.params == {"model": str(tmp_path / "models" / "tiny"), "gguf_file": "a.gguf"}
+    hub = BackendSpec.model_validate({"backend": "x", "params": {"model": "org/not-here"}}, context=context)
+    assert hub.params["model"] == "org/not-here"  # not a local path: left for the backend (e.g. a hub id)
+    plain = BackendSpec.model_validate({"backend": "x", "params": {"model": "models/tiny"}})
+    assert plain.params["model"] == "models/tiny"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from biosynth.core._decoding import DecodingConfig
 from biosynth.core._errors import ConfigError
@@ -46,12 +47,30 @@ class Completion(BaseModel):
 
 
 class BackendSpec(BaseModel):
-    """How a recipe names a language model: a registered backend and its parameters."""
+    """How a recipe names a language model: a registered backend and its parameters.
+
+    Inside a recipe, a relative path in `params.model` (or any `*_path` / `*_dir` parameter) that
+    exists next to the recipe is resolved against the recipe's folder, like input files are.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     backend: str = Field(min_length=1, description="a `biosynth.llm_backends` entry, e.g. 'transformers'")
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _resolve_paths(self, info: ValidationInfo) -> Self:
+        base = (info.context or {}).get("base_dir") if info.context else None
+        if base is None:
+            return self
+        resolved = {}
+        for key, value in self.params.items():
+            is_path_key = key == "model" or key.endswith(("_path", "_dir"))
+            if is_path_key and isinstance(value, str) and not Path(value).is_absolute() and (Path(base) / value).exists():
+                resolved[key] = str(Path(base) / value)
+        if resolved:
+            object.__setattr__(self, "params", {**self.params, **resolved})
+        return self
 
 
 @runtime_checkable
