@@ -155,12 +155,13 @@ def test_cli_evaluates_a_dataset(tmp_path) -> None:
     env = {**os.environ, "CI": "1"}
     done = subprocess.run([_biosynth(), "evaluate", str(tmp_path / "ds"), "--real", str(tmp_path / "real.csv"),
                            "--holdout", str(tmp_path / "holdout.parquet"), "--out", str(tmp_path / "report"),
-                           "--step", "patients", "--bootstrap", "20"], capture_output=True, text=True, env=env)
+                           "--step", "patients", "--bootstrap", "20", "--target", "sex"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     report = EvaluationReport.model_validate_json((tmp_path / "report" / "report.json").read_text())
     assert report.n_synthetic == 150 and report.n_real == 150 and report.n_holdout == 50
     assert report.provenance is not None and report.provenance["checklist"]
-    assert "column_shapes" in done.stdout
+    assert "column_shapes" in done.stdout and "utility_tstr" in done.stdout
+    assert report.result("utility_tstr").ok and report.result("utility_tstr").details["target"] == "sex"
     # errors are biosynth errors: one paragraph, exit 2
     pd.DataFrame({"age": [1, 2]}).to_csv(tmp_path / "narrow.csv", index=False)
     bad = subprocess.run([_biosynth(), "evaluate", str(tmp_path / "ds"), "--real", str(tmp_path / "narrow.csv"),

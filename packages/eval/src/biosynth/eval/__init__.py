@@ -1,4 +1,4 @@
-"""biosynth-eval: one evaluation for every modality; tabular fidelity and privacy metrics with one result schema.
+"""biosynth-eval: one evaluation for every modality; tabular fidelity, utility and privacy metrics with one result schema.
 
 Metrics are plain functions over pandas DataFrames (tabular) or lists of strings (text) returning a
 `MetricResult`; `evaluate_tabular` and `evaluate_text` run them all.
@@ -42,13 +42,14 @@ from biosynth.eval._text_memorisation import (
     phi_patterns,
 )
 from biosynth.eval._text_suite import evaluate_text
+from biosynth.eval._utility import utility_tstr
 
 __all__ = [
     "ColumnKind", "ConfidenceInterval", "Direction", "EvaluationReport", "Family", "MetricResult", "TableMetadata",
     "category_coverage", "column_pair_trends", "column_shapes", "contingency_similarity", "correlation_similarity",
     "detection_auc", "distance_to_closest_record", "evaluate_tabular", "exact_copy_rate", "infer_metadata",
     "ks_complement", "membership_inference_distance", "missingness_similarity", "nearest_records", "range_coverage",
-    "render_html", "tv_complement",
+    "render_html", "tv_complement", "utility_tstr",
     # text
     "PHI_PATTERNS", "ConceptExtractor", "DictionaryConceptExtractor", "Embedder", "SentenceTransformerEmbedder",
     "concept_f1", "default_embedder", "distinct_n", "duplicates", "embedding_similarity", "evaluate_text",

@@ -32,6 +32,8 @@ def evaluate(
     metadata: Annotated[Path | None, typer.Option("--metadata", help="JSON column kinds (SDV style allowed)")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     n_bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="bootstrap replicates (0: no intervals)")] = 200,
+    target: Annotated[str | None, typer.Option(
+        "--target", help="table rows only: a column to predict for utility (TSTR/TRTR, tested on --holdout)")] = None,
     reference: Annotated[Path | None, typer.Option(
         "--reference", help="text only: the corpus the generator saw (training/few-shot/retrieval); default --real")] = None,
 ) -> None:
@@ -39,7 +41,7 @@ def evaluate(
     (diversity, fidelity, memorisation, PHI, factuality), each with intervals and sample sizes."""
     ds = SyntheticDataset(dataset)
     if holds_text(ds, step):
-        tabular_only = {"--holdout": holdout, "--table": table, "--metadata": metadata}
+        tabular_only = {"--holdout": holdout, "--table": table, "--metadata": metadata, "--target": target}
         given = [name for name, value in tabular_only.items() if value is not None]
         if given:
             where = f"step {step!r}" if step else "the dataset"
@@ -58,7 +60,7 @@ def evaluate(
     real_frame, others, meta = align(real_frame, {"synthetic": synthetic, "holdout": holdout_frame},
                                      load_metadata(metadata))
     report = evaluate_tabular(real_frame, others["synthetic"], others["holdout"], meta, seed,  # type: ignore[arg-type]
-                              n_bootstrap=n_bootstrap, provenance=provenance_checklist(ds, records))
+                              n_bootstrap=n_bootstrap, target=target, provenance=provenance_checklist(ds, records))
     _finish(report, out)
 
 

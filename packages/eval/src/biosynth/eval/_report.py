@@ -98,6 +98,16 @@ def _detail_plot(result: MetricResult) -> str:
     return _bar_chart(rows, f"{result.name}: per {'column' if 'columns' in result.details else 'pair'}") if rows else ""
 
 
+def _scores_table(rows: list[dict[str, Any]]) -> str:
+    """Utility's (arm, model, score) rows with their intervals."""
+    body = "".join(
+        f"<tr><td>{html.escape(str(r['arm']))}</td><td>{html.escape(str(r['model']))}</td>"
+        f"<td>{html.escape(str(r['score']))}</td><td>{_fmt(r.get('value'))}</td>"
+        f"<td>{'[' + _fmt(r['ci'][0]) + ', ' + _fmt(r['ci'][1]) + ']' if r.get('ci') else '—'}</td></tr>" for r in rows)
+    return ("<table><tr><th>arm</th><th>model</th><th>score</th><th>value</th><th>interval</th></tr>"
+            + body + "</table>") if rows else ""
+
+
 def render_html(report: EvaluationReport) -> str:
     """One HTML file with inline CSS and SVG plots: no scripts, no external assets."""
     out = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>biosynth evaluation</title>",
@@ -118,7 +128,7 @@ def render_html(report: EvaluationReport) -> str:
                    f"<td class='{status_class}'>{r.status}</td>"
                    f"<td class='{'leak' if leak else ''}'>{html.escape(notes)}</td></tr>")
     out.append("</table></section>")
-    for family in ("fidelity", "diversity", "privacy", "memorisation", "factuality"):
+    for family in ("fidelity", "diversity", "utility", "privacy", "memorisation", "factuality"):
         chosen = [r for r in report.results if r.family.value == family]
         if not chosen:
             continue
@@ -128,6 +138,8 @@ def render_html(report: EvaluationReport) -> str:
             if r.threat_model:
                 out.append(f"<p><b>Threat model.</b> {html.escape(r.threat_model)}</p>")
             out.append(_detail_plot(r))
+            if family == "utility" and r.ok:
+                out.append(_scores_table(r.details.get("scores", [])))
             if (family == "privacy" or r.modality == "text") and r.ok:
                 keys = [k for k, v in r.details.items() if isinstance(v, (int, float, bool)) or v is None]
                 out.append("<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(r.details[k]))}</td></tr>"

@@ -22,6 +22,7 @@ from biosynth.eval._fidelity import (
 from biosynth.eval._measure import check_bootstrap
 from biosynth.eval._privacy import distance_to_closest_record, exact_copy_rate, membership_inference_distance
 from biosynth.eval._report import EvaluationReport
+from biosynth.eval._utility import utility_tstr
 
 _SOFTWARE = ("biosynth-eval", "biosynth-core", "numpy", "pandas", "scipy", "scikit-learn")
 
@@ -38,13 +39,14 @@ def software_versions() -> dict[str, str]:
 
 def evaluate_tabular(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None = None,
                      metadata: TableMetadata | Mapping[str, Any] | None = None, seed: int = 0, *,
-                     n_bootstrap: int = 200, level: float = 0.95,
+                     n_bootstrap: int = 200, level: float = 0.95, target: str | None = None,
                      provenance: dict[str, Any] | None = None) -> EvaluationReport:
     """Fidelity (column shapes, pair trends, coverage, missingness, detection) and privacy (DCR, exact copies,
     membership inference) of `synthetic` against `real`, the data the generator was trained on.
 
     `holdout` is real data from the same population that the generator never saw; the privacy metrics need it as
     their baseline and report 'not_applicable' without it. Each metric gets its own seed derived from `seed`.
+    With a `target` column, utility (`utility_tstr`: train on real or synthetic, test on `holdout`) runs too.
     """
     check_bootstrap(n_bootstrap, level)
     meta = TableMetadata.coerce(metadata, real)
@@ -59,6 +61,9 @@ def evaluate_tabular(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
     results.append(exact_copy_rate(real, synthetic, holdout, meta, level=level, seed=derive_seed(seed, "exact_copy")))
     results.append(membership_inference_distance(real, synthetic, holdout, meta, n_bootstrap=n_bootstrap, level=level,
                                                  seed=derive_seed(seed, "membership_inference_distance")))
+    if target is not None:
+        results.append(utility_tstr(real, synthetic, holdout, target, meta, seed=derive_seed(seed, "utility_tstr"),
+                                    n_bootstrap=n_bootstrap, level=level))
     return EvaluationReport(
         modality="tabular", created_at=datetime.now(UTC).isoformat(timespec="seconds"), seed=seed,
         n_real=len(real), n_synthetic=len(synthetic), n_holdout=None if holdout is None else len(holdout),
