@@ -21,8 +21,7 @@ from biosynth.core import (
 )
 from biosynth.core._validation import describe_validation_error
 from biosynth.text import _embedded
-
-_GGUF_MAGIC = b"GGUF"
+from biosynth.text._gguf import check_gguf
 
 
 class LlamaCppParams(BaseModel):
@@ -59,7 +58,7 @@ class LlamaCppLanguageModel(BaseLanguageModel):
             path, name, license_ = embedded.path, _embedded.MODEL_NAME, _embedded.LICENSE
         else:
             path, name, license_ = self.params.model, self.params.name or self.params.model.name, self.params.license
-        _check_gguf(path)
+        check_gguf(path)
         self._path, self._name, self._license = path, name, license_
         self._sha256 = sha256_file(path)
         self._lock = threading.Lock()
@@ -120,10 +119,3 @@ class LlamaCppLanguageModel(BaseLanguageModel):
             finish_reason="length" if choice["finish_reason"] == "length" else "stop", model=self.model_ref,
         )
 
-
-def _check_gguf(path: Path) -> None:
-    if not path.is_file():
-        raise InputDataError(f"GGUF model file {str(path)!r} does not exist")
-    with path.open("rb") as handle:
-        if handle.read(4) != _GGUF_MAGIC:
-            raise InputDataError(f"{str(path)!r} is not a GGUF file (it does not start with the GGUF magic bytes)")

@@ -24,12 +24,12 @@ from biosynth.core import (
     sha256_file,
 )
 from biosynth.text import _embedded
+from biosynth.text._gguf import check_gguf
 from biosynth.text._sampling import decode_batch
 
 log = logging.getLogger("biosynth.text")
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_GGUF_MAGIC = b"GGUF"
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -212,7 +212,7 @@ def _resolve_source(config: TransformersConfig) -> _Source:
         if config.gguf_file is not None:
             raise ConfigError("transformers backend: `gguf_file` names a file inside `model`; give `model` too")
         embedded = _embedded.embedded_model()
-        _check_gguf(embedded.path)
+        check_gguf(embedded.path)
         return _Source("embedded", str(embedded.path.parent), embedded.path.name, embedded.version)
     path = Path(config.model).expanduser()
     if path.is_file():
@@ -222,7 +222,7 @@ def _resolve_source(config: TransformersConfig) -> _Source:
         if path.suffix.lower() != ".gguf":
             raise ConfigError(f"transformers backend: `model` {config.model!r} is a file but not a .gguf; "
                               "give a model folder (config.json, tokenizer, *.safetensors) or a .gguf file")
-        _check_gguf(path)
+        check_gguf(path)
         return _Source("gguf", str(path.parent), path.name)
     if path.is_dir():
         if config.gguf_file is None:
@@ -237,7 +237,7 @@ def _resolve_source(config: TransformersConfig) -> _Source:
             found = sorted(p.name for p in path.glob("*.gguf"))
             raise InputDataError(f"GGUF file {config.gguf_file!r} does not exist in model folder {str(path)!r} "
                                  f"(GGUF files there: {found or 'none'})")
-        _check_gguf(gguf)
+        check_gguf(gguf)
         return _Source("gguf", str(path), config.gguf_file)
     if _looks_local(config.model):
         raise InputDataError(f"model path {config.model!r} does not exist; give an existing model folder or "
@@ -249,14 +249,6 @@ def _resolve_source(config: TransformersConfig) -> _Source:
 
 def _looks_local(model: str) -> bool:
     return (not _HUB_ID.match(model)) or model.startswith((".", "~")) or model.lower().endswith(".gguf")
-
-
-def _check_gguf(path: Path) -> None:
-    with path.open("rb") as handle:
-        magic = handle.read(4)
-    if magic != _GGUF_MAGIC:
-        raise InputDataError(f"{str(path)!r} is not a GGUF file (it does not start with the GGUF magic bytes); "
-                             "re-download it or point `model` at a valid .gguf file")
 
 
 def _load_error(source: _Source, err: Exception) -> Exception:
