@@ -8,9 +8,10 @@ file and leftovers of interrupted writes are deleted and the batch is made again
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from biosynth.core._atomic import atomic_write_text, is_temporary
 from biosynth.core._errors import DatasetError
@@ -33,6 +34,7 @@ class BatchCommit(BaseModel):
     shard: str | None
     shard_sha256: str | None
     media: dict[str, str]
+    modalities: dict[str, int] = Field(default_factory=dict)
 
 
 class StepJournal:
@@ -89,6 +91,7 @@ class StepJournal:
             start=start, stop=stop, produced=[i for i, _ in records],
             failures=[FailureEntry(index=f.index, reason=f.reason, attempts=f.attempts) for f in failures],
             shard=shard, shard_sha256=sha, media=media,
+            modalities=dict(Counter(r.modality.value for _, r in records)),
         )
         atomic_write_text(self._commit_path(start), commit.model_dump_json())
         self.commits()[start] = commit
@@ -112,6 +115,15 @@ class StepJournal:
 
     def shard_paths(self) -> list[Path]:
         return [self.dir / c.shard for _, c in sorted(self.commits().items()) if c.shard]
+
+    def produced(self) -> int:
+        return sum(len(c.produced) for c in self.commits().values())
+
+    def modalities(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for commit in self.commits().values():
+            total.update(commit.modalities)
+        return dict(total)
 
     def failures(self) -> list[FailureEntry]:
         return sorted((f for c in self.commits().values() for f in c.failures), key=lambda f: f.index)

@@ -202,13 +202,12 @@ class Runner:
 
     @staticmethod
     def _summary(entry: PlannedStep, journal: StepJournal, requested: int) -> StepSummary:
-        records = journal.records()
-        failures = journal.failures()
+        failures = journal.failures()  # counts come from the commit files: no shard is read again
         return StepSummary(
             generator=entry.step.generator, generator_version=entry.generator.version(),
-            requested=requested, produced=len(records), failed=len(failures),
+            requested=requested, produced=journal.produced(), failed=len(failures),
             failure_reasons=dict(Counter(f.reason for f in failures).most_common()),
-            failures=failures, modalities=dict(Counter(r.modality.value for _, r in records)),
+            failures=failures, modalities=journal.modalities(),
         )
 
     # -- finish --------------------------------------------------------------------------------
