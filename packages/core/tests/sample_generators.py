@@ -85,3 +85,22 @@ class Crashing(Generator[NumbersParams]):
         if request.index >= 2:
             raise RuntimeError("disk on fire")
         return Draft(payload=TextPayload(text=str(request.index)))
+
+
+class PhrasesParams(GeneratorParams):
+    texts: list[str] = Field(min_length=1)
+    crash_at_env: str | None = Field(None, description="crash at the index this environment variable names")
+
+
+class Phrases(Generator[PhrasesParams]):
+    """Sample i is `texts[i % len(texts)]`: a controllable mix of distinct, repeated and near-repeated texts."""
+
+    name = "phrases"
+    Params = PhrasesParams
+
+    def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
+        import os
+
+        if self.params.crash_at_env and os.environ.get(self.params.crash_at_env) == str(request.index):
+            raise RuntimeError("killed for the test")
+        return Draft(payload=TextPayload(text=self.params.texts[request.index % len(self.params.texts)]))

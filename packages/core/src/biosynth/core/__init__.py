@@ -4,6 +4,7 @@ from biosynth.core._atomic import atomic_path, atomic_write_bytes, atomic_write_
 from biosynth.core._builtin_generators import AttributeSampler, TemplateText
 from biosynth.core._dataset import SyntheticDataset
 from biosynth.core._decoding import DecodingConfig
+from biosynth.core._dedup import DeduplicateConfig, Deduplicator
 from biosynth.core._errors import (
     BiosynthError,
     ConfigError,
@@ -18,7 +19,7 @@ from biosynth.core._generator import Draft, Generator, GeneratorParams, SampleFa
 from biosynth.core._hashing import canonical_json, sha256_file, sha256_text
 from biosynth.core._inputs import InputFile, InputFingerprint
 from biosynth.core._llm import BackendSpec, BaseLanguageModel, ChatMessage, ChatRequest, Completion, LanguageModel
-from biosynth.core._manifest import Manifest, StepSummary
+from biosynth.core._manifest import FailureEntry, Manifest, RemovedEntry, StepSummary
 from biosynth.core._policy import Policy
 from biosynth.core._provenance import GenerationFacts, ModelRef, PromptRef, Provenance, Strategy, Validation
 from biosynth.core._recipe import PolicyConfig, Recipe, Step, load_recipe, parse_recipe
@@ -46,11 +47,12 @@ from biosynth.core._seeding import derive_seed, rng
 
 __all__ = [
     "AttributeSampler", "AudioPayload", "AudioSegment", "BackendSpec", "BaseLanguageModel", "BiosynthError",
-    "ChatMessage", "ChatRequest", "Completion", "ConfigError", "DatasetError", "DecodingConfig", "DialoguePayload",
-    "Draft", "GenerationError", "GenerationFacts", "Generator", "GeneratorParams", "Group", "ImagePayload", "InputDataError",
+    "ChatMessage", "ChatRequest", "Completion", "ConfigError", "DatasetError", "DecodingConfig", "DeduplicateConfig", "Deduplicator",
+    "DialoguePayload",
+    "Draft", "FailureEntry", "GenerationError", "GenerationFacts", "Generator", "GeneratorParams", "Group", "ImagePayload", "InputDataError",
     "InputFile", "InputFingerprint", "LanguageModel", "Manifest", "MediaRef", "Modality", "ModelRef", "Policy",
     "PolicyConfig", "PolicyError", "PromptRef", "Provenance", "Recipe", "RecipeError", "Record", "Registry",
-    "RegistryError", "Relation", "Runner", "Scalar", "SampleFailure", "SampleRequest", "Span", "Step", "StepContext",
+    "RegistryError", "Relation", "RemovedEntry", "Runner", "Scalar", "SampleFailure", "SampleRequest", "Span", "Step", "StepContext",
     "StepSummary", "Strategy", "SyntheticDataset", "TableRowPayload", "TemplateText", "TextPayload", "Turn",
     "Validation", "Visit", "VisitSequencePayload", "atomic_path", "atomic_write_bytes", "atomic_write_text",
     "canonical_json", "default_registry", "derive_seed",

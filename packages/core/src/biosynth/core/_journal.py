@@ -17,7 +17,7 @@ from biosynth.core._atomic import atomic_write_text, is_temporary
 from biosynth.core._errors import DatasetError
 from biosynth.core._generator import SampleFailure
 from biosynth.core._hashing import sha256_file
-from biosynth.core._manifest import FailureEntry
+from biosynth.core._manifest import FailureEntry, RemovedEntry
 from biosynth.core._records import AudioPayload, ImagePayload, Record
 from biosynth.core._store import read_table, records_to_table, table_to_records, write_table
 
@@ -31,6 +31,7 @@ class BatchCommit(BaseModel):
     stop: int
     produced: list[int]
     failures: list[FailureEntry]
+    removed: list[RemovedEntry] = Field(default_factory=list)
     shard: str | None
     shard_sha256: str | None
     media: dict[str, str]
@@ -78,7 +79,8 @@ class StepJournal:
                 shard.unlink()  # written, but its batch never committed
         return commits
 
-    def commit(self, start: int, stop: int, records: list[tuple[int, Record]], failures: list[SampleFailure]) -> BatchCommit:
+    def commit(self, start: int, stop: int, records: list[tuple[int, Record]], failures: list[SampleFailure],
+               removed: list[RemovedEntry] | None = None) -> BatchCommit:
         self.dir.mkdir(parents=True, exist_ok=True)
         shard = sha = None
         if records:
@@ -90,6 +92,7 @@ class StepJournal:
         commit = BatchCommit(
             start=start, stop=stop, produced=[i for i, _ in records],
             failures=[FailureEntry(index=f.index, reason=f.reason, attempts=f.attempts) for f in failures],
+            removed=removed or [],
             shard=shard, shard_sha256=sha, media=media,
             modalities=dict(Counter(r.modality.value for _, r in records)),
         )
@@ -127,6 +130,9 @@ class StepJournal:
 
     def failures(self) -> list[FailureEntry]:
         return sorted((f for c in self.commits().values() for f in c.failures), key=lambda f: f.index)
+
+    def removed(self) -> list[RemovedEntry]:
+        return sorted((r for c in self.commits().values() for r in c.removed), key=lambda r: r.index)
 
     def media(self) -> dict[str, str]:
         return {k: v for c in self.commits().values() for k, v in c.media.items()}

@@ -23,6 +23,17 @@ class FailureEntry(BaseModel):
     attempts: int = 1
 
 
+class RemovedEntry(BaseModel):
+    """A sample removed by the step's `deduplicate:` block: the kept record it duplicates."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int
+    reason: str
+    duplicate_of: str
+    similarity: float
+
+
 class StepSummary(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -33,6 +44,9 @@ class StepSummary(BaseModel):
     failed: int = 0
     failure_reasons: dict[str, int] = Field(default_factory=dict)
     failures: list[FailureEntry] = Field(default_factory=list)
+    removed: int = 0
+    removal_reasons: dict[str, int] = Field(default_factory=dict)
+    removed_samples: list[RemovedEntry] = Field(default_factory=list)
     modalities: dict[str, int] = Field(default_factory=dict)
 
 
@@ -94,3 +108,7 @@ class Manifest(BaseModel):
     @property
     def failed(self) -> int:
         return sum(s.failed for s in self.steps.values())
+
+    @property
+    def removed(self) -> int:
+        return sum(s.removed for s in self.steps.values())

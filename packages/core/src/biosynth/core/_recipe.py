@@ -11,6 +11,7 @@ from typing import Any, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from biosynth.core._dedup import DeduplicateConfig
 from biosynth.core._errors import RecipeError
 from biosynth.core._hashing import sha256_json
 from biosynth.core._seeding import derive_seed
@@ -52,6 +53,8 @@ class Step(BaseModel):
     per_input: int = Field(1, ge=1)
     seed: int | None = Field(None, ge=0)
     batch_size: int = Field(16, ge=1, le=100_000)
+    deduplicate: DeduplicateConfig | None = Field(
+        None, description="remove exact (and, with near_threshold, near-duplicate) records; removals are counted")
 
     @field_validator("name")
     @classmethod

@@ -13,12 +13,13 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from biosynth.core._atomic import atomic_path, atomic_write_text, is_temporary
+from biosynth.core._dedup import Deduplicator
 from biosynth.core._errors import DatasetError
 from biosynth.core._generator import Generator, SampleFailure, SampleRequest, StepContext, generator_class
 from biosynth.core._hashing import sha256_file
 from biosynth.core._inputs import InputFingerprint, find_input_files
 from biosynth.core._journal import WORK_DIR, StepJournal, read_manifest_json
-from biosynth.core._manifest import Environment, Manifest, StepSummary
+from biosynth.core._manifest import Environment, Manifest, RemovedEntry, StepSummary
 from biosynth.core._policy import Policy, PolicyDecision
 from biosynth.core._progress import Progress, default_progress
 from biosynth.core._recipe import Recipe, Step
@@ -172,6 +173,11 @@ class Runner:
         ctx = StepContext(step=step.name, seed=entry.seed, root=self.root, policy=Policy(self.recipe.policy),
                           registry=self.registry, real_data=entry.real_data)
         done = len(journal.done_indices())
+        dedup = None
+        if step.deduplicate is not None:
+            dedup = Deduplicator(step.deduplicate)
+            for _, kept in journal.records():  # batches already committed (on --resume), in index order
+                dedup.keep(kept)
         self.progress.start_step(step.name, requested, done)
         try:
             for start in range(0, requested, step.batch_size):
@@ -191,8 +197,11 @@ class Runner:
                     raise
                 records = [(r.index, o) for r, o in zip(requests, outcomes, strict=True) if isinstance(o, Record)]
                 failures = [o for o in outcomes if isinstance(o, SampleFailure)]
-                journal.commit(start, stop, records, failures)
-                self.progress.advance(len(records), len(failures))
+                removed: list[RemovedEntry] = []
+                if dedup is not None:
+                    records, removed = _deduplicate(dedup, records)
+                journal.commit(start, stop, records, failures, removed)
+                self.progress.advance(len(records), len(failures) + len(removed))
         finally:
             self.progress.end_step()
         manifest.steps[step.name] = self._summary(entry, journal, requested)
@@ -203,11 +212,13 @@ class Runner:
     @staticmethod
     def _summary(entry: PlannedStep, journal: StepJournal, requested: int) -> StepSummary:
         failures = journal.failures()  # counts come from the commit files: no shard is read again
+        removed = journal.removed()
         return StepSummary(
             generator=entry.step.generator, generator_version=entry.generator.version(),
             requested=requested, produced=journal.produced(), failed=len(failures),
             failure_reasons=dict(Counter(f.reason for f in failures).most_common()),
-            failures=failures, modalities=journal.modalities(),
+            failures=failures, removed=len(removed), removal_reasons=dict(Counter(r.reason for r in removed)),
+            removed_samples=removed, modalities=journal.modalities(),
         )
 
     # -- finish --------------------------------------------------------------------------------
@@ -242,6 +253,21 @@ class Runner:
         for path in media_root.rglob("*"):
             if path.is_file() and path.relative_to(self.root).as_posix() not in referenced:
                 path.unlink()  # written by a batch that never committed
+
+
+def _deduplicate(dedup: Deduplicator, records: list[tuple[int, Record]]
+                 ) -> tuple[list[tuple[int, Record]], list[RemovedEntry]]:
+    kept: list[tuple[int, Record]] = []
+    removed: list[RemovedEntry] = []
+    for index, record in records:  # index order: the first of a group of duplicates is kept
+        duplicate = dedup.check(record)
+        if duplicate is None:
+            dedup.keep(record)
+            kept.append((index, record))
+        else:
+            removed.append(RemovedEntry(index=index, reason=duplicate.reason, duplicate_of=duplicate.duplicate_of,
+                                        similarity=duplicate.similarity))
+    return kept, removed
 
 
 def run_recipe(recipe: Recipe, out: str | Path, **kwargs: Any) -> Manifest:

@@ -39,9 +39,15 @@ def run(
             raise BiosynthError(f"--seed must be a non-negative integer, got {seed}")
         loaded = loaded.with_seed(seed)
     manifest = Runner(loaded, out_dir, base_dir=recipe.resolve().parent, resume=resume).run()
-    out.print(f"{manifest.requested} requested, {manifest.produced} produced, {manifest.failed} failed -> {out_dir}")
+    out.print(f"{manifest.requested} requested, {manifest.produced} produced, {manifest.failed} failed"
+              f"{_removed(manifest.removed)} -> {out_dir}")
     for name, step in manifest.steps.items():
-        out.print(f"  {name}: {step.requested} requested, {step.produced} produced, {step.failed} failed")
+        out.print(f"  {name}: {step.requested} requested, {step.produced} produced, {step.failed} failed"
+                  f"{_removed(step.removed)}")
+
+
+def _removed(count: int) -> str:
+    return f", {count} removed as duplicates" if count else ""
 
 
 @app.command()
@@ -93,12 +99,15 @@ def plugins(as_json: Annotated[bool, typer.Option("--json", help="print JSON ins
 def _print_summary(summary: dict[str, object]) -> None:
     s = summary
     out.print(f"{s['path']}  recipe {s['recipe']!r}  seed {s['seed']}  status {s['status']}", style="bold")
-    out.print(f"{s['requested']} requested, {s['produced']} produced, {s['failed']} failed")
+    out.print(f"{s['requested']} requested, {s['produced']} produced, {s['failed']} failed{_removed(s['removed'])}")
     for name, step in s["steps"].items():  # type: ignore[attr-defined]
         out.print(f"  {name} ({step['generator']} {step['generator_version']}): {step['requested']} requested, "
-                  f"{step['produced']} produced, {step['failed']} failed; modalities {step['modalities']}")
+                  f"{step['produced']} produced, {step['failed']} failed{_removed(step['removed'])}; "
+                  f"modalities {step['modalities']}")
         for reason, count in step["failure_reasons"].items():
             out.print(f"      failed x{count}: {reason}")
+        for reason, count in step["removal_reasons"].items():
+            out.print(f"      removed x{count}: {reason}")
     out.print("Provenance", style="bold")
     prov = s["provenance"]
     for key in ("models", "strategies", "prompt_templates", "decoding"):

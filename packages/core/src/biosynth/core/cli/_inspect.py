@@ -37,8 +37,8 @@ def describe_dataset(path: Path) -> dict[str, Any]:
     return {
         "path": str(path), "recipe": manifest.recipe.get("name"), "seed": manifest.seed,
         "status": manifest.status, "requested": manifest.requested, "produced": manifest.produced,
-        "failed": manifest.failed,
-        "steps": {name: step.model_dump(exclude={"failures"}) for name, step in manifest.steps.items()},
+        "failed": manifest.failed, "removed": manifest.removed,
+        "steps": {name: step.model_dump(exclude={"failures", "removed_samples"}) for name, step in manifest.steps.items()},
         "provenance": {"models": dict(models), "strategies": dict(strategies),
                        "prompt_templates": dict(templates), "decoding": dict(decoding)},
         "inputs": [fp.model_dump() for fp in manifest.inputs],
