@@ -17,7 +17,7 @@ from biosynth.core._errors import (
 )
 from biosynth.core._generator import Draft, Generator, GeneratorParams, SampleFailure, SampleRequest, StepContext
 from biosynth.core._hashing import canonical_json, sha256_file, sha256_text
-from biosynth.core._inputs import InputFile, InputFingerprint
+from biosynth.core._inputs import InputFile, InputFingerprint, resolve_package_path
 from biosynth.core._llm import BackendSpec, BaseLanguageModel, ChatMessage, ChatRequest, Completion, LanguageModel
 from biosynth.core._manifest import FailureEntry, Manifest, RemovedEntry, StepSummary
 from biosynth.core._policy import Policy
@@ -56,5 +56,5 @@ __all__ = [
     "StepSummary", "Strategy", "SyntheticDataset", "TableRowPayload", "TemplateText", "TextPayload", "Turn",
     "Validation", "Visit", "VisitSequencePayload", "atomic_path", "atomic_write_bytes", "atomic_write_text",
     "canonical_json", "default_registry", "derive_seed",
-    "load_recipe", "parse_recipe", "plan", "rng", "run_recipe", "secret_from_env", "sha256_file", "sha256_text",
+    "load_recipe", "parse_recipe", "plan", "resolve_package_path", "rng", "run_recipe", "secret_from_env", "sha256_file", "sha256_text",
 ]
