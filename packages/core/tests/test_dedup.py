@@ -136,3 +136,14 @@ def test_resumed_run_removes_the_same_samples(tmp_path: Path, monkeypatch: pytes
 def test_a_bad_deduplicate_block_names_the_field() -> None:
     with pytest.raises(RecipeError, match="near_threshold"):
         _recipe(near=1.5)
+
+
+def test_take_uses_only_the_first_records_of_from(tmp_path: Path) -> None:
+    data = _recipe(near=None).model_dump(by_alias=True)
+    data["steps"][1]["take"] = 2
+    manifest = Runner(parse_recipe(data), tmp_path / "out", progress=LogProgress()).run()
+    copies = [r for r in SyntheticDataset(tmp_path / "out").records() if r.id.startswith("copies-")]
+    assert manifest.steps["copies"].requested == 2
+    assert [r.parents for r in copies] == [("notes-000000",), ("notes-000002",)]
+    with pytest.raises(RecipeError, match="`take` only applies with `from`"):
+        parse_recipe({"name": "x", "steps": [{"name": "a", "generator": "attributes", "count": 1, "take": 1}]})

@@ -51,6 +51,7 @@ class Step(BaseModel):
     count: int | None = Field(None, ge=1)
     from_: str | None = Field(None, alias="from")
     per_input: int = Field(1, ge=1)
+    take: int | None = Field(None, ge=1, description="use only the first `take` records of `from` (in index order)")
     seed: int | None = Field(None, ge=0)
     batch_size: int = Field(16, ge=1, le=100_000)
     deduplicate: DeduplicateConfig | None = Field(
@@ -72,6 +73,8 @@ class Step(BaseModel):
             )
         if self.from_ is None and self.per_input != 1:
             raise ValueError(f"step {self.name!r}: `per_input` only applies with `from`")
+        if self.from_ is None and self.take is not None:
+            raise ValueError(f"step {self.name!r}: `take` only applies with `from`")
         return self
 
 

@@ -161,7 +161,8 @@ class Runner:
     def _inputs_for(self, step: Step) -> list[Record] | None:
         if step.from_ is None:
             return None
-        return [record for _, record in StepJournal(self.root, step.from_).records()]
+        records = [record for _, record in StepJournal(self.root, step.from_).records()]
+        return records if step.take is None else records[:step.take]
 
     def _run_step(self, entry: PlannedStep, manifest: Manifest) -> None:
         step, generator = entry.step, entry.generator
