@@ -17,7 +17,7 @@ from biosynth.core._errors import (
 )
 from biosynth.core._generator import Draft, Generator, GeneratorParams, SampleFailure, SampleRequest, StepContext
 from biosynth.core._hashing import canonical_json, sha256_file, sha256_text
-from biosynth.core._inputs import InputFile, InputFingerprint, resolve_package_path
+from biosynth.core._inputs import PACKAGE_PREFIX, InputFile, InputFingerprint, resolve_package_path
 from biosynth.core._llm import BackendSpec, BaseLanguageModel, ChatMessage, ChatRequest, Completion, LanguageModel
 from biosynth.core._manifest import FailureEntry, Manifest, RemovedEntry, StepSummary
 from biosynth.core._policy import Policy
@@ -46,6 +46,7 @@ from biosynth.core._secrets import secret_from_env
 from biosynth.core._seeding import derive_seed, rng
 
 __all__ = [
+    "PACKAGE_PREFIX",
     "AttributeSampler", "AudioPayload", "AudioSegment", "BackendSpec", "BaseLanguageModel", "BiosynthError",
     "ChatMessage", "ChatRequest", "Completion", "ConfigError", "DatasetError", "DecodingConfig", "DeduplicateConfig", "Deduplicator",
     "DialoguePayload",

@@ -13,7 +13,23 @@ from biosynth.core import ConfigError
 _M = TypeVar("_M", bound=BaseModel)
 
 app = typer.Typer(name="tabular", no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Tabular and longitudinal EHR generators (HALO).")
+                  help="Tabular and longitudinal EHR generators (HALO) and table tools.")
+
+
+@app.command("split")
+def split(
+    data: Annotated[str, typer.Argument(help="a CSV/Parquet table, or package:<name>/<path> for data in a package")],
+    out: Annotated[Path, typer.Option("--out", help="folder for train.csv, holdout.csv and split.json")],
+    holdout: Annotated[float, typer.Option("--holdout", help="share of rows held out (0-1)")] = 0.2,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    stratify: Annotated[str | None, typer.Option(help="keep this column's distribution equal in both parts")] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace a different split already in --out")] = False,
+) -> None:
+    """Split a real table into train and holdout rows (seeded), so evaluation can use rows the generator never saw."""
+    from biosynth.tabular._split import split_table
+
+    record = split_table(data, out, holdout_fraction=holdout, seed=seed, stratify=stratify, overwrite=overwrite)
+    typer.echo(f"{record.train_rows} train rows, {record.holdout_rows} holdout rows (seed {record.seed}) -> {out}")
 
 
 @app.command("fit-halo")
