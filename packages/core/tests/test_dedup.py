@@ -9,11 +9,11 @@ import pytest
 
 from biosynth.core import (
     DeduplicateConfig,
+    Deduplicator,
     Modality,
     Provenance,
-    Deduplicator,
-    Record,
     RecipeError,
+    Record,
     Runner,
     SyntheticDataset,
     TableRowPayload,

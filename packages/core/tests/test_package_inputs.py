@@ -32,5 +32,5 @@ def test_a_package_path_is_not_resolved_against_the_recipe_folder(tmp_path: Path
 def test_bad_package_paths_say_what_is_wrong(spec: str, message: str) -> None:
     with pytest.raises(InputDataError, match=message.replace("(", r"\(").replace(")", r"\)")):
         resolve_package_path(spec)
-    with pytest.raises(ValueError, match="not installed|has no file|expected"):
+    with pytest.raises(ValueError, match=r"not installed|has no file|expected"):
         InputFile.model_validate(spec)

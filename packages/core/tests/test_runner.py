@@ -70,8 +70,9 @@ def test_resume_continues_from_committed_batches(tmp_path: Path) -> None:
     # Simulate a crash: commit the first two batches by hand, leave debris of a third.
     from biosynth.core._runner import plan
 
-    entry = plan(r)[0]
-    manifest = runner._open_output([entry])
+    planned = plan(r)
+    entry = planned[0]
+    manifest = runner._open_output(planned)
     assert manifest.status == "running"
     journal = StepJournal(out, "nums")
     from biosynth.core import SampleRequest, StepContext

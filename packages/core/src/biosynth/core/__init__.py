@@ -41,21 +41,21 @@ from biosynth.core._records import (
     VisitSequencePayload,
 )
 from biosynth.core._registry import Group, Registry, default_registry
-from biosynth.core._runner import Runner, plan, run_recipe
+from biosynth.core._runner import Plan, Runner, plan, run_recipe
 from biosynth.core._secrets import secret_from_env
 from biosynth.core._seeding import derive_seed, rng
 
 __all__ = [
-    "PACKAGE_PREFIX",
     "AttributeSampler", "AudioPayload", "AudioSegment", "BackendSpec", "BaseLanguageModel", "BiosynthError",
-    "ChatMessage", "ChatRequest", "Completion", "ConfigError", "DatasetError", "DecodingConfig", "DeduplicateConfig", "Deduplicator",
-    "DialoguePayload",
-    "Draft", "FailureEntry", "GenerationError", "GenerationFacts", "Generator", "GeneratorParams", "Group", "ImagePayload", "InputDataError",
-    "InputFile", "InputFingerprint", "LanguageModel", "Manifest", "MediaRef", "Modality", "ModelRef", "Policy",
-    "PolicyConfig", "PolicyError", "PromptRef", "Provenance", "Recipe", "RecipeError", "Record", "Registry",
-    "RegistryError", "Relation", "RemovedEntry", "Runner", "Scalar", "SampleFailure", "SampleRequest", "Span", "Step", "StepContext",
-    "StepSummary", "Strategy", "SyntheticDataset", "TableRowPayload", "TemplateText", "TextPayload", "Turn",
-    "Validation", "Visit", "VisitSequencePayload", "atomic_path", "atomic_write_bytes", "atomic_write_text",
-    "canonical_json", "default_registry", "derive_seed",
-    "load_recipe", "parse_recipe", "plan", "resolve_package_path", "rng", "run_recipe", "secret_from_env", "sha256_file", "sha256_text",
+    "ChatMessage", "ChatRequest", "Completion", "ConfigError", "DatasetError", "DecodingConfig",
+    "DeduplicateConfig", "Deduplicator", "DialoguePayload", "Draft", "FailureEntry", "GenerationError",
+    "GenerationFacts", "Generator", "GeneratorParams", "Group", "ImagePayload", "InputDataError", "InputFile",
+    "InputFingerprint", "LanguageModel", "Manifest", "MediaRef", "Modality", "ModelRef", "PACKAGE_PREFIX",
+    "Plan", "Policy", "PolicyConfig", "PolicyError", "PromptRef", "Provenance", "Recipe", "RecipeError",
+    "Record", "Registry", "RegistryError", "Relation", "RemovedEntry", "Runner", "SampleFailure",
+    "SampleRequest", "Scalar", "Span", "Step", "StepContext", "StepSummary", "Strategy", "SyntheticDataset",
+    "TableRowPayload", "TemplateText", "TextPayload", "Turn", "Validation", "Visit", "VisitSequencePayload",
+    "atomic_path", "atomic_write_bytes", "atomic_write_text", "canonical_json", "default_registry",
+    "derive_seed", "load_recipe", "parse_recipe", "plan", "resolve_package_path", "rng", "run_recipe",
+    "secret_from_env", "sha256_file", "sha256_text",
 ]

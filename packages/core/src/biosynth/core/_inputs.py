@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 from biosynth.core._errors import InputDataError
 from biosynth.core._hashing import sha256_file
 
-
 PACKAGE_PREFIX = "package:"
 
 

@@ -89,6 +89,7 @@ class Manifest(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     steps: dict[str, StepSummary] = Field(default_factory=dict)
+    skipped_steps: dict[str, str] = Field(default_factory=dict, description="optional steps not run, and why")
     inputs: list[InputFingerprint] = Field(default_factory=list)
     policy_decisions: list[dict[str, Any]] = Field(default_factory=list)
     environment: Environment

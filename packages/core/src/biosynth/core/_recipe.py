@@ -52,6 +52,8 @@ class Step(BaseModel):
     from_: str | None = Field(None, alias="from")
     per_input: int = Field(1, ge=1)
     take: int | None = Field(None, ge=1, description="use only the first `take` records of `from` (in index order)")
+    optional: bool = Field(False, description="skip this step (recorded in the manifest) when its generator is not "
+                                              "installed, e.g. notes that need biosynth-text")
     seed: int | None = Field(None, ge=0)
     batch_size: int = Field(16, ge=1, le=100_000)
     deduplicate: DeduplicateConfig | None = Field(

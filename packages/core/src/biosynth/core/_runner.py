@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import shutil
 from collections import Counter
@@ -47,15 +48,35 @@ class PlannedStep:
         return any(fp.real for _, fp in self.inputs)
 
 
-def plan(recipe: Recipe, *, base_dir: Path | None = None, registry: Registry | None = None) -> list[PlannedStep]:
+class Plan(list[PlannedStep]):
+    """The steps to run, in order; `skipped` names optional steps left out and why."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skipped: dict[str, str] = {}
+
+
+def plan(recipe: Recipe, *, base_dir: Path | None = None, registry: Registry | None = None) -> Plan:
     """Check everything that can be checked without generating: generators, params, files, policy.
 
-    `biosynth validate` runs exactly this.
+    `biosynth validate` runs exactly this. An `optional` step whose generator is not installed is
+    skipped (with the steps derived from it, which must be optional too).
     """
     registry = registry or default_registry()
     policy = Policy(recipe.policy)
-    planned: list[PlannedStep] = []
+    planned = Plan()
     for step in recipe.order():
+        if step.from_ in planned.skipped:
+            if not step.optional:
+                raise DatasetError(f"step {step.name!r} needs step {step.from_!r}, which is skipped "
+                                   f"({planned.skipped[step.from_]}); mark {step.name!r} `optional: true` too, or "
+                                   "install what the skipped step needs")
+            planned.skipped[step.name] = f"derived from the skipped step {step.from_!r}"
+            continue
+        if step.optional and not _generator_installed(registry, step.generator):
+            planned.skipped[step.name] = f"generator {step.generator!r} is not installed"
+            log.info("skipping optional step %r: generator %r is not installed", step.name, step.generator)
+            continue
         cls = generator_class(registry, step.generator)
         where = f"step {step.name!r} (generator {step.generator!r}) params"
         params = cls.parse_params(step.params, base_dir=base_dir, where=where)
@@ -78,6 +99,16 @@ def plan(recipe: Recipe, *, base_dir: Path | None = None, registry: Registry | N
                                                 real_data=entry.real_data))
         planned.append(entry)
     return planned
+
+
+def _generator_installed(registry: Registry, name: str) -> bool:
+    if ":" in name:
+        module = name.split(":", 1)[0]
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            return False
+    return name in registry.names(Group.GENERATORS)
 
 
 class Runner:
@@ -108,7 +139,7 @@ class Runner:
         return self._finalize(manifest, planned)
 
     # -- output folder -------------------------------------------------------------------------
-    def _open_output(self, planned: list[PlannedStep]) -> Manifest:
+    def _open_output(self, planned: Plan) -> Manifest:
         fingerprint = self.recipe.fingerprint()
         if self.root.exists() and not self.root.is_dir():
             raise DatasetError(f"output {str(self.root)!r} is a file; expected a folder for the dataset")
@@ -146,6 +177,7 @@ class Runner:
             )
         manifest = Manifest(
             recipe_sha256=fingerprint, recipe=self.recipe.resolved(), seed=self.recipe.seed,
+            skipped_steps=dict(planned.skipped),
             environment=Environment.capture(),
             inputs=[fp for entry in planned for _, fp in entry.inputs],
             policy_decisions=[d.as_dict() for entry in planned for d in entry.decisions],

@@ -44,6 +44,8 @@ def run(
     for name, step in manifest.steps.items():
         out.print(f"  {name}: {step.requested} requested, {step.produced} produced, {step.failed} failed"
                   f"{_removed(step.removed)}")
+    for name, reason in manifest.skipped_steps.items():
+        out.print(f"  {name}: skipped ({reason})")
 
 
 def _removed(count: int) -> str:
@@ -60,6 +62,8 @@ def validate(recipe: Annotated[Path, typer.Argument(help="recipe file to check")
         step = entry.step
         size = f"{step.count} samples" if step.count else f"{step.per_input} per record of {step.from_!r}"
         out.print(f"  {step.name}: {step.generator} ({size}, seed {entry.seed})")
+    for name, reason in planned.skipped.items():
+        out.print(f"  {name}: skipped ({reason})")
 
 
 @app.command()
@@ -108,6 +112,8 @@ def _print_summary(summary: dict[str, object]) -> None:
             out.print(f"      failed x{count}: {reason}")
         for reason, count in step["removal_reasons"].items():
             out.print(f"      removed x{count}: {reason}")
+    for name, reason in s["skipped_steps"].items():  # type: ignore[attr-defined]
+        out.print(f"  {name}: skipped ({reason})")
     out.print("Provenance", style="bold")
     prov = s["provenance"]
     for key in ("models", "strategies", "prompt_templates", "decoding"):

@@ -37,7 +37,7 @@ def describe_dataset(path: Path) -> dict[str, Any]:
     return {
         "path": str(path), "recipe": manifest.recipe.get("name"), "seed": manifest.seed,
         "status": manifest.status, "requested": manifest.requested, "produced": manifest.produced,
-        "failed": manifest.failed, "removed": manifest.removed,
+        "failed": manifest.failed, "removed": manifest.removed, "skipped_steps": manifest.skipped_steps,
         "steps": {name: step.model_dump(exclude={"failures", "removed_samples"}) for name, step in manifest.steps.items()},
         "provenance": {"models": dict(models), "strategies": dict(strategies),
                        "prompt_templates": dict(templates), "decoding": dict(decoding)},
