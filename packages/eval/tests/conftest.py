@@ -98,3 +98,85 @@ def clinical_corpus(n: int, seed: int, *, topics: tuple[str, ...] = ("hypertensi
 @pytest.fixture(scope="session")
 def make_corpus():
     return clinical_corpus
+
+
+LM_SENTENCES = [
+    "follow up for hypertension symptoms stable plan to continue current medication",
+    "follow up for asthma symptoms improving plan to repeat labs in 3 months",
+    "follow up for diabetes symptoms worsening plan to increase the dose",
+    "blood pressure 120 / 80 mmhg pulse 72 . the patient is well",
+]
+
+
+def build_tiny_gpt2(folder, *, seed: int = 0, context: int = 32):
+    """A GPT-2 causal LM (about 8k parameters) and a word-level tokenizer built in memory, saved with save_pretrained
+    (safetensors): the reference model of the perplexity tests."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.train_from_iterator(LM_SENTENCES, trainers.WordLevelTrainer(special_tokens=["<pad>", "<unk>", "<s>"]))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>",
+                                        bos_token="<s>", eos_token="<s>")
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=16, n_layer=2, n_head=2, n_positions=context,
+                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        pad_token_id=tokenizer.pad_token_id, initializer_range=0.3)
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory):
+    return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+def write_tiny_gguf(path):
+    """A random Llama-style GGUF (about 10k parameters, f32) with a byte-level vocabulary, written with `gguf`: the
+    GGUF path of the perplexity tests (transformers dequantises it; needs gguf and accelerate)."""
+    import gguf
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    spelling = bytes_to_unicode()
+    tokens = ["<|endoftext|>", *(spelling[b] for b in range(256))]
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("tiny-gguf-llama")
+    writer.add_context_length(64)
+    writer.add_embedding_length(16)
+    writer.add_block_count(1)
+    writer.add_feed_forward_length(32)
+    writer.add_head_count(2)
+    writer.add_head_count_kv(1)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_dimension_count(8)
+    writer.add_vocab_size(len(tokens))
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types([gguf.TokenType.CONTROL, *[gguf.TokenType.NORMAL] * 256])
+    writer.add_token_scores([0.0] * len(tokens))
+    writer.add_bos_token_id(0)
+    writer.add_eos_token_id(0)
+    shapes = {"token_embd.weight": (len(tokens), 16), "output.weight": (len(tokens), 16), "output_norm.weight": (16,),
+              "blk.0.attn_norm.weight": (16,), "blk.0.ffn_norm.weight": (16,), "blk.0.attn_q.weight": (16, 16),
+              "blk.0.attn_k.weight": (8, 16), "blk.0.attn_v.weight": (8, 16), "blk.0.attn_output.weight": (16, 16),
+              "blk.0.ffn_gate.weight": (32, 16), "blk.0.ffn_up.weight": (32, 16), "blk.0.ffn_down.weight": (16, 32)}
+    generator = np.random.default_rng(0)
+    for name, shape in shapes.items():
+        norm = name.endswith("norm.weight")
+        writer.add_tensor(name, np.ones(shape, np.float32) if norm else generator.normal(0, 0.3, shape).astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory):
+    """A folder holding tiny.gguf (see write_tiny_gguf)."""
+    return write_tiny_gguf(tmp_path_factory.mktemp("tiny-gguf") / "tiny.gguf")

@@ -110,9 +110,12 @@ def test_suite_reports_both_controls(population, metadata) -> None:
     train, holdout, independent = population
     leak = evaluate_tabular(train, train.copy(), holdout, metadata, seed=3, n_bootstrap=50)
     clean = evaluate_tabular(train, independent, holdout, metadata, seed=3, n_bootstrap=50)
-    for name in ("dcr", "exact_copy_rate", "membership_inference_distance"):
-        assert leak.result(name).details["leak_detected"] is True
-        assert clean.result(name).details["leak_detected"] is False
+    for name in ("dcr", "exact_copy_rate", "membership_inference_distance", "membership_inference_density",
+                 "attribute_inference_nn", "attribute_inference_cap"):
+        assert leak.result(name).details["leak_detected"] is True, name
+        assert clean.result(name).details["leak_detected"] is False, name
+    # attribute inference attacks the categorical and boolean columns when no sensitive column is named
+    assert clean.result("attribute_inference_cap").parameters["sensitive"] == ["sex", "stage", "smoker"]
 
 
 def test_dcr_numeric_only_path_matches_brute_force(make_table) -> None:

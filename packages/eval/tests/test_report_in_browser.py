@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from biosynth.eval import evaluate_tabular
+from biosynth.eval import evaluate_tabular, evaluate_visits
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -39,3 +39,15 @@ def test_report_html_renders_in_headless_chromium(tmp_path: Path, real_table, sy
                     f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 20_000  # a page with plots, not a blank canvas
+
+
+def test_visit_sequence_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    real = [[["a", "b"], ["b"], ["c"]], [["a"], ["a", "c"]], [["b", "c"], ["a"]]] * 10
+    synthetic = [[["a"], ["b", "c"]], [["a", "b"], ["b"]], [["c"]]] * 10
+    evaluate_visits(real, synthetic, seed=0, n_bootstrap=20).write(tmp_path)
+    page = (tmp_path / "report.html").resolve()
+    dom = subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                          page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "Visit sequences" in dom.stdout and "visit-sequence fidelity" in dom.stdout
+    assert "r2_code_prevalence_per_patient" in dom.stdout and dom.stdout.count("<svg") >= 1

@@ -114,7 +114,10 @@ def test_metrics_are_registered_entry_points() -> None:
     registry = default_registry()
     names = registry.names(Group.METRICS)
     for name in ("tabular.column_shapes", "tabular.column_pair_trends", "tabular.dcr", "tabular.detection_auc",
-                 "tabular.membership_inference_distance", "tabular.exact_copy_rate"):
+                 "tabular.membership_inference_distance", "tabular.exact_copy_rate", "tabular.membership_inference_density",
+                 "tabular.attribute_inference_nn", "tabular.attribute_inference_cap", "visits.halo_r2",
+                 "visits.visit_count_distribution", "visits.codes_per_visit_distribution", "text.perplexity",
+                 "text.label_consistency"):
         assert name in names
     assert registry.get(Group.METRICS, "tabular.column_shapes") is column_shapes
     assert "evaluate" in registry.names(Group.CLI)
@@ -128,7 +131,7 @@ def test_suite_writes_json_and_self_contained_html(real_table, synthetic_table, 
     data = json.loads(path.read_text())
     assert "NaN" not in path.read_text()
     again = EvaluationReport.model_validate(data)
-    assert [r.name for r in again.results] == [r.name for r in report.results] and len(report.results) == 9
+    assert [r.name for r in again.results] == [r.name for r in report.results] and len(report.results) == 12
     assert all(r.status == "ok" for r in again.results), [(r.name, r.error) for r in again.results]
     html = (tmp_path / "report.html").read_text()
     assert html.count("<svg") >= 5 and "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
@@ -155,13 +158,16 @@ def test_cli_evaluates_a_dataset(tmp_path) -> None:
     env = {**os.environ, "CI": "1"}
     done = subprocess.run([_biosynth(), "evaluate", str(tmp_path / "ds"), "--real", str(tmp_path / "real.csv"),
                            "--holdout", str(tmp_path / "holdout.parquet"), "--out", str(tmp_path / "report"),
-                           "--step", "patients", "--bootstrap", "20", "--target", "sex"], capture_output=True, text=True, env=env)
+                           "--step", "patients", "--bootstrap", "20", "--target", "sex", "--sensitive", "sex", "--sensitive",
+                           "age"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     report = EvaluationReport.model_validate_json((tmp_path / "report" / "report.json").read_text())
     assert report.n_synthetic == 150 and report.n_real == 150 and report.n_holdout == 50
     assert report.provenance is not None and report.provenance["checklist"]
     assert "column_shapes" in done.stdout and "utility_tstr" in done.stdout
     assert report.result("utility_tstr").ok and report.result("utility_tstr").details["target"] == "sex"
+    assert report.result("attribute_inference_nn").parameters["sensitive"] == ["sex", "age"]
+    assert report.result("membership_inference_density").ok
     # errors are biosynth errors: one paragraph, exit 2
     pd.DataFrame({"age": [1, 2]}).to_csv(tmp_path / "narrow.csv", index=False)
     bad = subprocess.run([_biosynth(), "evaluate", str(tmp_path / "ds"), "--real", str(tmp_path / "narrow.csv"),
@@ -186,8 +192,9 @@ def test_a_metric_that_raises_is_reported_failed_with_its_reason() -> None:
 
 def test_suite_without_holdout_keeps_every_metric_with_a_reason(real_table, synthetic_table, metadata) -> None:
     report = evaluate_tabular(real_table, synthetic_table, None, metadata, n_bootstrap=0)
-    assert len(report.results) == 9 and report.n_holdout is None
-    for name in ("dcr", "membership_inference_distance"):
+    assert len(report.results) == 12 and report.n_holdout is None
+    for name in ("dcr", "membership_inference_distance", "membership_inference_density", "attribute_inference_nn",
+                 "attribute_inference_cap"):
         result = report.result(name)
         assert result.status == "not_applicable" and "holdout" in result.error and result.threat_model
     assert report.result("exact_copy_rate").ok and report.result("column_shapes").ci is None

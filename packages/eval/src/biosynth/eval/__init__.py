@@ -4,6 +4,7 @@ Metrics are plain functions over pandas DataFrames (tabular) or lists of strings
 `MetricResult`; `evaluate_tabular` and `evaluate_text` run them all.
 """
 
+from biosynth.eval._attribute_inference import attribute_inference_cap, attribute_inference_nn
 from biosynth.eval._columns import ColumnKind, TableMetadata, infer_metadata
 from biosynth.eval._detection import detection_auc
 from biosynth.eval._distance import nearest_records
@@ -19,7 +20,9 @@ from biosynth.eval._fidelity import (
     range_coverage,
     tv_complement,
 )
+from biosynth.eval._perplexity import CausalLMScorer, perplexity
 from biosynth.eval._privacy import distance_to_closest_record, exact_copy_rate, membership_inference_distance
+from biosynth.eval._privacy_density import membership_inference_density
 from biosynth.eval._report import EvaluationReport, render_html
 from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
 from biosynth.eval._suite import evaluate_tabular
@@ -33,6 +36,7 @@ from biosynth.eval._text_factuality import (
     icd10_validity,
 )
 from biosynth.eval._text_fidelity import frechet_distance, mauve
+from biosynth.eval._text_labels import label_consistency
 from biosynth.eval._text_memorisation import (
     PHI_PATTERNS,
     duplicates,
@@ -43,6 +47,15 @@ from biosynth.eval._text_memorisation import (
 )
 from biosynth.eval._text_suite import evaluate_text
 from biosynth.eval._utility import utility_tstr
+from biosynth.eval._visit_suite import evaluate_visits
+from biosynth.eval._visits import (
+    HALO_MEASURES,
+    code_statistics,
+    codes_per_visit_distribution,
+    halo_r2,
+    halo_r2_all,
+    visit_count_distribution,
+)
 
 __all__ = [
     "ColumnKind", "ConfidenceInterval", "Direction", "EvaluationReport", "Family", "MetricResult", "TableMetadata",
@@ -50,9 +63,14 @@ __all__ = [
     "detection_auc", "distance_to_closest_record", "evaluate_tabular", "exact_copy_rate", "infer_metadata",
     "ks_complement", "membership_inference_distance", "missingness_similarity", "nearest_records", "range_coverage",
     "render_html", "tv_complement", "utility_tstr",
+    "attribute_inference_cap", "attribute_inference_nn", "membership_inference_density",
     # text
     "PHI_PATTERNS", "ConceptExtractor", "DictionaryConceptExtractor", "Embedder", "SentenceTransformerEmbedder",
     "concept_f1", "default_embedder", "distinct_n", "duplicates", "embedding_similarity", "evaluate_text",
     "find_icd10_codes", "find_phi", "frechet_distance", "hpo_validity", "icd10_validity", "length_distribution",
     "longest_common_substring", "mauve", "ngram_overlap", "phi_patterns", "self_bleu",
+    "CausalLMScorer", "label_consistency", "perplexity",
+    # visit sequences (longitudinal EHR)
+    "HALO_MEASURES", "code_statistics", "codes_per_visit_distribution", "evaluate_visits", "halo_r2", "halo_r2_all",
+    "visit_count_distribution",
 ]

@@ -9,10 +9,13 @@ import typer
 
 from biosynth.core import ConfigError, SyntheticDataset
 from biosynth.eval._dataset_io import align, load_metadata, provenance_checklist, read_real_table, synthetic_rows
+from biosynth.eval._perplexity import CausalLMScorer
 from biosynth.eval._report import REPORT_HTML, EvaluationReport
 from biosynth.eval._suite import evaluate_tabular
-from biosynth.eval._text_io import holds_text, read_real_texts, synthetic_texts
+from biosynth.eval._text_io import holds_text, read_real_labels, read_real_texts, synthetic_labels, synthetic_texts
 from biosynth.eval._text_suite import evaluate_text
+from biosynth.eval._visit_io import holds_visits, read_real_visits, synthetic_visits
+from biosynth.eval._visit_suite import evaluate_visits
 
 app = typer.Typer(help="Evaluate a biosynth dataset against real data; writes report.json and report.html.",
                   no_args_is_help=True,
@@ -24,10 +27,12 @@ app = typer.Typer(help="Evaluate a biosynth dataset against real data; writes re
 def evaluate(
     dataset: Annotated[Path, typer.Argument(help="a biosynth dataset folder (from `biosynth run`)")],
     real: Annotated[Path, typer.Option("--real", help="the real data the generator learned from: a table (.csv/.parquet)"
-                                        ", or for text records a .txt folder, a .jsonl with 'text', a .csv with 'text'")],
+                                        ", or for text records a .txt folder, a .jsonl with 'text', a .csv with 'text'"
+                                        "; for visit sequences a biosynth dataset folder or a .jsonl of patients")],
     out: Annotated[Path, typer.Option("--out", help="folder for report.json and report.html")],
     holdout: Annotated[Path | None, typer.Option("--holdout", help="real rows the generator never saw")] = None,
-    step: Annotated[str | None, typer.Option("--step", help="the step whose table rows or texts to evaluate")] = None,
+    step: Annotated[str | None, typer.Option(
+        "--step", help="the step whose table rows, texts or visit sequences to evaluate")] = None,
     table: Annotated[str | None, typer.Option("--table", help="table name, when a step writes several")] = None,
     metadata: Annotated[Path | None, typer.Option("--metadata", help="JSON column kinds (SDV style allowed)")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
@@ -36,32 +41,70 @@ def evaluate(
         "--target", help="table rows only: a column to predict for utility (TSTR/TRTR, tested on --holdout)")] = None,
     reference: Annotated[Path | None, typer.Option(
         "--reference", help="text only: the corpus the generator saw (training/few-shot/retrieval); default --real")] = None,
+    reference_lm: Annotated[Path | None, typer.Option(
+        "--reference-lm", help="text only: a local causal LM (a save_pretrained folder, or a .gguf file) for "
+                               "perplexity; needs the 'perplexity' extra of biosynth-eval")] = None,
+    label: Annotated[str | None, typer.Option(
+        "--label", help="text only: a label name (records' labels; the --real .jsonl field or .csv column) for "
+                        "label consistency")] = None,
+    sensitive: Annotated[list[str] | None, typer.Option(
+        "--sensitive", help="table rows only: a sensitive column for attribute inference (repeatable; default: "
+                            "--target, else the categorical columns)")] = None,
 ) -> None:
-    """Score the dataset's table rows (fidelity, detection, privacy) or, when the step holds text records, its texts
-    (diversity, fidelity, memorisation, PHI, factuality), each with intervals and sample sizes."""
+    """Score the dataset's table rows (fidelity, detection, utility, privacy), or, when the step holds text records,
+    its texts (diversity, fidelity, memorisation, PHI, factuality, perplexity, label consistency), or, when it holds
+    visit sequences, HALO's measures; each with intervals and sample sizes."""
     ds = SyntheticDataset(dataset)
+    where = f"step {step!r}" if step else "the dataset"
+    tabular_only = {"--holdout": holdout, "--table": table, "--metadata": metadata, "--target": target,
+                    "--sensitive": sensitive or None}
+    text_only = {"--reference": reference, "--reference-lm": reference_lm, "--label": label}
+    if holds_visits(ds, step):
+        given = [name for name, value in {**tabular_only, **text_only}.items() if value is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} do not apply to visit sequences, which {where} holds; pass --real "
+                              "(a dataset folder of visit-sequence records or a .jsonl of patients)")
+        patients, visit_records = synthetic_visits(ds, step)
+        _finish(evaluate_visits(read_real_visits(real, "--real"), patients, seed, n_bootstrap=n_bootstrap,
+                                provenance=provenance_checklist(ds, visit_records)), out)
+        return
     if holds_text(ds, step):
-        tabular_only = {"--holdout": holdout, "--table": table, "--metadata": metadata, "--target": target}
         given = [name for name, value in tabular_only.items() if value is not None]
         if given:
-            where = f"step {step!r}" if step else "the dataset"
             raise ConfigError(f"{', '.join(given)} apply to table rows, but {where} holds text records; for text "
-                              "pass --real and optionally --reference")
+                              "pass --real and optionally --reference, --reference-lm, --label")
         texts, text_records = synthetic_texts(ds, step)
         reference_texts = read_real_texts(reference, "--reference") if reference is not None else None
-        _finish(evaluate_text(read_real_texts(real, "--real"), texts, reference_texts, seed, n_bootstrap=n_bootstrap,
+        real_texts = read_real_texts(real, "--real")
+        labels = {}
+        if label is not None:
+            labels = {"real_labels": read_real_labels(real, label, "--real"),
+                      "synthetic_labels": synthetic_labels(text_records, label)}
+        _finish(evaluate_text(real_texts, texts, reference_texts, seed, n_bootstrap=n_bootstrap,
+                              reference_lm=_reference_lm(reference_lm), **labels,  # type: ignore[arg-type]
                               provenance=provenance_checklist(ds, text_records)), out)
         return
-    if reference is not None:
-        raise ConfigError("--reference applies to text records; for table rows use --real and --holdout")
+    given = [name for name, value in text_only.items() if value is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)} apply to text records; for table rows use --real and --holdout")
     synthetic, records = synthetic_rows(ds, step, table)
     real_frame = read_real_table(real, "--real")
     holdout_frame = read_real_table(holdout, "--holdout") if holdout is not None else None
     real_frame, others, meta = align(real_frame, {"synthetic": synthetic, "holdout": holdout_frame},
                                      load_metadata(metadata))
     report = evaluate_tabular(real_frame, others["synthetic"], others["holdout"], meta, seed,  # type: ignore[arg-type]
-                              n_bootstrap=n_bootstrap, target=target, provenance=provenance_checklist(ds, records))
+                              n_bootstrap=n_bootstrap, target=target, sensitive=sensitive or None,
+                              provenance=provenance_checklist(ds, records))
     _finish(report, out)
+
+
+def _reference_lm(path: Path | None) -> CausalLMScorer | None:
+    """A scorer for a model folder, or for a .gguf file (loaded from its folder with gguf_file=)."""
+    if path is None:
+        return None
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return CausalLMScorer(path.parent, gguf_file=path.name)
+    return CausalLMScorer(path)
 
 
 def _finish(report: EvaluationReport, out: Path) -> None:

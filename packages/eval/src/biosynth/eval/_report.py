@@ -88,6 +88,9 @@ def _bar_chart(rows: list[tuple[str, float | None, tuple[float, float] | None]],
 
 
 def _detail_plot(result: MetricResult) -> str:
+    if "bars" in result.details:  # (label, value in [0, 1], interval) rows a metric chose to plot
+        rows = [(str(label), value, tuple(ci) if ci else None) for label, value, ci in result.details["bars"]]
+        return _bar_chart(rows, f"{result.name}") if rows else ""
     if "columns" in result.details:
         rows = [(r["column"], r.get("score"), tuple(r["ci"]) if r.get("ci") else None) for r in result.details["columns"]]
     elif "pairs" in result.details:
@@ -128,6 +131,13 @@ def render_html(report: EvaluationReport) -> str:
                    f"<td class='{status_class}'>{r.status}</td>"
                    f"<td class='{'leak' if leak else ''}'>{html.escape(notes)}</td></tr>")
     out.append("</table></section>")
+    if report.modality == "ehr":
+        rows = [(r.name.removeprefix("visits."), r.value, (r.ci.low, r.ci.high) if r.ci else None)
+                for r in report.results]
+        out.append("<section id='visits'><h2>Visit sequences</h2><p><small>HALO's R² of code, within-visit pair "
+                   "and consecutive-visit pair probabilities (per patient and per visit), and 1 - KS distance of "
+                   "visits per patient and codes per visit; bars clipped to [0, 1], the value printed.</small></p>"
+                   + _bar_chart(rows, "visit-sequence fidelity") + "</section>")
     for family in ("fidelity", "diversity", "utility", "privacy", "memorisation", "factuality"):
         chosen = [r for r in report.results if r.family.value == family]
         if not chosen:
@@ -138,8 +148,8 @@ def render_html(report: EvaluationReport) -> str:
             if r.threat_model:
                 out.append(f"<p><b>Threat model.</b> {html.escape(r.threat_model)}</p>")
             out.append(_detail_plot(r))
-            if family == "utility" and r.ok:
-                out.append(_scores_table(r.details.get("scores", [])))
+            if r.ok and isinstance(r.details.get("scores"), list):  # utility, label consistency
+                out.append(_scores_table(r.details["scores"]))
             if (family == "privacy" or r.modality == "text") and r.ok:
                 keys = [k for k, v in r.details.items() if isinstance(v, (int, float, bool)) or v is None]
                 out.append("<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(r.details[k]))}</td></tr>"

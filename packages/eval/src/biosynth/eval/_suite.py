@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import importlib.metadata as md
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
 from biosynth.core import derive_seed
-from biosynth.eval._columns import TableMetadata, check_tables
+from biosynth.eval._attribute_inference import attribute_inference_cap, attribute_inference_nn
+from biosynth.eval._columns import ColumnKind, TableMetadata, check_tables
 from biosynth.eval._detection import detection_auc
 from biosynth.eval._fidelity import (
     category_coverage,
@@ -21,6 +22,7 @@ from biosynth.eval._fidelity import (
 )
 from biosynth.eval._measure import check_bootstrap
 from biosynth.eval._privacy import distance_to_closest_record, exact_copy_rate, membership_inference_distance
+from biosynth.eval._privacy_density import membership_inference_density
 from biosynth.eval._report import EvaluationReport
 from biosynth.eval._utility import utility_tstr
 
@@ -37,16 +39,28 @@ def software_versions() -> dict[str, str]:
     return found
 
 
+def default_sensitive(meta: TableMetadata, target: str | None) -> list[str]:
+    """The columns attribute inference attacks when none are named: the target, else the categorical and boolean
+    columns (diagnoses, sex, smoking: the usual sensitive attributes), else every scored column."""
+    if target is not None and target in meta.scored:  # an unknown target is utility's to report
+        return [target]
+    return meta.of(ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN) or meta.scored
+
+
 def evaluate_tabular(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None = None,
                      metadata: TableMetadata | Mapping[str, Any] | None = None, seed: int = 0, *,
                      n_bootstrap: int = 200, level: float = 0.95, target: str | None = None,
+                     sensitive: Sequence[str] | None = None, quasi_identifiers: Sequence[str] | None = None,
                      provenance: dict[str, Any] | None = None) -> EvaluationReport:
     """Fidelity (column shapes, pair trends, coverage, missingness, detection) and privacy (DCR, exact copies,
-    membership inference) of `synthetic` against `real`, the data the generator was trained on.
+    membership inference by distance and by density ratio, attribute inference by nearest neighbour and CAP) of
+    `synthetic` against `real`, the data the generator was trained on.
 
     `holdout` is real data from the same population that the generator never saw; the privacy metrics need it as
     their baseline and report 'not_applicable' without it. Each metric gets its own seed derived from `seed`.
     With a `target` column, utility (`utility_tstr`: train on real or synthetic, test on `holdout`) runs too.
+    Attribute inference attacks the `sensitive` columns (default: `target` if given, else every categorical and
+    boolean column, else every scored column) from `quasi_identifiers` (default: every other scored column).
     """
     check_bootstrap(n_bootstrap, level)
     meta = TableMetadata.coerce(metadata, real)
@@ -61,6 +75,12 @@ def evaluate_tabular(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
     results.append(exact_copy_rate(real, synthetic, holdout, meta, level=level, seed=derive_seed(seed, "exact_copy")))
     results.append(membership_inference_distance(real, synthetic, holdout, meta, n_bootstrap=n_bootstrap, level=level,
                                                  seed=derive_seed(seed, "membership_inference_distance")))
+    results.append(membership_inference_density(real, synthetic, holdout, meta, n_bootstrap=n_bootstrap, level=level,
+                                                seed=derive_seed(seed, "membership_inference_density")))
+    attacked = default_sensitive(meta, target) if sensitive is None else list(sensitive)
+    for attack in (attribute_inference_nn, attribute_inference_cap):
+        results.append(attack(real, synthetic, holdout, meta, sensitive=attacked, quasi_identifiers=quasi_identifiers,
+                              n_bootstrap=n_bootstrap, level=level, seed=derive_seed(seed, attack.__name__)))
     if target is not None:
         results.append(utility_tstr(real, synthetic, holdout, target, meta, seed=derive_seed(seed, "utility_tstr"),
                                     n_bootstrap=n_bootstrap, level=level))

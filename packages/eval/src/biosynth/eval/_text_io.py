@@ -62,3 +62,29 @@ def read_real_texts(path: str | Path, role: str = "--real") -> list[str]:
         return frame["text"].tolist()
     raise InputDataError(f"{role} file {str(path)!r} has suffix {suffix!r}; for text expected a .txt folder, "
                          ".jsonl or .csv")
+
+
+def read_real_labels(path: str | Path, key: str, role: str = "--real") -> list[str | None]:
+    """One label per text of `read_real_texts(path)`: the field `key` of each .jsonl line or the column `key` of a
+    .csv file (missing -> None); a folder of .txt files carries no labels."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix not in (".jsonl", ".csv"):
+        raise InputDataError(f"{role} {str(path)!r} carries no labels; for label consistency give a .jsonl with a "
+                             f"{key!r} field or a .csv with a {key!r} column")
+    if suffix == ".csv":
+        frame = pd.read_csv(path, dtype=str, keep_default_na=True)
+        if key not in frame.columns:
+            raise InputDataError(f"{role} file {str(path)!r} has no {key!r} column; it has {list(frame.columns)}")
+        return [None if pd.isna(v) else str(v) for v in frame[key]]
+    labels: list[str | None] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            value = json.loads(line).get(key)
+            labels.append(None if value is None else str(value))
+    return labels
+
+
+def synthetic_labels(records: list[Record], key: str) -> list[str | None]:
+    """The label `key` of each text record (None where a record lacks it)."""
+    return [None if r.labels.get(key) is None else str(r.labels[key]) for r in records]

