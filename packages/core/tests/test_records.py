@@ -93,3 +93,19 @@ def test_provenance_refuses_a_prompt_without_a_model() -> None:
     assert prompt.rendered is None and len(prompt.rendered_sha256) == 64
     with pytest.raises(ValidationError, match="without the model"):
         Provenance(generator="g", generator_version="0", seed=0, prompt=prompt)
+
+
+def test_qa_payload_round_trips_and_gives_the_record_a_text() -> None:
+    from biosynth.core import QAPayload
+    from biosynth.core._store import records_to_table, table_to_records
+
+    record = Record(id="qa-1", case_id="qa-1", modality=Modality.TEXT, provenance=PROV,
+                    payload=QAPayload(question="What lowers LDL?", answer="Statins.", rationale="HMG-CoA inhibition",
+                                      options=("Statins.", "Insulin.")))
+    assert record.text == ("Question: What lowers LDL?\nOption: Statins.\nOption: Insulin.\nAnswer: Statins.\n"
+                           "Rationale: HMG-CoA inhibition")
+    [back] = table_to_records(records_to_table([(0, record)]))
+    assert back.payload == record.payload and back.text == record.text
+    with pytest.raises(ValidationError, match="modality 'tabular' does not fit a 'qa' payload"):
+        Record(id="x", case_id="x", modality=Modality.TABULAR, provenance=PROV,
+               payload=QAPayload(question="q", answer="a"))

@@ -19,6 +19,7 @@ from biosynth.core._records import (
     AudioPayload,
     DialoguePayload,
     ImagePayload,
+    QAPayload,
     Record,
     TableRowPayload,
     TextPayload,
@@ -59,7 +60,7 @@ class Duplicate:
 def content_key(record: Record) -> str:
     """The content compared for exact duplicates: normalised text, or canonical JSON of structured payloads."""
     payload = record.payload
-    if isinstance(payload, (TextPayload, DialoguePayload)):
+    if isinstance(payload, (TextPayload, DialoguePayload, QAPayload)):
         return " ".join((record.text or "").casefold().split())
     if isinstance(payload, TableRowPayload):
         return json.dumps(payload.values, sort_keys=True, default=str)

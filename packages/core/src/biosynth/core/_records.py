@@ -111,8 +111,27 @@ class DialoguePayload(_Frozen):
         return tuple(dict.fromkeys(t.speaker for t in self.turns))
 
 
+class QAPayload(_Frozen):
+    """A question-answer pair (optionally with the rationale and, for multiple choice, the options)."""
+
+    kind: Literal["qa"] = "qa"
+    question: str = Field(min_length=1)
+    answer: str = Field(min_length=1)
+    rationale: str | None = None
+    options: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        lines = [f"Question: {self.question}"]
+        lines += [f"Option: {o}" for o in self.options]
+        lines.append(f"Answer: {self.answer}")
+        if self.rationale:
+            lines.append(f"Rationale: {self.rationale}")
+        return "\n".join(lines)
+
+
 Payload = Annotated[
-    TextPayload | TableRowPayload | VisitSequencePayload | ImagePayload | AudioPayload | DialoguePayload,
+    TextPayload | TableRowPayload | VisitSequencePayload | ImagePayload | AudioPayload | DialoguePayload | QAPayload,
     Field(discriminator="kind"),
 ]
 
@@ -123,6 +142,7 @@ _MODALITY_OF: dict[str, set[Modality]] = {
     "image": {Modality.IMAGE},
     "audio": {Modality.AUDIO},
     "dialogue": {Modality.DIALOGUE, Modality.TEXT},
+    "qa": {Modality.TEXT},
 }
 
 
@@ -202,11 +222,13 @@ class Record(_Frozen):
 
     @property
     def text(self) -> str | None:
-        """The record's main text: a text payload, or a dialogue as 'speaker: turn' lines."""
+        """The record's main text: a text payload, a dialogue as 'speaker: turn' lines, a QA pair as labelled lines."""
         if isinstance(self.payload, TextPayload):
             return self.payload.text
         if isinstance(self.payload, DialoguePayload):
             return "\n".join(f"{t.speaker}: {t.text}" for t in self.payload.turns)
+        if isinstance(self.payload, QAPayload):
+            return self.payload.text
         return None
 
     def to_json_dict(self) -> dict[str, Any]:
