@@ -36,7 +36,7 @@ ParamsT = TypeVar("ParamsT", bound=GeneratorParams)
 
 _DEFAULT_MODALITY = {
     "text": Modality.TEXT, "table_row": Modality.TABULAR, "visit_sequence": Modality.EHR,
-    "image": Modality.IMAGE, "audio": Modality.AUDIO, "dialogue": Modality.DIALOGUE,
+    "image": Modality.IMAGE, "audio": Modality.AUDIO, "dialogue": Modality.DIALOGUE, "qa": Modality.TEXT,
 }
 
 
