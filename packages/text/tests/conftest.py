@@ -65,3 +65,11 @@ def build_tiny_model(folder: Path, *, seed: int = 0, context: int = 256) -> Path
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def embedded_language_model() -> object:
+    """The embedded SmolLM2-135M-Instruct, loaded once per session (loading dominates its tests' time)."""
+    from biosynth.text import TransformersLanguageModel
+
+    return TransformersLanguageModel(num_threads=1)

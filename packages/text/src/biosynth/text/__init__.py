@@ -10,17 +10,47 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from biosynth.text._annotated_ie import AnnotatedIE, AnnotatedIEParams
     from biosynth.text._clinical_note import ClinicalNote, ClinicalNoteParams
+    from biosynth.text._dialogue import Dialogue, DialogueParams
+    from biosynth.text._finetune import finetune
+    from biosynth.text._finetune_config import FinetuneColumns, FinetuneConfig, FinetuneMode
+    from biosynth.text._finetune_generator import FinetunedText, FinetunedTextParams
+    from biosynth.text._label_conditioned import LabelConditioned, LabelConditionedParams
+    from biosynth.text._qa import QAPair, QuestionAnswer, QuestionAnswerParams
+    from biosynth.text._structured import StructuredPrompt, StructuredResult, generate_structured
     from biosynth.text._transformers_backend import TransformersConfig, TransformersLanguageModel
 
 _EXPORTS = {
+    "AnnotatedIE": "biosynth.text._annotated_ie",
+    "AnnotatedIEParams": "biosynth.text._annotated_ie",
     "ClinicalNote": "biosynth.text._clinical_note",
     "ClinicalNoteParams": "biosynth.text._clinical_note",
+    "Dialogue": "biosynth.text._dialogue",
+    "DialogueParams": "biosynth.text._dialogue",
+    "FinetuneColumns": "biosynth.text._finetune_config",
+    "FinetuneConfig": "biosynth.text._finetune_config",
+    "FinetuneMode": "biosynth.text._finetune_config",
+    "finetune": "biosynth.text._finetune",
+    "FinetunedText": "biosynth.text._finetune_generator",
+    "FinetunedTextParams": "biosynth.text._finetune_generator",
+    "LabelConditioned": "biosynth.text._label_conditioned",
+    "LabelConditionedParams": "biosynth.text._label_conditioned",
+    "QAPair": "biosynth.text._qa",
+    "QuestionAnswer": "biosynth.text._qa",
+    "QuestionAnswerParams": "biosynth.text._qa",
+    "StructuredPrompt": "biosynth.text._structured",
+    "StructuredResult": "biosynth.text._structured",
+    "generate_structured": "biosynth.text._structured",
     "TransformersConfig": "biosynth.text._transformers_backend",
     "TransformersLanguageModel": "biosynth.text._transformers_backend",
 }
 
-__all__ = ["ClinicalNote", "ClinicalNoteParams", "TransformersConfig", "TransformersLanguageModel"]
+__all__ = ["AnnotatedIE", "AnnotatedIEParams", "ClinicalNote", "ClinicalNoteParams", "Dialogue", "DialogueParams",
+           "FinetuneColumns", "FinetuneConfig", "FinetuneMode", "finetune", "FinetunedText", "FinetunedTextParams",
+           "LabelConditioned", "LabelConditionedParams", "QAPair", "QuestionAnswer", "QuestionAnswerParams",
+           "StructuredPrompt", "StructuredResult", "generate_structured",
+           "TransformersConfig", "TransformersLanguageModel"]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -17,7 +17,6 @@ from biosynth.core import (
     Draft,
     GenerationError,
     Generator,
-    GeneratorParams,
     Modality,
     PromptRef,
     SampleFailure,
@@ -31,12 +30,18 @@ from biosynth.core import (
     derive_seed,
 )
 from biosynth.text import _prompts
+from biosynth.text._strategies import Augmentation, PromptStrategies, StrategyParams
 
 DEFAULT_DECODING = DecodingConfig(temperature=0.7, top_p=0.9, max_new_tokens=320, repetition_penalty=1.1)
 
 
-class ClinicalNoteParams(GeneratorParams):
-    """Parameters of `clinical_note`. The persona, format and style default per document type."""
+class ClinicalNoteParams(StrategyParams):
+    """Parameters of `clinical_note`. The persona, format and style default per document type.
+
+    Prompting strategies (`few_shot`, `chain_of_thought`, `retrieval`) come from StrategyParams.
+    """
+
+    placeholders: ClassVar[frozenset[str]] = _prompts.PLACEHOLDERS
 
     document_type: str = Field("discharge summary", min_length=1,
                                description="e.g. discharge summary, radiology report, progress note, "
@@ -76,7 +81,7 @@ class ClinicalNoteParams(GeneratorParams):
                              "recorded in provenance")
         for name in ("system_template", "user_template"):
             template = getattr(self, name)
-            if template is not None and (problems := _prompts.template_problems(template)):
+            if template is not None and (problems := _prompts.template_problems(template, self.placeholders)):
                 raise ValueError(f"{name}: {'; '.join(problems)}")
         return self
 
@@ -88,36 +93,52 @@ class _Prompt:
     document_type: str
     labels: dict[str, Scalar]
     sampled: dict[str, Scalar] | None
+    augmentation: Augmentation
+
+
+@dataclass(frozen=True)
+class _Output:
+    text: str
+    reasoning: str | None
 
 
 class ClinicalNote(Generator[ClinicalNoteParams]):
     """Writes one clinical document per request with instruction prompting (persona, task, content,
     format and style constraints) from a versioned template, conditioned on the input record's values
-    and labels (`from:` a tabular step) and/or on attributes it samples itself.
+    and labels (`from:` a tabular step) and/or on attributes it samples itself; optionally with
+    few-shot examples, retrieved passages and chain-of-thought (see `_strategies.py`).
 
-    All prompts of a call go to the backend in one batched `generate`; an empty or too-short output is
-    retried with a new seed up to `max_attempts`, then recorded as a failure with its reasons.
+    All prompts of a call go to the backend in one batched `generate`; an empty or too-short output
+    (or, with chain-of-thought, one without an answer block) is retried with a new seed up to
+    `max_attempts`, then recorded as a failure with its reasons.
     """
 
     name = "clinical_note"
-    Params = ClinicalNoteParams
+    Params: ClassVar[type[ClinicalNoteParams]] = ClinicalNoteParams
     input_modalities = (Modality.TABULAR,)
+    base_template_id: ClassVar[str] = _prompts.TEMPLATE_ID
+    default_system_template: ClassVar[str] = _prompts.SYSTEM_TEMPLATE
+    default_user_template: ClassVar[str] = _prompts.USER_TEMPLATE
+
+    def __init__(self, params: Any = None, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        self._strategies = PromptStrategies(self.params)
 
     @property
     def template_id(self) -> str:
-        return self.params.template_id or _prompts.TEMPLATE_ID
+        return self._strategies.template_id(self.params.template_id or self.base_template_id)
 
     @property
     def template(self) -> str:
-        return f"{self._system_template}\n\n{self._user_template}"
+        return self._strategies.template(f"{self._system_template}\n\n{self._user_template}")
 
     @property
     def _system_template(self) -> str:
-        return self.params.system_template or _prompts.SYSTEM_TEMPLATE
+        return self.params.system_template or self.default_system_template
 
     @property
     def _user_template(self) -> str:
-        return self.params.user_template or _prompts.USER_TEMPLATE
+        return self.params.user_template or self.default_user_template
 
     def _generate(self, requests: list[SampleRequest], ctx: StepContext) -> list[Draft | GenerationError]:
         model = ctx.language_model(self.params.model)
@@ -138,11 +159,12 @@ class ClinicalNote(Generator[ClinicalNoteParams]):
             completions = model.generate(chat)
             still: list[int] = []
             for i, completion in zip(pending, completions, strict=True):
-                problem = self._check(completion)
-                if problem is None:
-                    outcomes[i] = self._draft(prompts[i], completion, attempt + 1, _attempt_seed(requests[i].seed, attempt), ctx)
+                output = self._check(completion)
+                if isinstance(output, _Output):
+                    outcomes[i] = self._draft(prompts[i], completion, output, attempt + 1,
+                                              _attempt_seed(requests[i].seed, attempt), ctx)
                 else:
-                    reasons[i].append(problem)
+                    reasons[i].append(output)
                     still.append(i)
             pending = still
         for i in pending:
@@ -185,6 +207,8 @@ class ClinicalNote(Generator[ClinicalNoteParams]):
                 raise GenerationError(f"{self.name}: fields {missing} are missing from the record's attributes "
                                       f"({sorted(values)})")
             values = {f: values[f] for f in params.fields}
+        own_labels, own_fields, example_label = self._conditioning(request, ctx, values)
+        labels.update(own_labels)
         defaults = _prompts.document_style(document_type)
         constraints = "".join(f"\n- {c}" for c in params.constraints)
         fields = {
@@ -192,17 +216,34 @@ class ClinicalNote(Generator[ClinicalNoteParams]):
             "document_type": document_type, "attributes": _prompts.format_attributes(values),
             "content": _prompts.CONTENT, "format": params.format or defaults.format,
             "style": params.style or defaults.style, "target_words": params.target_words,
-            "constraints": f"\nConstraints:{constraints}" if constraints else "",
+            "constraints": f"\nConstraints:{constraints}" if constraints else "", **own_fields,
         }
+        augmentation = self._strategies.augment(request.seed, self._query(document_type, values, own_fields),
+                                                example_label)
         system = _prompts.render(self._system_template, fields)
-        user = _prompts.render(self._user_template, fields)
+        user = augmentation.apply(_prompts.render(self._user_template, fields))
         messages = (ChatMessage(role="system", content=system), ChatMessage(role="user", content=user))
-        rendered = "\n\n".join(f"[{m.role}]\n{m.content}" for m in messages)
-        return _Prompt(messages=messages, rendered=rendered, document_type=document_type, labels=labels,
-                       sampled=sampled)
+        return _Prompt(messages=messages, rendered=_prompts.render_messages(messages), document_type=document_type,
+                       labels=labels, sampled=sampled, augmentation=augmentation)
+
+    def _conditioning(self, request: SampleRequest, ctx: StepContext, values: dict[str, Scalar]
+                      ) -> tuple[dict[str, Scalar], dict[str, object], Scalar]:
+        """Hook for subclasses: (labels to add, extra template fields, label for drawing examples)."""
+        few_shot = self.params.few_shot
+        label = values.get(few_shot.label_field) if few_shot is not None and few_shot.label_field else None
+        return {}, {}, label
+
+    def _query(self, document_type: str, values: dict[str, Scalar], fields: dict[str, object]) -> str:
+        """The retrieval query: the document type and the attributes' names and values."""
+        retrieval = self.params.retrieval
+        if retrieval is not None and retrieval.query_fields is not None:
+            values = {k: values.get(k) for k in retrieval.query_fields}
+        parts = [document_type] + [f"{k.replace('_', ' ')} {v}" for k, v in values.items() if v is not None]
+        return ". ".join(parts)
 
     def _setup(self, ctx: StepContext) -> None:
         self._sampler = AttributeSampler({"attributes": self.params.attributes}) if self.params.attributes else None
+        self._strategies.setup(ctx)
 
     def _sample_attributes(self, request: SampleRequest, ctx: StepContext) -> dict[str, Scalar]:
         assert self._sampler is not None
@@ -218,9 +259,13 @@ class ClinicalNote(Generator[ClinicalNoteParams]):
         return ChatRequest(messages=prompt.messages, decoding=self.params.decoding, seed=_attempt_seed(seed, attempt))
 
     # -- output ---------------------------------------------------------------------------------
-    def _check(self, completion: Completion) -> str | None:
-        """Why an output is unusable, or None when it is acceptable."""
-        words = len(completion.text.split())
+    def _check(self, completion: Completion) -> _Output | str:
+        """The usable output, or why the completion is unusable."""
+        try:
+            text, reasoning = self._strategies.answer(completion.text, completion.finish_reason)
+        except ValueError as err:
+            return str(err)
+        words = len(text.split())
         if words == 0:
             return "empty output" + (" (cut at max_new_tokens)" if completion.finish_reason == "length" else "")
         if words < self.params.min_words:
@@ -228,21 +273,24 @@ class ClinicalNote(Generator[ClinicalNoteParams]):
                 return (f"output cut at max_new_tokens ({self.params.decoding.max_new_tokens}) with only {words} "
                         f"words; raise max_new_tokens")
             return f"output too short: {words} words, fewer than min_words ({self.params.min_words})"
-        return None
+        return _Output(text=text, reasoning=reasoning)
 
-    def _draft(self, prompt: _Prompt, completion: Completion, attempts: int, llm_seed: int, ctx: StepContext
-               ) -> Draft:
-        strategy: tuple[Strategy, ...] = (Strategy.ZERO_SHOT, Strategy.INSTRUCTION)
-        extra: dict[str, Any] = {"finish_reason": completion.finish_reason, "llm_seed": llm_seed}
+    def _draft(self, prompt: _Prompt, completion: Completion, output: _Output, attempts: int, llm_seed: int,
+               ctx: StepContext) -> Draft:
+        augmentation = prompt.augmentation
+        strategy = augmentation.strategies
+        extra: dict[str, Any] = {"finish_reason": completion.finish_reason, "llm_seed": llm_seed,
+                                 **self._strategies.reasoning_facts(output.reasoning, redact=ctx.redact_prompts)}
         if prompt.sampled is not None:
             strategy += (Strategy.ATTRIBUTE_SAMPLING,)
             extra["attributes"] = prompt.sampled
         return Draft(
-            payload=TextPayload(text=completion.text.strip(), document_type=prompt.document_type),
+            payload=TextPayload(text=output.text, document_type=prompt.document_type),
             labels=prompt.labels,
             model=completion.model,
             prompt=PromptRef.build(self.template_id, self.template, prompt.rendered, redact=ctx.redact_prompts),
-            strategy=strategy, decoding=self.params.decoding, attempts=attempts, validation=Validation.PASSED,
+            strategy=strategy, few_shot_ids=augmentation.few_shot_ids, retrieved_ids=augmentation.retrieved_ids,
+            decoding=self.params.decoding, attempts=attempts, validation=Validation.PASSED,
             prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens, extra=extra,
         )
 

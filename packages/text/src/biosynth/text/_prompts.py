@@ -7,8 +7,10 @@ a new id (e.g. `clinical-note/v2`), so that datasets made with different prompts
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from biosynth.core import ChatMessage
 
 Scalar = str | int | float | bool | None
 
@@ -104,17 +106,22 @@ def _show(value: Scalar) -> str:
     return str(value)
 
 
+def render_messages(messages: Sequence[ChatMessage]) -> str:
+    """The prompt as recorded in provenance: `[role]` headers and contents, blank-line separated."""
+    return "\n\n".join(f"[{m.role}]\n{m.content}" for m in messages)
+
+
 def render(template: str, fields: Mapping[str, object]) -> str:
     """`string.Template` substitution (no attribute access, unlike str.format)."""
     return string.Template(template).substitute({k: str(v) for k, v in fields.items()})
 
 
-def template_problems(template: str) -> list[str]:
+def template_problems(template: str, placeholders: frozenset[str] = PLACEHOLDERS) -> list[str]:
     """Why a user template cannot be used: invalid syntax or placeholders we do not fill."""
     parsed = string.Template(template)
     if not parsed.is_valid():
         return ["invalid placeholder syntax; use ${name} or $name, and $$ for a dollar sign"]
-    unknown = sorted(set(parsed.get_identifiers()) - PLACEHOLDERS)
+    unknown = sorted(set(parsed.get_identifiers()) - placeholders)
     if unknown:
-        return [f"unknown placeholders {unknown}; available: {sorted(PLACEHOLDERS)}"]
+        return [f"unknown placeholders {unknown}; available: {sorted(placeholders)}"]
     return []
