@@ -104,3 +104,12 @@ class Phrases(Generator[PhrasesParams]):
         if self.params.crash_at_env and os.environ.get(self.params.crash_at_env) == str(request.index):
             raise RuntimeError("killed for the test")
         return Draft(payload=TextPayload(text=self.params.texts[request.index % len(self.params.texts)]))
+
+
+class CountedNumbers(Numbers):
+    """Numbers that report how many even values the step produced."""
+
+    name = "counted_numbers"
+
+    def summarize(self, records):  # type: ignore[no-untyped-def]
+        return {"even": sum(1 for r in records if r.labels["even"]), "records": len(records)}

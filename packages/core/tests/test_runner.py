@@ -169,3 +169,14 @@ def test_backend_model_paths_resolve_against_the_recipe_folder(tmp_path: Path) -
     assert hub.params["model"] == "org/not-here"  # not a local path: left for the backend (e.g. a hub id)
     plain = BackendSpec.model_validate({"backend": "x", "params": {"model": "models/tiny"}})
     assert plain.params["model"] == "models/tiny"
+
+
+def test_a_generator_summary_lands_in_the_manifest(tmp_path: Path) -> None:
+    r = parse_recipe({"name": "c", "seed": 2, "steps": [
+        {"name": "nums", "generator": "sample_generators:CountedNumbers", "count": 9, "batch_size": 4,
+         "params": {"fail_every": 4}}]})
+    manifest = run(r, tmp_path / "out")
+    records = SyntheticDataset(tmp_path / "out").records()
+    assert manifest.steps["nums"].summary == {"even": sum(1 for x in records if x.labels["even"]), "records": 6}
+    plain = run(recipe(), tmp_path / "plain")
+    assert plain.steps["nums"].summary is None

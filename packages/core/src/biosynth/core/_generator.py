@@ -147,6 +147,11 @@ class Generator(ABC, Generic[ParamsT]):
         """The language models this generator will call, by parameter name (for the policy)."""
         return [(n, v) for n in type(self.params).model_fields if isinstance(v := getattr(self.params, n), BackendSpec)]
 
+    def summarize(self, records: Sequence[Record]) -> dict[str, Any] | None:
+        """Override to report a step-level summary (e.g. an achieved label distribution) from the step's
+        records; the runner stores it in the manifest as the step's `summary`. The default reports nothing."""
+        return None
+
     def setup(self, ctx: StepContext) -> None:
         """Prepare once per step (load models, index corpora)."""
         self._setup(ctx)

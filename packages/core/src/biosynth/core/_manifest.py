@@ -47,6 +47,7 @@ class StepSummary(BaseModel):
     removed: int = 0
     removal_reasons: dict[str, int] = Field(default_factory=dict)
     removed_samples: list[RemovedEntry] = Field(default_factory=list)
+    summary: dict[str, Any] | None = Field(None, description="the generator's own step summary (Generator.summarize)")
     modalities: dict[str, int] = Field(default_factory=dict)
 
 

@@ -246,7 +246,10 @@ class Runner:
     def _summary(entry: PlannedStep, journal: StepJournal, requested: int) -> StepSummary:
         failures = journal.failures()  # counts come from the commit files: no shard is read again
         removed = journal.removed()
-        return StepSummary(
+        summary = None
+        if type(entry.generator).summarize is not Generator.summarize:  # only then are the shards read again
+            summary = entry.generator.summarize([record for _, record in journal.records()])
+        return StepSummary(summary=summary,
             generator=entry.step.generator, generator_version=entry.generator.version(),
             requested=requested, produced=journal.produced(), failed=len(failures),
             failure_reasons=dict(Counter(f.reason for f in failures).most_common()),
