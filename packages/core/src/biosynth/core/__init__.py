@@ -45,6 +45,17 @@ from biosynth.core._registry import Group, Registry, default_registry
 from biosynth.core._runner import Plan, Runner, plan, run_recipe
 from biosynth.core._secrets import secret_from_env
 from biosynth.core._seeding import derive_seed, rng
+from biosynth.core._structured import (
+    RETRY_TEMPLATE,
+    StructuredPrompt,
+    StructuredResult,
+    attempt_seed,
+    extract_json,
+    generate_structured,
+    json_instruction,
+    render_messages,
+    retry_turns,
+)
 
 __all__ = [
     "AttributeSampler", "AudioPayload", "AudioSegment", "BackendSpec", "BaseLanguageModel", "BiosynthError",
@@ -52,11 +63,13 @@ __all__ = [
     "DeduplicateConfig", "Deduplicator", "DialoguePayload", "Draft", "FailureEntry", "GenerationError",
     "GenerationFacts", "Generator", "GeneratorParams", "Group", "ImagePayload", "InputDataError", "InputFile",
     "InputFingerprint", "LanguageModel", "Manifest", "MediaRef", "Modality", "ModelRef", "PACKAGE_PREFIX",
-    "Plan", "Policy", "PolicyConfig", "PolicyError", "PromptRef", "Provenance", "QAPayload", "Recipe",
+    "Plan", "Policy", "PolicyConfig", "PolicyError", "PromptRef", "Provenance", "QAPayload", "RETRY_TEMPLATE", "Recipe",
     "RecipeError", "Record", "Registry", "RegistryError", "Relation", "RemovedEntry", "Runner", "SampleFailure",
-    "SampleRequest", "Scalar", "Span", "Step", "StepContext", "StepSummary", "Strategy", "SyntheticDataset",
+    "SampleRequest", "Scalar", "Span", "Step", "StepContext", "StepSummary", "Strategy", "StructuredPrompt",
+    "StructuredResult", "SyntheticDataset",
     "TableRowPayload", "TemplateText", "TextPayload", "Turn", "Validation", "Visit", "VisitSequencePayload",
-    "atomic_path", "atomic_write_bytes", "atomic_write_text", "canonical_json", "default_registry",
-    "derive_seed", "load_recipe", "parse_recipe", "plan", "resolve_package_path", "rng", "run_recipe",
-    "secret_from_env", "sha256_file", "sha256_text",
+    "atomic_path", "atomic_write_bytes", "atomic_write_text", "attempt_seed", "canonical_json", "default_registry",
+    "derive_seed", "extract_json", "generate_structured", "json_instruction", "load_recipe", "parse_recipe", "plan",
+    "render_messages", "resolve_package_path", "retry_turns", "rng", "run_recipe", "secret_from_env", "sha256_file",
+    "sha256_text",
 ]
