@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from biosynth.core import StructuredPrompt, StructuredResult, generate_structured
     from biosynth.text._annotated_ie import AnnotatedIE, AnnotatedIEParams
     from biosynth.text._clinical_note import ClinicalNote, ClinicalNoteParams
     from biosynth.text._dialogue import Dialogue, DialogueParams
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     from biosynth.text._finetune_generator import FinetunedText, FinetunedTextParams
     from biosynth.text._label_conditioned import LabelConditioned, LabelConditionedParams
     from biosynth.text._qa import QAPair, QuestionAnswer, QuestionAnswerParams
-    from biosynth.text._structured import StructuredPrompt, StructuredResult, generate_structured
     from biosynth.text._transformers_backend import TransformersConfig, TransformersLanguageModel
 
 _EXPORTS = {
@@ -39,9 +39,9 @@ _EXPORTS = {
     "QAPair": "biosynth.text._qa",
     "QuestionAnswer": "biosynth.text._qa",
     "QuestionAnswerParams": "biosynth.text._qa",
-    "StructuredPrompt": "biosynth.text._structured",
-    "StructuredResult": "biosynth.text._structured",
-    "generate_structured": "biosynth.text._structured",
+    "StructuredPrompt": "biosynth.core",
+    "StructuredResult": "biosynth.core",
+    "generate_structured": "biosynth.core",
     "TransformersConfig": "biosynth.text._transformers_backend",
     "TransformersLanguageModel": "biosynth.text._transformers_backend",
 }

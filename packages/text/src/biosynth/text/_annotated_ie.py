@@ -9,6 +9,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from biosynth.core import (
+    RETRY_TEMPLATE,
     AttributeSampler,
     BackendSpec,
     ChatMessage,
@@ -25,20 +26,17 @@ from biosynth.core import (
     Scalar,
     StepContext,
     Strategy,
+    StructuredPrompt,
+    StructuredResult,
     TableRowPayload,
     TextPayload,
     Validation,
     derive_seed,
-)
-from biosynth.text import _prompts
-from biosynth.text._span_repair import EntityClaim, RepairReport, repair_spans
-from biosynth.text._structured import (
-    RETRY_TEMPLATE,
-    StructuredPrompt,
-    StructuredResult,
     generate_structured,
     json_instruction,
 )
+from biosynth.text import _prompts
+from biosynth.text._span_repair import EntityClaim, RepairReport, repair_spans
 
 TEMPLATE_ID = "annotated-ie/v1"
 
@@ -337,7 +335,7 @@ def sample_attributes(sampler: AttributeSampler, request: SampleRequest, ctx: St
 
 
 def rejected_attempts(result: StructuredResult[Any], prompt_length: int) -> list[str]:
-    """Why earlier attempts were rejected: the errors of the retry turns `_structured` appended."""
+    """Why earlier attempts were rejected: the errors of the retry turns `generate_structured` appended."""
     prefix, _, suffix = RETRY_TEMPLATE.partition("{errors}")
     turns = result.messages[prompt_length:]
     return [m.content.removeprefix(prefix).removesuffix(suffix) for m in turns if m.role == "user"]

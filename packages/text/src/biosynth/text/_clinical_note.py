@@ -28,6 +28,7 @@ from biosynth.core import (
     TextPayload,
     Validation,
     derive_seed,
+    render_messages,
 )
 from biosynth.text import _prompts
 from biosynth.text._strategies import Augmentation, PromptStrategies, StrategyParams
@@ -223,7 +224,7 @@ class ClinicalNote(Generator[ClinicalNoteParams]):
         system = _prompts.render(self._system_template, fields)
         user = augmentation.apply(_prompts.render(self._user_template, fields))
         messages = (ChatMessage(role="system", content=system), ChatMessage(role="user", content=user))
-        return _Prompt(messages=messages, rendered=_prompts.render_messages(messages), document_type=document_type,
+        return _Prompt(messages=messages, rendered=render_messages(messages), document_type=document_type,
                        labels=labels, sampled=sampled, augmentation=augmentation)
 
     def _conditioning(self, request: SampleRequest, ctx: StepContext, values: dict[str, Scalar]

@@ -22,10 +22,13 @@ from biosynth.core import (
     SampleRequest,
     StepContext,
     Strategy,
+    StructuredPrompt,
+    StructuredResult,
     Turn,
     Validation,
     canonical_json,
     derive_seed,
+    generate_structured,
     sha256_text,
 )
 from biosynth.text._dialogue_agents import CallStats, Conversation, Scene, speak
@@ -34,7 +37,6 @@ from biosynth.text._dialogue_planner import Plan, Role, plan_model, plan_problem
 from biosynth.text._dialogue_prompts import SCENARIOS, TEMPLATE_ID, TEMPLATES, combined_template
 from biosynth.text._dialogue_refiner import RefinedTranscript, refine_problems, refiner_messages, spoken_text
 from biosynth.text._dialogue_source import Source, build_source
-from biosynth.text._structured import StructuredPrompt, StructuredResult, generate_structured
 
 COVERAGE_CRITERION = ("lexical: a key fact is covered when each of its essential terms occurs as a contiguous run of "
                       "normalised tokens (NFKC, case-folded, accents and punctuation removed, plural -s dropped) in "

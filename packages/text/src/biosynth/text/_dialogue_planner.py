@@ -8,11 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from biosynth.core import ChatMessage
+from biosynth.core import ChatMessage, json_instruction
 from biosynth.text import _prompts
 from biosynth.text._dialogue_coverage import term_in, tokens
 from biosynth.text._dialogue_prompts import PLANNER
-from biosynth.text._structured import json_instruction
 
 MAX_TERM_TOKENS = 6
 

@@ -7,12 +7,11 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from biosynth.core import ChatMessage
+from biosynth.core import ChatMessage, json_instruction
 from biosynth.text import _prompts
 from biosynth.text._dialogue_coverage import coverage
 from biosynth.text._dialogue_planner import Plan, Role
 from biosynth.text._dialogue_prompts import REFINER
-from biosynth.text._structured import json_instruction
 
 
 class RefinedTurn(BaseModel):

@@ -7,10 +7,8 @@ a new id (e.g. `clinical-note/v2`), so that datasets made with different prompts
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-from biosynth.core import ChatMessage
 
 Scalar = str | int | float | bool | None
 
@@ -104,11 +102,6 @@ def _show(value: Scalar) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # 129.0 mmHg reads as 129
     return str(value)
-
-
-def render_messages(messages: Sequence[ChatMessage]) -> str:
-    """The prompt as recorded in provenance: `[role]` headers and contents, blank-line separated."""
-    return "\n\n".join(f"[{m.role}]\n{m.content}" for m in messages)
 
 
 def render(template: str, fields: Mapping[str, object]) -> str:

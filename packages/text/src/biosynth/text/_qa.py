@@ -1,7 +1,7 @@
 """`qa`: medical question-answer pairs (optionally with a rationale), as validated structured output.
 
 Each request asks the model for one JSON object `{question, answer[, rationale]}` (pydantic-validated
-through `_structured.generate_structured`: schema-constrained where the backend can, retried with
+through core's `generate_structured`: schema-constrained where the backend can, retried with
 the validation error in the prompt, then recorded as a failure). A pair is conditioned on
 
 - sampled attributes (`attributes:`, e.g. specialty x difficulty), and/or
@@ -36,13 +36,16 @@ from biosynth.core import (
     Scalar,
     StepContext,
     Strategy,
+    StructuredPrompt,
+    StructuredResult,
     TableRowPayload,
     Validation,
     derive_seed,
+    generate_structured,
+    json_instruction,
 )
 from biosynth.text import _prompts
 from biosynth.text._strategies import Augmentation, PromptStrategies, StrategyParams
-from biosynth.text._structured import StructuredPrompt, StructuredResult, generate_structured, json_instruction
 
 TEMPLATE_ID = "qa/v1"
 SYSTEM_TEMPLATE = (
