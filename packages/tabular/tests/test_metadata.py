@@ -24,7 +24,7 @@ def _table() -> pd.DataFrame:
 
 def test_detects_types_ranges_categories_and_missingness() -> None:
     meta = detect_metadata(_table(), table="patients", max_categories=3)
-    assert meta.version == "1" and meta.table == "patients"
+    assert meta.version == "2" and meta.table == "patients"
     types = {c.name: c.type for c in meta.columns}
     assert types == {"patient_id": ColumnType.ID, "age": ColumnType.NUMERICAL, "visits": ColumnType.NUMERICAL,
                      "sex": ColumnType.CATEGORICAL, "smoker": ColumnType.BOOLEAN, "admitted": ColumnType.DATETIME,

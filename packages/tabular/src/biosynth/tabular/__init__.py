@@ -1,4 +1,4 @@
-"""biosynth tabular: table metadata, OMOP loading and writing, HALO for longitudinal EHR.
+"""biosynth tabular: table metadata and constraints, LLM row generators, OMOP loading and writing, HALO.
 
 Names that need torch (`Halo`, `HaloConfig`, `HaloTraining`, ...) are imported on first use, so the
 metadata and OMOP parts work without the `halo` extra.
@@ -9,10 +9,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from biosynth.tabular._fidelity import FidelityReport, halo_fidelity
+from biosynth.tabular._balance import BalanceReport, BalanceTarget, balance_report
+from biosynth.tabular._conditions import Condition, Conditions, parse_conditions
+from biosynth.tabular._constraints import FixedCombinations, Inequality, Violation, check_rows
+from biosynth.tabular._llm_prompted import LlmPrompted
 from biosynth.tabular._metadata import METADATA_VERSION, ColumnSpec, ColumnType, TableMetadata, detect_metadata
 from biosynth.tabular._omop import CohortStats, OmopCohort, eunomia_database, load_eunomia, load_omop
 from biosynth.tabular._omop_writer import OmopWriteReport, write_omop
+from biosynth.tabular._row_model import TableRow, row_model
+from biosynth.tabular._synthesizer import RowFailure, SampleOutcome, SamplingError, Synthesizer
 
 if TYPE_CHECKING:
     from biosynth.tabular._halo import Halo, HaloTraining, SampledPatient
@@ -24,12 +29,19 @@ _LAZY = {
     "Halo": "biosynth.tabular._halo", "HaloTraining": "biosynth.tabular._halo",
     "SampledPatient": "biosynth.tabular._halo", "HaloConfig": "biosynth.tabular._halo_network",
     "HaloVocabulary": "biosynth.tabular._halo_vocab", "HaloGenerator": "biosynth.tabular._halo_generator",
+    "FinetunedLM": "biosynth.tabular._finetuned", "FinetunedConfig": "biosynth.tabular._finetuned",
+    "LlmFinetuned": "biosynth.tabular._finetuned_generator",
+    "SdvSynthesizer": "biosynth.tabular._sdv_adapters", "SdvGenerator": "biosynth.tabular._sdv_adapters",
 }
 
 __all__ = [
-    "METADATA_VERSION", "CohortStats", "ColumnSpec", "ColumnType", "FidelityReport", "Halo", "HaloConfig",
+    "BalanceReport", "BalanceTarget", "Condition", "Conditions", "FixedCombinations", "Inequality", "LlmPrompted",
+    "RowFailure", "SampleOutcome", "SamplingError", "Synthesizer", "TableRow", "Violation", "balance_report",
+    "check_rows", "parse_conditions", "row_model",
+    "FinetunedConfig", "FinetunedLM", "LlmFinetuned", "SdvGenerator", "SdvSynthesizer",
+    "METADATA_VERSION", "CohortStats", "ColumnSpec", "ColumnType", "Halo", "HaloConfig",
     "HaloGenerator", "HaloTraining", "HaloVocabulary", "OmopCohort", "OmopWriteReport", "SampledPatient",
-    "TableMetadata", "detect_metadata", "eunomia_database", "halo_fidelity", "load_eunomia", "load_omop",
+    "TableMetadata", "detect_metadata", "eunomia_database", "load_eunomia", "load_omop",
     "write_omop",
 ]
 
@@ -41,4 +53,5 @@ def __getattr__(name: str) -> Any:
     try:
         return getattr(importlib.import_module(module), name)
     except ModuleNotFoundError as err:
-        raise ImportError(f"biosynth.tabular.{name} needs {err.name}: pip install 'biosynth-tabular[halo]'") from err
+        extra = "sdv" if "_sdv" in module else "finetuned" if "_finetuned" in module else "halo"
+        raise ImportError(f"biosynth.tabular.{name} needs {err.name}: pip install 'biosynth-tabular[{extra}]'") from err

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +41,11 @@ class HaloTraining(BaseModel):
     seed: int = Field(0, ge=0)
     max_steps: int | None = Field(None, ge=1)
     max_seconds: float | None = Field(None, gt=0)
+    schedule: Literal["constant", "cosine"] = Field(
+        "cosine", description="learning rate: constant, or linear warm-up then cosine decay to 0 over the budget "
+                              "(the first of epochs, max_steps, max_seconds to end)")
+    warmup_steps: int = Field(100, ge=0)
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW decoupled weight decay")
 
 
 @dataclass(frozen=True)
@@ -330,7 +335,7 @@ def _length_buckets(lengths: list[int], batch_size: int, rng: torch.Generator) -
 def _train(network: HaloNetwork, encoded: list[list[list[int]]], size: int, training: HaloTraining,
            on_step: Callable[[int, float], None] | None) -> list[float]:
     """Adam on the masked binary cross-entropy of every position of every real row after the start row."""
-    optimizer = torch.optim.Adam(network.parameters(), lr=training.learning_rate)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=training.learning_rate, weight_decay=training.weight_decay)
     order_rng = torch.Generator().manual_seed(derive_seed(training.seed, "order"))
     losses: list[float] = []
     started = time.monotonic()
@@ -345,8 +350,12 @@ def _train(network: HaloNetwork, encoded: list[list[list[int]]], size: int, trai
 def _epochs(network: HaloNetwork, optimizer: torch.optim.Optimizer, order_rng: torch.Generator,
             encoded: list[list[list[int]]], size: int, training: HaloTraining,
             on_step: Callable[[int, float], None] | None, losses: list[float], started: float) -> None:
+    per_epoch = math.ceil(len(encoded) / training.batch_size)
     for _epoch in range(training.epochs):
         for batch in _length_buckets([len(p) for p in encoded], training.batch_size, order_rng):
+            for group in optimizer.param_groups:
+                group["lr"] = training.learning_rate * _lr_factor(training, len(losses), per_epoch,
+                                                                  time.monotonic() - started)
             visits, mask = _batch([encoded[i] for i in batch], size)
             logits = network(visits)
             bce = F.binary_cross_entropy_with_logits(logits, visits[:, 1:], reduction="none")
@@ -365,3 +374,17 @@ def _epochs(network: HaloNetwork, optimizer: torch.optim.Optimizer, order_rng: t
                 return
             if training.max_seconds is not None and time.monotonic() - started > training.max_seconds:
                 return
+
+
+def _lr_factor(training: HaloTraining, step: int, per_epoch: int, elapsed: float) -> float:
+    """Warm-up then cosine decay over the training budget (its progress: the furthest of steps, time, epochs)."""
+    if training.schedule == "constant":
+        return 1.0
+    if step < training.warmup_steps:
+        return (step + 1) / training.warmup_steps
+    progress = step / (training.epochs * per_epoch)
+    if training.max_steps is not None:
+        progress = max(progress, step / training.max_steps)
+    if training.max_seconds is not None:
+        progress = max(progress, elapsed / training.max_seconds)
+    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))

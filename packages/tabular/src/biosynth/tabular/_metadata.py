@@ -1,20 +1,27 @@
-"""A versioned table-metadata spec (SDV's idea as frozen pydantic models) and its detection from a DataFrame."""
+"""A versioned table-metadata spec (SDV's idea as frozen pydantic models) and its detection from a DataFrame.
+
+Version "2" adds `constraints` (inequalities between columns, fixed combinations); a version "1" document
+loads as version "2" with no constraints.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from biosynth.core import ConfigError, InputDataError
+from biosynth.tabular._constraints import Constraint, FixedCombinations, Inequality
 
 if TYPE_CHECKING:
     import pandas as pd
 
-METADATA_VERSION: Literal["1"] = "1"
+METADATA_VERSION: Literal["2"] = "2"
+SUPPORTED_VERSIONS = ("1", "2")
 Category = str | int | bool
 
 
@@ -63,13 +70,31 @@ class ColumnSpec(BaseModel):
 
 
 class TableMetadata(BaseModel):
-    """Metadata of one table (spec version "1"): its columns in order. Edit with `with_column`."""
+    """Metadata of one table (spec version "2"): its columns in order and constraints between them.
+
+    Edit with `with_column` / `with_constraint`. Constraints may be written as expressions
+    (`"admit_date <= discharge_date"`) or as objects (`{type: fixed_combinations, columns: [...], ...}`).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: Literal["1"] = METADATA_VERSION
+    version: Literal["2"] = METADATA_VERSION
     table: str = "main"
     columns: tuple[ColumnSpec, ...] = Field(min_length=1)
+    constraints: tuple[Constraint, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            version = data.get("version", METADATA_VERSION)
+            if version not in SUPPORTED_VERSIONS:
+                raise ValueError(f"metadata version {version!r} is not supported (expected one of "
+                                 f"{list(SUPPORTED_VERSIONS)})")
+            if version == "1" and "constraints" in data:
+                raise ValueError("metadata version '1' has no constraints; set version: '2'")
+            data = {**data, "version": METADATA_VERSION}
+        return data
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
@@ -77,6 +102,8 @@ class TableMetadata(BaseModel):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"column names must be unique; repeated: {repeated}")
+        for constraint in self.constraints:
+            _check_constraint(constraint, {c.name: c for c in self.columns})
         return self
 
     @property
@@ -96,6 +123,15 @@ class TableMetadata(BaseModel):
             columns.append(spec)
         return self.model_copy(update={"columns": tuple(columns)})
 
+    def with_constraint(self, constraint: Inequality | FixedCombinations | str) -> TableMetadata:
+        """A copy with `constraint` added (an Inequality, FixedCombinations, or `"a <= b"`)."""
+        if isinstance(constraint, str):
+            constraint = Inequality.model_validate(constraint)
+        try:
+            return TableMetadata.model_validate({**self.model_dump(), "constraints": (*self.constraints, constraint)})
+        except ValidationError as err:
+            raise ConfigError(f"constraint {constraint} does not fit table {self.table!r}: {_first(err)}") from None
+
     def save(self, path: str | Path) -> None:
         from biosynth.core._atomic import atomic_write_text
 
@@ -112,6 +148,31 @@ class TableMetadata(BaseModel):
             raise InputDataError(f"metadata file {str(path)!r} is not valid table metadata: {err}") from None
 
 
+def _check_constraint(constraint: Inequality | FixedCombinations, columns: dict[str, ColumnSpec]) -> None:
+    unknown = [c for c in constraint.columns if c not in columns]
+    if unknown:
+        raise ValueError(f"constraint {constraint} names unknown column(s) {unknown}; columns: {list(columns)}")
+    if isinstance(constraint, Inequality):
+        kinds = {columns[c].type for c in constraint.columns}
+        if len(kinds) != 1 or not kinds <= {ColumnType.NUMERICAL, ColumnType.DATETIME}:
+            shown = {c: str(columns[c].type) for c in constraint.columns}
+            raise ValueError(f"inequality {constraint} needs two numerical or two datetime columns, got {shown}")
+        return
+    for position, name in enumerate(constraint.columns):
+        spec = columns[name]
+        if spec.type not in (ColumnType.CATEGORICAL, ColumnType.BOOLEAN):
+            raise ValueError(f"{constraint}: column {name!r} is {spec.type}, expected categorical or boolean")
+        allowed: tuple[object, ...] = (True, False) if spec.type is ColumnType.BOOLEAN else (spec.categories or ())
+        unseen = sorted({str(combo[position]) for combo in constraint.combinations if combo[position] not in allowed})
+        if unseen:
+            raise ValueError(f"{constraint}: value(s) {unseen} of column {name!r} are not among its categories")
+
+
+def _first(err: ValidationError) -> str:
+    first = err.errors()[0]
+    return str(first.get("msg", err)).removeprefix("Value error, ")
+
+
 def _family(value: object) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -124,10 +185,14 @@ def _family(value: object) -> str:
     return type(value).__name__
 
 
-def detect_metadata(df: pd.DataFrame, *, table: str = "main", max_categories: int = 20) -> TableMetadata:
+def detect_metadata(df: pd.DataFrame, *, table: str = "main", max_categories: int = 20,
+                    fixed_combinations: Sequence[Sequence[str]] = (),
+                    constraints: Sequence[Inequality | FixedCombinations | str] = ()) -> TableMetadata:
     """Detect column types, ranges, categories and missingness.
 
-    Raises InputDataError for a table with fewer than two rows, a column that is entirely missing,
+    `fixed_combinations`: sets of categorical/boolean columns whose combinations seen in `df` become the
+    only ones allowed. `constraints`: inequalities (`"systolic > diastolic"`) to add; each must hold in
+    `df`. Raises InputDataError for a table with fewer than two rows, a column that is entirely missing,
     or a column mixing kinds of values (numbers and strings, say), naming the column.
     """
     import pandas as pd
@@ -189,7 +254,35 @@ def detect_metadata(df: pd.DataFrame, *, table: str = "main", max_categories: in
             raise InputDataError(f"column {name!r} of table {table!r} holds values of an unsupported kind: "
                                  f"{families[0]} (expected numbers, strings, booleans or dates)")
         specs.append(spec)
-    return TableMetadata(table=table, columns=tuple(specs))
+    metadata = TableMetadata(table=table, columns=tuple(specs))
+    for group in fixed_combinations:
+        metadata = metadata.with_constraint(_seen_combinations(df, metadata, group))
+    for constraint in constraints:
+        metadata = metadata.with_constraint(constraint)
+    _check_data_fits(df, metadata)
+    return metadata
+
+
+def _seen_combinations(df: pd.DataFrame, metadata: TableMetadata, group: Sequence[str]) -> FixedCombinations:
+    columns = tuple(str(c) for c in group)
+    for name in columns:
+        metadata.column(name)  # unknown -> ConfigError naming it
+    frame = df.rename(columns=str)[list(columns)].dropna()
+    if frame.empty:
+        raise InputDataError(f"no row of table {metadata.table!r} has all of {list(columns)}; cannot detect "
+                             "their fixed combinations")
+    combos = sorted({tuple(_scalar(v) for v in row) for row in frame.itertuples(index=False)}, key=str)
+    return FixedCombinations(columns=columns, combinations=tuple(combos))
+
+
+def _check_data_fits(df: pd.DataFrame, metadata: TableMetadata) -> None:
+    if not metadata.constraints:
+        return
+    from biosynth.tabular._constraints import check_rows
+
+    bad = [v for v in check_rows(df, metadata) if len(v.columns) > 1]
+    if bad:
+        raise InputDataError(f"table {metadata.table!r} breaks its own constraint ({len(bad)} row(s)); first: {bad[0]}")
 
 
 def _wordy(values: pd.Series) -> bool:

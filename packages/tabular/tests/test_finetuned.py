@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from biosynth.core import (
+    ConfigError,
+    InputDataError,
+    Recipe,
+    Runner,
+    Strategy,
+    SyntheticDataset,
+    TableRowPayload,
+    sha256_file,
+)
+from biosynth.core.testing import GeneratorContract
+from biosynth.tabular import FinetunedConfig, FinetunedLM, check_rows, detect_metadata, parse_conditions
+
+TINY = {"n_layer": 1, "n_embd": 16, "n_head": 2, "epochs": 3, "batch_size": 16, "learning_rate": 1e-2,
+        "sample_batch_size": 16}
+
+
+def patients(n: int = 48, seed: int = 0) -> pd.DataFrame:
+    r = random.Random(seed)
+    rows = []
+    for i in range(n):
+        sex = r.choice(["F", "M"])
+        systolic = r.randint(100, 170)
+        rows.append({"patient_id": 1000 + i, "age": r.randint(18, 90), "sex": sex,
+                     "bmi": round(r.uniform(17, 40), 1), "systolic": systolic, "diastolic": systolic - r.randint(20, 60),
+                     "smoker": r.random() < 0.3, "hba1c": None if r.random() < 0.25 else round(r.uniform(4.5, 11), 1),
+                     "admitted": pd.Timestamp("2020-01-01") + pd.Timedelta(days=r.randint(0, 700))})
+    return pd.DataFrame(rows)
+
+
+def metadata(df: pd.DataFrame) -> Any:
+    return detect_metadata(df, table="patients", constraints=["diastolic < systolic"])
+
+
+@pytest.fixture(scope="module")
+def fitted() -> FinetunedLM:
+    df = patients()
+    return FinetunedLM(FinetunedConfig(**TINY)).fit(df, metadata(df))
+
+
+@pytest.fixture(scope="module")
+def saved(fitted: FinetunedLM, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fitted.save(tmp_path_factory.mktemp("finetuned") / "model")
+
+
+def test_every_row_is_valid_and_nothing_is_dropped(fitted: FinetunedLM) -> None:
+    outcome = fitted.sample_outcome(64, seed=5)
+    assert outcome.failures == () and len(outcome.rows) == 64
+    assert check_rows(outcome.rows, fitted.metadata) == []
+    assert (outcome.rows["diastolic"] < outcome.rows["systolic"]).all()
+    assert outcome.rows["patient_id"].tolist() == list(range(64))  # ids are fresh, not copied
+
+
+def test_same_seed_same_rows_other_seed_other_rows(fitted: FinetunedLM) -> None:
+    a, b, c = fitted.sample(12, seed=3), fitted.sample(12, seed=3), fitted.sample(12, seed=4)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+
+
+def test_fit_is_deterministic() -> None:
+    df = patients(20)
+    config = FinetunedConfig(**{**TINY, "epochs": 1})
+    one, two = FinetunedLM(config).fit(df), FinetunedLM(config).fit(df)
+    assert one.weights_sha256() == two.weights_sha256() and one.losses == two.losses
+
+
+def test_save_load_sample_gives_the_same_rows(fitted: FinetunedLM, saved: Path) -> None:
+    names = sorted(p.name for p in saved.iterdir())
+    assert names == ["biosynth_model.json", "finetuned.json", "metadata.json", "model", "row_codec.json",
+                     "tokenizer.json"]
+    assert not [p for p in saved.rglob("*") if p.is_file() and p.suffix not in (".json", ".safetensors")]
+    loaded = FinetunedLM.load(saved)
+    pd.testing.assert_frame_equal(loaded.sample(16, seed=9), fitted.sample(16, seed=9))
+    conditions = "sex = F and age > 60"
+    pd.testing.assert_frame_equal(loaded.sample(8, conditions, seed=2), fitted.sample(8, conditions, seed=2))
+
+
+def test_conditions_on_values_and_ranges(fitted: FinetunedLM) -> None:
+    rows = fitted.sample(24, "sex = M and age >= 70 and bmi < 20.5 and smoker = true", seed=1)
+    assert set(rows["sex"]) == {"M"} and rows["age"].min() >= 70 and rows["bmi"].max() < 20.5
+    assert rows["smoker"].all()
+    rows = fitted.sample(8, {"admitted": {"ge": "2021-06-01"}, "systolic": {"le": 120}}, seed=1)
+    assert (pd.to_datetime(rows["admitted"]) >= pd.Timestamp("2021-06-01")).all()
+    assert (rows["diastolic"] < rows["systolic"]).all() and rows["systolic"].max() <= 120
+
+
+def test_bad_conditions_are_refused_with_the_column(fitted: FinetunedLM) -> None:
+    with pytest.raises(ConfigError, match="weight"):
+        fitted.sample(2, "weight > 3")
+    with pytest.raises(ConfigError, match="sex"):
+        fitted.sample(2, "sex = X")
+    with pytest.raises(ConfigError, match="age"):
+        fitted.sample(2, "age > 80 and age < 50")
+
+
+def test_damaged_or_foreign_folders_are_refused(saved: Path, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(saved, broken)
+    (broken / "row_codec.json").write_text("{}")
+    with pytest.raises(InputDataError, match=r"row_codec\.json"):
+        FinetunedLM.load(broken)
+    foreign = tmp_path / "foreign"
+    shutil.copytree(saved, foreign)
+    marker = json.loads((foreign / "biosynth_model.json").read_text())
+    (foreign / "biosynth_model.json").write_text(json.dumps({**marker, "generator": "halo"}))
+    with pytest.raises(InputDataError, match="halo"):
+        FinetunedLM.load(foreign)
+
+
+def _hf_folder(df: pd.DataFrame, folder: Path) -> Path:
+    """A tiny local GPT-2 with a byte-level BPE tokenizer trained on the table's row text."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    texts = [", ".join(f"{k} is {v}" for k, v in row.items()) for row in df.astype(str).to_dict("records")]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    tok.save_pretrained(str(folder))
+    torch_model = GPT2LMHeadModel(GPT2Config(vocab_size=bpe.get_vocab_size(), n_positions=512, n_embd=16,
+                                             n_layer=1, n_head=2))
+    torch_model.save_pretrained(str(folder), safe_serialization=True)
+    return folder
+
+
+def test_a_local_hugging_face_model_is_fine_tuned(tmp_path: Path) -> None:
+    df = patients(24)[["age", "sex", "bmi", "smoker"]]
+    folder = _hf_folder(df, tmp_path / "tiny-gpt2")
+    synth = FinetunedLM(FinetunedConfig(**{**TINY, "epochs": 1}, base_model=folder)).fit(df)
+    rows = synth.sample(12, "sex = F", seed=0)
+    assert check_rows(rows, synth.metadata) == [] and set(rows["sex"]) == {"F"}
+    saved = synth.save(tmp_path / "saved")
+    pd.testing.assert_frame_equal(FinetunedLM.load(saved).sample(6, seed=1), synth.sample(6, seed=1))
+
+
+def test_pickled_weights_are_not_loaded(tmp_path: Path) -> None:
+    df = patients(24)[["age", "sex"]]
+    folder = _hf_folder(df, tmp_path / "m")
+    for path in folder.glob("*.safetensors"):
+        path.rename(path.with_suffix(".bin"))
+    with pytest.raises(InputDataError, match="safetensors"):
+        FinetunedLM(FinetunedConfig(**TINY, base_model=folder)).fit(df)
+
+
+def test_free_text_columns_are_refused() -> None:
+    df = pd.DataFrame({"note": ["felt unwell all day long", "came back two days later"] * 3, "age": [1, 2] * 3})
+    with pytest.raises(ConfigError, match="'note'"):
+        FinetunedLM(FinetunedConfig(**TINY)).fit(df)
+
+
+# the generator -------------------------------------------------------------------------------------
+
+
+class TestLlmFinetunedGenerator(GeneratorContract):
+    generator_name = "llm_finetuned"
+
+    @pytest.fixture(autouse=True)
+    def _model(self, saved: Path) -> None:
+        self.model_dir = saved
+
+    def make_params(self) -> dict[str, Any]:
+        return {"model": str(self.model_dir), "conditions": "age > 40"}
+
+    def test_records_are_rows_with_provenance(self) -> None:
+        records = [r for r in self._run() if not hasattr(r, "reason")]
+        assert len(records) == self.n_samples
+        for record in records:
+            assert isinstance(record.payload, TableRowPayload) and record.payload.table == "patients"
+            assert record.payload.values["age"] > 40
+            assert record.provenance.strategy == (Strategy.FINE_TUNED, Strategy.LEARNED_GENERATOR)
+            assert record.provenance.model is not None
+            assert record.provenance.model.sha256 == sha256_file(self.model_dir)
+            assert "model/model.safetensors" in record.provenance.extra["model_files"]
+            assert record.provenance.extra["constraints"] == ["diastolic < systolic"]
+
+
+def test_recipe_fits_on_a_data_file(tmp_path: Path) -> None:
+    data = tmp_path / "patients.csv"
+    patients(30).drop(columns=["admitted"]).to_csv(data, index=False)
+    recipe = Recipe.model_validate({
+        "name": "finetuned-e2e", "seed": 4,
+        "steps": [{"name": "rows", "generator": "llm_finetuned", "count": 6, "batch_size": 4,
+                   "params": {"data": str(data), "conditions": {"sex": "F"},
+                              "training": {**TINY, "epochs": 1}}}],
+    })
+    manifest = Runner(recipe, tmp_path / "out").run()
+    assert manifest.steps["rows"].produced == 6 and manifest.steps["rows"].failed == 0
+    assert [fp.sha256 for fp in manifest.inputs] == [sha256_file(data)]
+    records = list(SyntheticDataset(tmp_path / "out").records())
+    assert {r.payload.values["sex"] for r in records} == {"F"}
+    assert all(r.provenance.model is not None and r.provenance.model.sha256 for r in records)
+
+
+def test_generator_params_need_one_source(tmp_path: Path) -> None:
+    from biosynth.tabular import LlmFinetuned
+
+    with pytest.raises(ConfigError, match="exactly one"):
+        LlmFinetuned({})
+    with pytest.raises(ConfigError, match="exactly one"):
+        LlmFinetuned({"data": str(tmp_path / "a.csv"), "model": str(tmp_path)})
+
+
+def test_parse_conditions_reach_the_plan(fitted: FinetunedLM) -> None:
+    parsed = parse_conditions("smoker = false", fitted.metadata)
+    assert not fitted.sample(6, parsed, seed=0)["smoker"].any()
