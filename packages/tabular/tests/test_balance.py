@@ -62,8 +62,9 @@ def test_balance_report_over_a_dataset(tiny_model_dir: Path, tmp_path: Path) -> 
     recipe = Recipe.model_validate({"name": "balanced", "seed": 4, "steps": [{
         "name": "patients", "generator": "halo", "count": 6, "batch_size": 4,
         "params": {"model": str(tiny_model_dir), "target": {"column": "birth_decade", "distribution": "balanced"}}}]})
-    Runner(recipe, tmp_path / "out").run()
+    manifest = Runner(recipe, tmp_path / "out").run()
     report = balance_report(tmp_path / "out", "birth_decade", step="patients")
     assert report.counts == {"1950s": 3, "1960s": 3} and report.achieved == {"1950s": 0.5, "1960s": 0.5}
+    assert manifest.steps["patients"].summary == {"balance": report.model_dump()}  # the achieved shares, in the manifest
     explicit = balance_report(tmp_path / "out", "birth_decade", target={"1950s": 1.0})
     assert explicit.max_abs_error == 0.5

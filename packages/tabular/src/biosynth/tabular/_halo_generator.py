@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field
@@ -15,12 +16,13 @@ from biosynth.core import (
     InputFile,
     Modality,
     ModelRef,
+    Record,
     SampleRequest,
     StepContext,
     Strategy,
     sha256_file,
 )
-from biosynth.tabular._balance import BalanceTarget, target_value
+from biosynth.tabular._balance import BalanceTarget, balance_report, target_value
 
 Category = str | int | bool
 
@@ -38,6 +40,12 @@ class HaloGenerator(Generator[HaloParams]):
 
     name = "halo"
     Params = HaloParams
+
+    def summarize(self, records: Sequence[Record]) -> dict[str, Any] | None:
+        """With a `target`, the achieved distribution beside it (stored in the manifest's step summary)."""
+        if self.params.target is None:
+            return None
+        return {"balance": balance_report(records, self.params.target.column).model_dump()}
 
     def _setup(self, ctx: StepContext) -> None:
         from biosynth.tabular._halo import Halo

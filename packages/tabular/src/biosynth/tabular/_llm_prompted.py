@@ -11,7 +11,7 @@ and are enforced by validation. ID columns are never asked from the model: each 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -34,6 +34,7 @@ from biosynth.core import (
     LanguageModel,
     Modality,
     PromptRef,
+    Record,
     SampleRequest,
     StepContext,
     Strategy,
@@ -45,7 +46,7 @@ from biosynth.core import (
     retry_turns,
     rng,
 )
-from biosynth.tabular._balance import BalanceTarget, target_value
+from biosynth.tabular._balance import BalanceTarget, balance_report, target_value
 from biosynth.tabular._conditions import Condition, Conditions, parse_conditions
 from biosynth.tabular._constraints import FixedCombinations, row_violations
 from biosynth.tabular._metadata import ColumnSpec, ColumnType, TableMetadata, detect_metadata
@@ -111,6 +112,12 @@ class LlmPrompted(Generator[LlmPromptedParams]):
 
     name = "llm_prompted"
     Params = LlmPromptedParams
+
+    def summarize(self, records: Sequence[Record]) -> dict[str, Any] | None:
+        """With a `target`, the achieved distribution beside it (stored in the manifest's step summary)."""
+        if self.params.target is None:
+            return None
+        return {"balance": balance_report(records, self.params.target.column).model_dump()}
 
     def _setup(self, ctx: StepContext) -> None:
         params = self.params
