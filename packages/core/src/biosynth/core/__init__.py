@@ -56,6 +56,7 @@ from biosynth.core._structured import (
     render_messages,
     retry_turns,
 )
+from biosynth.core._tables import read_table
 
 __all__ = [
     "AttributeSampler", "AudioPayload", "AudioSegment", "BackendSpec", "BaseLanguageModel", "BiosynthError",
@@ -63,13 +64,13 @@ __all__ = [
     "DeduplicateConfig", "Deduplicator", "DialoguePayload", "Draft", "FailureEntry", "GenerationError",
     "GenerationFacts", "Generator", "GeneratorParams", "Group", "ImagePayload", "InputDataError", "InputFile",
     "InputFingerprint", "LanguageModel", "Manifest", "MediaRef", "Modality", "ModelRef", "PACKAGE_PREFIX",
-    "Plan", "Policy", "PolicyConfig", "PolicyError", "PromptRef", "Provenance", "QAPayload", "RETRY_TEMPLATE", "Recipe",
-    "RecipeError", "Record", "Registry", "RegistryError", "Relation", "RemovedEntry", "Runner", "SampleFailure",
-    "SampleRequest", "Scalar", "Span", "Step", "StepContext", "StepSummary", "Strategy", "StructuredPrompt",
-    "StructuredResult", "SyntheticDataset",
-    "TableRowPayload", "TemplateText", "TextPayload", "Turn", "Validation", "Visit", "VisitSequencePayload",
-    "atomic_path", "atomic_write_bytes", "atomic_write_text", "attempt_seed", "canonical_json", "default_registry",
-    "derive_seed", "extract_json", "generate_structured", "json_instruction", "load_recipe", "parse_recipe", "plan",
-    "render_messages", "resolve_package_path", "retry_turns", "rng", "run_recipe", "secret_from_env", "sha256_file",
-    "sha256_text",
+    "Plan", "Policy", "PolicyConfig", "PolicyError", "PromptRef", "Provenance", "QAPayload", "RETRY_TEMPLATE",
+    "Recipe", "RecipeError", "Record", "Registry", "RegistryError", "Relation", "RemovedEntry", "Runner",
+    "SampleFailure", "SampleRequest", "Scalar", "Span", "Step", "StepContext", "StepSummary", "Strategy",
+    "StructuredPrompt", "StructuredResult", "SyntheticDataset", "TableRowPayload", "TemplateText",
+    "TextPayload", "Turn", "Validation", "Visit", "VisitSequencePayload", "atomic_path", "atomic_write_bytes",
+    "atomic_write_text", "attempt_seed", "canonical_json", "default_registry", "derive_seed", "extract_json",
+    "generate_structured", "json_instruction", "load_recipe", "parse_recipe", "plan", "read_table",
+    "render_messages", "resolve_package_path", "retry_turns", "rng", "run_recipe", "secret_from_env",
+    "sha256_file", "sha256_text",
 ]

@@ -8,24 +8,13 @@ from typing import Any
 
 import pandas as pd
 
-from biosynth.core import DatasetError, InputDataError, Record, SyntheticDataset, TableRowPayload
+from biosynth.core import DatasetError, InputDataError, Record, SyntheticDataset, TableRowPayload, read_table
 from biosynth.eval._columns import ColumnKind, TableMetadata, infer_metadata
 
 
 def read_real_table(path: str | Path, role: str = "--real") -> pd.DataFrame:
-    """A CSV or Parquet file as a DataFrame, with errors that name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputDataError(f"{role} file {str(path)!r} does not exist (expected a .csv or .parquet file)")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except (ValueError, OSError) as err:
-        raise InputDataError(f"{role} file {str(path)!r} could not be read: {err}") from None
-    raise InputDataError(f"{role} file {str(path)!r} has suffix {suffix!r}; expected .csv or .parquet")
+    """A CSV or Parquet file (or JSON records / JSONL, or a `package:` file) as a DataFrame; errors name the file."""
+    return read_table(path, f"{role} file")
 
 
 def synthetic_rows(dataset: SyntheticDataset, step: str | None = None,

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Self
 
 from pydantic import Field, model_validator
 
 from biosynth.core import (
-    ConfigError,
     DecodingConfig,
     Draft,
     GenerationError,
     Generator,
     GeneratorParams,
-    InputDataError,
     InputFile,
     ModelRef,
     SampleRequest,
@@ -22,6 +19,7 @@ from biosynth.core import (
     Strategy,
     TableRowPayload,
     Validation,
+    read_table,
     sha256_file,
 )
 from biosynth.tabular._conditions import Conditions, parse_conditions
@@ -73,7 +71,7 @@ class LlmFinetuned(Generator[LlmFinetunedParams]):
             if p.base_model is not None:
                 p.base_model.check("base_model")
                 config = config.model_copy(update={"base_model": p.base_model.path})
-            self._synth = FinetunedLM(config).fit(read_table(p.data.path), metadata)
+            self._synth = FinetunedLM(config).fit(read_table(p.data.path, "parameter `data`"), metadata)
             sha = self._synth.weights_sha256()
             files = {"weights (in memory)": sha}
         self._conditions: Conditions = parse_conditions(p.conditions, self._synth.metadata)
@@ -103,18 +101,3 @@ class LlmFinetuned(Generator[LlmFinetunedParams]):
                              strategy=(Strategy.FINE_TUNED, Strategy.LEARNED_GENERATOR), decoding=self._decoding,
                              validation=Validation.PASSED, extra=self._extra))
         return out
-
-
-def read_table(path: Path) -> Any:
-    """A CSV or Parquet file as a DataFrame."""
-    import pandas as pd
-
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except (OSError, ValueError) as err:
-        raise InputDataError(f"cannot read table {str(path)!r}: {err}") from None
-    raise ConfigError(f"table file {str(path)!r}: expected a .csv or .parquet file")

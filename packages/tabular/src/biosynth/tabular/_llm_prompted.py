@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Self
 
 from pydantic import Field, model_validator
@@ -42,6 +41,7 @@ from biosynth.core import (
     Validation,
     derive_seed,
     extract_json,
+    read_table,
     render_messages,
     retry_turns,
     rng,
@@ -124,7 +124,7 @@ class LlmPrompted(Generator[LlmPromptedParams]):
         frame = None
         if params.few_shot is not None:
             params.few_shot.check("few_shot")
-            frame = read_table_file(params.few_shot.path)
+            frame = read_table(params.few_shot.path, "few_shot file")
         if params.metadata is not None:
             params.metadata.check("metadata")
             metadata = TableMetadata.load(params.metadata.path)
@@ -383,25 +383,6 @@ def parse_rows(text: str) -> tuple[list[Any], str | None]:
     if isinstance(value, list):
         return value, None
     return [value], None
-
-
-def read_table_file(path: Path) -> Any:
-    """A DataFrame from .csv, .parquet, .json (records) or .jsonl; InputDataError naming the file otherwise."""
-    import pandas as pd
-
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-        if suffix == ".jsonl":
-            return pd.read_json(path, lines=True)
-        if suffix == ".json":
-            return pd.read_json(path, orient="records")
-    except (ValueError, OSError) as err:
-        raise InputDataError(f"table file {str(path)!r} cannot be read: {err}") from None
-    raise InputDataError(f"table file {str(path)!r}: expected .csv, .parquet, .json or .jsonl")
 
 
 def _examples(frame: Any, metadata: TableMetadata, source: InputFile | None) -> list[tuple[str, dict[str, Any]]]:

@@ -217,7 +217,7 @@ class SdvGenerator(Generator[SdvParams]):
     Params = SdvParams
 
     def _setup(self, ctx: StepContext) -> None:
-        from biosynth.tabular._finetuned_generator import read_table
+        from biosynth.core import read_table
 
         p = self.params
         p.data.check("data")
@@ -226,7 +226,7 @@ class SdvGenerator(Generator[SdvParams]):
             p.metadata.check("metadata")
             metadata = TableMetadata.load(p.metadata.path)
         config = SdvConfig(synthesizer=p.synthesizer, epochs=p.epochs, batch_size=p.batch_size, seed=p.fit_seed)
-        self._synth = SdvSynthesizer(config).fit(read_table(p.data.path), metadata)
+        self._synth = SdvSynthesizer(config).fit(read_table(p.data.path, "parameter `data`"), metadata)
         self._conditions: Conditions = parse_conditions(p.conditions, self._synth.metadata)
         import sdv
 

@@ -15,6 +15,7 @@ from biosynth.core import (
     InputDataError,
     atomic_path,
     atomic_write_text,
+    read_table,
     resolve_package_path,
     sha256_file,
 )
@@ -42,21 +43,6 @@ class SplitRecord(BaseModel):
     def same_split(self, other: SplitRecord) -> bool:
         keys = ("source_sha256", "holdout_fraction", "seed", "stratify")
         return all(getattr(self, k) == getattr(other, k) for k in keys)
-
-
-def read_table(source: str | Path, what: str = "table") -> pd.DataFrame:
-    """A CSV or Parquet file, or a `package:<name>/<path>` file that ships in an installed package."""
-    path = resolve_package_path(str(source)) if str(source).startswith(PACKAGE_PREFIX) else Path(source)
-    if not path.is_file():
-        raise InputDataError(f"{what} {str(source)!r} does not exist or is not a file")
-    try:
-        frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise InputDataError(f"{what} {str(source)!r} could not be read as {'Parquet' if path.suffix == '.parquet' else 'CSV'}"
-                             f": {err}") from None
-    if frame.empty:
-        raise InputDataError(f"{what} {str(source)!r} has no rows")
-    return frame
 
 
 def split_table(source: str | Path, out: str | Path, *, holdout_fraction: float = 0.2, seed: int = 0,
