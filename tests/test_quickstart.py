@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+import pandas as pd
 
 from biosynth.core import DecodingConfig, SyntheticDataset, load_recipe, sha256_file
 from biosynth.text._embedded import embedded_model
@@ -20,30 +26,62 @@ def run(recipe: Path, out: Path) -> SyntheticDataset:
     return SyntheticDataset(out)
 
 
-def test_quickstart_writes_clinical_notes_with_the_embedded_model(tmp_path: Path) -> None:
-    recipe_path = ROOT / "examples" / "quickstart.yaml"
-    recipe = load_recipe(recipe_path)
-    ds = run(recipe_path, tmp_path / "qs")
-    notes_step = ds.manifest.steps["notes"]
-    assert notes_step.requested == recipe.steps[0].count
-    assert notes_step.produced + notes_step.failed == notes_step.requested
-    assert notes_step.produced >= notes_step.requested - 1, notes_step.failure_reasons
+def quickstart_commands() -> list[str]:
+    """The `quickstart` script of the workspace, as README.md's `hatch run quickstart` runs it."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return pyproject["tool"]["hatch"]["envs"]["default"]["scripts"]["quickstart"]
+
+
+def test_quickstart_learns_patients_from_packaged_data_writes_notes_and_a_report(tmp_path: Path) -> None:
+    # the README's main job, command by command, in a copy of the repository layout under tmp_path
+    (tmp_path / "examples").mkdir()
+    shutil.copy(ROOT / "examples" / "quickstart.yaml", tmp_path / "examples" / "quickstart.yaml")
+    for command in quickstart_commands():
+        args = shlex.split(command)
+        assert args[0] == "biosynth"
+        done = subprocess.run([*CLI, *args[1:]], capture_output=True, text=True, timeout=3600, cwd=tmp_path)
+        assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+
+    ds = SyntheticDataset(tmp_path / "out" / "quickstart")
+    recipe = load_recipe(tmp_path / "examples" / "quickstart.yaml")
+    train = pd.read_csv(tmp_path / "out" / "quickstart-real" / "train.csv")
+    patients_step = ds.manifest.steps["patients"]
+    assert (patients_step.requested, patients_step.produced, patients_step.failed) == (300, 300, 0)
+    [fingerprint] = ds.manifest.inputs
+    assert fingerprint.real and fingerprint.sha256 == sha256_file(tmp_path / "out" / "quickstart-real" / "train.csv")
     patients = {r.id: r for r in ds.records("patients")}
+    for record in patients.values():
+        values = record.payload.values
+        assert set(values) == set(train.columns)
+        assert values["BP_History"] in set(train["BP_History"]) and values["Has_Hypertension"] in {"Yes", "No"}
+        assert train["Age"].min() <= values["Age"] <= train["Age"].max()
+        assert record.provenance.model is not None and len(record.provenance.model.sha256 or "") == 64
+
+    notes_step = ds.manifest.steps["notes"]
+    take = recipe.steps[1].take
+    assert notes_step.requested == take and notes_step.produced >= take - 1, notes_step.failure_reasons
     gguf_sha = sha256_file(embedded_model().path)
     decoding = DecodingConfig(**recipe.steps[1].params["decoding"])
     for note in ds.records("notes"):
         [parent] = note.parents
         assert note.case_id == patients[parent].case_id
-        assert note.labels["diagnosis"] == patients[parent].payload.values["diagnosis"]
         assert len(note.text.split()) >= 8
         prov = note.provenance
         assert prov.model.sha256 == gguf_sha and prov.model.backend == "transformers"
         assert prov.model.license and prov.model.revision
         assert prov.prompt.template_id and len(prov.prompt.template_sha256) == 64
-        assert prov.prompt.rendered and str(patients[parent].payload.values["age"]) in prov.prompt.rendered
+        # the notes' inputs are synthetic rows, so the rendered prompt is kept in provenance
+        assert prov.prompt.rendered and str(patients[parent].payload.values["Age"]) in prov.prompt.rendered
         assert prov.decoding == decoding
         assert prov.seed >= 0 and {"zero-shot", "instruction"} <= {s.value for s in prov.strategy}
         assert prov.prompt_tokens > 0 and prov.completion_tokens > 0
+
+    report_dir = tmp_path / "out" / "quickstart-report"
+    report = json.loads((report_dir / "report.json").read_text())
+    names = {r["name"] for r in report["results"]}
+    assert {"column_shapes", "dcr", "membership_inference_distance", "utility_tstr"} <= names, names
+    assert {r["status"] for r in report["results"]} == {"ok"}, [(r["name"], r["error"]) for r in report["results"]]
+    assert "<svg" in (report_dir / "report.html").read_text()
 
 
 def test_template_baseline_needs_no_model(tmp_path: Path) -> None:
