@@ -1,7 +1,7 @@
 """biosynth-core: records, provenance, recipes, registry, policy, dataset store and runner."""
 
 from biosynth.core._atomic import atomic_path, atomic_write_bytes, atomic_write_text
-from biosynth.core._builtin_generators import AttributeSampler, TemplateText
+from biosynth.core._builtin_generators import AttributeSampler, AttributeSpecs, TemplateText
 from biosynth.core._dataset import SyntheticDataset
 from biosynth.core._decoding import DecodingConfig
 from biosynth.core._dedup import DeduplicateConfig, Deduplicator
@@ -59,7 +59,7 @@ from biosynth.core._structured import (
 from biosynth.core._tables import read_table
 
 __all__ = [
-    "AttributeSampler", "AudioPayload", "AudioSegment", "BackendSpec", "BaseLanguageModel", "BiosynthError",
+    "AttributeSampler", "AttributeSpecs", "AudioPayload", "AudioSegment", "BackendSpec", "BaseLanguageModel", "BiosynthError",
     "ChatMessage", "ChatRequest", "Completion", "ConfigError", "DatasetError", "DecodingConfig",
     "DeduplicateConfig", "Deduplicator", "DialoguePayload", "Draft", "FailureEntry", "GenerationError",
     "GenerationFacts", "Generator", "GeneratorParams", "Group", "ImagePayload", "InputDataError", "InputFile",

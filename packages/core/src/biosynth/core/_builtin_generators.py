@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from biosynth.core._errors import GenerationError
 from biosynth.core._generator import Draft, Generator, GeneratorParams, SampleRequest, StepContext
@@ -125,6 +125,16 @@ def _draw(spec: Categorical | Integer | Normal, seed: int) -> Scalar:
         if (spec.low is None or value >= spec.low) and (spec.high is None or value <= spec.high):
             return round(value, spec.decimals)
     raise GenerationError(f"normal({spec.mean}, {spec.sd}) almost never falls in [{spec.low}, {spec.high}]")
+
+
+
+def _check_attribute_specs(value: dict[str, Any]) -> dict[str, Any]:
+    AttributeSampler.parse_params({"attributes": value}, where="`attributes`")
+    return value
+
+
+AttributeSpecs = Annotated[dict[str, Any], AfterValidator(_check_attribute_specs)]
+"""A parameter holding per-sample attribute specs, checked exactly as the `attributes` generator checks them."""
 
 
 class TemplateParams(GeneratorParams):

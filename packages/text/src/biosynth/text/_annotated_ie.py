@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from biosynth.core import (
     RETRY_TEMPLATE,
     AttributeSampler,
+    AttributeSpecs,
     BackendSpec,
     ChatMessage,
     DecodingConfig,
@@ -96,7 +97,7 @@ class AnnotatedIEParams(GeneratorParams):
     required_entity_types: tuple[str, ...] = Field((), description="a sample lacking one of these is retried")
     min_entities: int = Field(1, ge=0)
     document_type: str = Field("clinical note", min_length=1)
-    attributes: dict[str, Any] | None = Field(
+    attributes: AttributeSpecs | None = Field(
         None, description="attributes to sample per sample (the `attributes` generator's specs); merged under "
                           "the input record's values")
     fields: tuple[str, ...] | None = Field(None, description="only these attributes go into the prompt")
@@ -114,13 +115,6 @@ class AnnotatedIEParams(GeneratorParams):
     def _list_shorthand(cls, value: Any) -> Any:
         if isinstance(value, list | tuple):
             return {str(name): DEFAULT_ENTITY_TYPES.get(str(name), "") for name in value}
-        return value
-
-    @field_validator("attributes")
-    @classmethod
-    def _attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            AttributeSampler.parse_params({"attributes": value}, where="annotated_ie `attributes`")
         return value
 
     @model_validator(mode="after")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from biosynth.core import (
     AttributeSampler,
+    AttributeSpecs,
     BackendSpec,
     ChatMessage,
     ChatRequest,
@@ -49,7 +50,7 @@ class ClinicalNoteParams(StrategyParams):
                                            "patient portal message")
     document_type_field: str | None = Field(
         None, description="take each note's document type from this attribute of the input record")
-    attributes: dict[str, Any] | None = Field(
+    attributes: AttributeSpecs | None = Field(
         None, description="attributes to sample per note (the `attributes` generator's specs); merged under "
                           "the input record's values")
     fields: tuple[str, ...] | None = Field(None, description="only these attributes go into the prompt")
@@ -66,13 +67,6 @@ class ClinicalNoteParams(StrategyParams):
     decoding: DecodingConfig = DEFAULT_DECODING
     max_attempts: int = Field(3, ge=1, le=10)
     min_words: int = Field(8, ge=1, description="fewer words than this is rejected as a failed output")
-
-    @field_validator("attributes")
-    @classmethod
-    def _attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            AttributeSampler.parse_params({"attributes": value}, where="clinical_note `attributes`")
-        return value
 
     @model_validator(mode="after")
     def _templates(self) -> Self:

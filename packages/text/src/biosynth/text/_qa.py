@@ -17,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from biosynth.core import (
     AttributeSampler,
+    AttributeSpecs,
     BackendSpec,
     ChatMessage,
     DecodingConfig,
@@ -88,20 +89,13 @@ class QuestionAnswerParams(StrategyParams):
     answer_style: str = "a correct, concise answer of one to three sentences"
     rationale: bool = Field(False, description="also ask for a rationale explaining the answer")
     constraints: tuple[str, ...] = ()
-    attributes: dict[str, Any] | None = Field(
+    attributes: AttributeSpecs | None = Field(
         None, description="attributes to sample per pair (the `attributes` generator's specs)")
     language: str = "English"
     model: BackendSpec = BackendSpec(backend="transformers")
     decoding: DecodingConfig = DEFAULT_DECODING
     max_attempts: int = Field(3, ge=1, le=10)
     max_source_words: int = Field(600, ge=20, description="a longer source text is cut to this many words")
-
-    @field_validator("attributes")
-    @classmethod
-    def _attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            AttributeSampler.parse_params({"attributes": value}, where="qa `attributes`")
-        return value
 
 
 @dataclass(frozen=True)
