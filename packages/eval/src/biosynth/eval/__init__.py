@@ -17,6 +17,7 @@ from biosynth.eval._fidelity import (
     correlation_similarity,
     ks_complement,
     missingness_similarity,
+    quality_report,
     range_coverage,
     tv_complement,
 )
@@ -61,7 +62,8 @@ __all__ = [
     "ColumnKind", "ConfidenceInterval", "Direction", "EvaluationReport", "Family", "MetricResult", "TableMetadata",
     "category_coverage", "column_pair_trends", "column_shapes", "contingency_similarity", "correlation_similarity",
     "detection_auc", "distance_to_closest_record", "evaluate_tabular", "exact_copy_rate", "infer_metadata",
-    "ks_complement", "membership_inference_distance", "missingness_similarity", "nearest_records", "range_coverage",
+    "ks_complement", "membership_inference_distance", "missingness_similarity", "nearest_records", "quality_report",
+    "range_coverage",
     "render_html", "tv_complement", "utility_tstr",
     "attribute_inference_cap", "attribute_inference_nn", "membership_inference_density",
     # text

@@ -13,13 +13,7 @@ from biosynth.core import derive_seed
 from biosynth.eval._attribute_inference import attribute_inference_cap, attribute_inference_nn
 from biosynth.eval._columns import ColumnKind, TableMetadata, check_tables
 from biosynth.eval._detection import detection_auc
-from biosynth.eval._fidelity import (
-    category_coverage,
-    column_pair_trends,
-    column_shapes,
-    missingness_similarity,
-    range_coverage,
-)
+from biosynth.eval._fidelity import category_coverage, missingness_similarity, quality_report, range_coverage
 from biosynth.eval._measure import check_bootstrap
 from biosynth.eval._privacy import distance_to_closest_record, exact_copy_rate, membership_inference_distance
 from biosynth.eval._privacy_density import membership_inference_density
@@ -65,9 +59,10 @@ def evaluate_tabular(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
     check_bootstrap(n_bootstrap, level)
     meta = TableMetadata.coerce(metadata, real)
     check_tables(meta, real=real, synthetic=synthetic, holdout=holdout)
-    fidelity = (column_shapes, column_pair_trends, range_coverage, category_coverage, missingness_similarity)
-    results = [metric(real, synthetic, meta, n_bootstrap=n_bootstrap, level=level, seed=derive_seed(seed, metric.__name__))
-               for metric in fidelity]
+    results = list(quality_report(real, synthetic, meta, n_bootstrap=n_bootstrap, level=level, seed=seed))
+    fidelity = (range_coverage, category_coverage, missingness_similarity)
+    results += [metric(real, synthetic, meta, n_bootstrap=n_bootstrap, level=level, seed=derive_seed(seed, metric.__name__))
+                for metric in fidelity]
     results.append(detection_auc(real, synthetic, meta, n_bootstrap=n_bootstrap, level=level,
                                  seed=derive_seed(seed, "detection_auc")))
     results.append(distance_to_closest_record(real, synthetic, holdout, meta, n_bootstrap=n_bootstrap, level=level,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from biosynth.core import ConfigError, rng
+from biosynth.eval._columns import ColumnArrays
 from biosynth.eval._embeddings import Embedder, embed, embedder_name
 from biosynth.eval._fidelity import _column_outcome, _KSComplement
 from biosynth.eval._measure import Outcome, check_bootstrap, run_metric
@@ -145,7 +146,7 @@ def length_distribution(real_texts: Sequence[str], texts: Sequence[str], *, n_bo
         require(synthetic, "the synthetic corpus")
         frames = [pd.DataFrame({"tokens": [len(tokenize(t)) for t in side], "characters": [len(t) for t in side]})
                   for side in (real, synthetic)]
-        outcome = _column_outcome(_KSComplement(frames[0], frames[1], ["tokens", "characters"]), len(real),
+        outcome = _column_outcome(_KSComplement(ColumnArrays(*frames), ["tokens", "characters"]), len(real),
                                   len(synthetic), n_bootstrap=n_bootstrap, level=level, seed=seed)
         outcome.details["real"] = {c: _quantiles(frames[0][c].to_numpy(float)) for c in ("tokens", "characters")}
         outcome.details["synthetic"] = {c: _quantiles(frames[1][c].to_numpy(float)) for c in ("tokens", "characters")}
