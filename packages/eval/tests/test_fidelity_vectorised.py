@@ -8,7 +8,7 @@ import pytest
 from scipy.stats.contingency import association
 
 from biosynth.core import derive_seed
-from biosynth.eval import _fidelity as fidelity
+from biosynth.eval import _pair_trends as pair_trends
 from biosynth.eval import column_pair_trends, column_shapes, quality_report
 from biosynth.eval._columns import ColumnArrays
 
@@ -34,10 +34,10 @@ def _columns(n: int = 3000) -> np.ndarray:
 
 def test_bin_matrix_equals_numpy_histogram_bins_column_by_column() -> None:
     x = _columns()
-    codes, errors, flat = fidelity._bin_matrix(x)
+    codes, errors, flat = pair_trends._bin_matrix(x)
     for j in range(x.shape[1]):
         try:
-            expected = fidelity._bin_codes(x[:, j])
+            expected = pair_trends._bin_codes(x[:, j])
         except ValueError as err:
             assert errors[j] == f"ValueError: {err}"
             continue
@@ -58,7 +58,7 @@ def test_batched_cramers_v_equals_scipy_association() -> None:
     k_a = np.array([s[0] for s in shapes])
     k_b = np.array([s[1] for s in shapes])
     offsets = np.concatenate([[0], np.cumsum(k_a * k_b)[:-1]])
-    ours = fidelity._batch_cramers_v(counts, k_a, k_b, offsets)
+    ours = pair_trends._batch_cramers_v(counts, k_a, k_b, offsets)
     for value, table in zip(ours[:4], tables[:4], strict=True):
         kept = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
         assert abs(value - association(kept, method="cramer")) <= 1e-12
@@ -81,7 +81,7 @@ def test_compressed_joint_tables_score_like_dense_ones(real_table, synthetic_tab
     """Pairs whose joint table is too large to lay out densely go through `np.unique`; same scores."""
     dense = column_pair_trends(real_table, synthetic_table, metadata, n_bootstrap=30, seed=1,
                                real_correlation_threshold=0, real_association_threshold=0)
-    monkeypatch.setattr(fidelity, "_JOINT_DENSE_LIMIT", 4)
+    monkeypatch.setattr(pair_trends, "_JOINT_DENSE_LIMIT", 4)
     sparse = column_pair_trends(real_table, synthetic_table, metadata, n_bootstrap=30, seed=1,
                                 real_correlation_threshold=0, real_association_threshold=0)
     assert len(dense.details["pairs"]) == len(sparse.details["pairs"]) > 0
