@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
 
-from biosynth.core import Group, InputDataError, default_registry
+from biosynth.core import ConfigError, Group, InputDataError, default_registry
 from biosynth.tabular import Halo
 from biosynth.tabular._cli import app
 
@@ -49,3 +51,54 @@ def test_missing_model_is_a_user_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["sample-halo", "--model", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
     assert isinstance(result.exception, InputDataError) and "HALO model folder" in str(result.exception)
     assert not (tmp_path / "o").exists()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    code = "from biosynth.core.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, "tabular", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_fit_table_then_sample_table_writes_rows_and_provenance(tmp_path: Path) -> None:
+    g = np.random.default_rng(0)
+    data = pd.DataFrame({"age": g.integers(20, 90, 60), "sex": g.choice(["F", "M"], 60),
+                         "bmi": np.round(g.normal(27, 4, 60), 1)})
+    data.to_csv(tmp_path / "real.csv", index=False)
+    model = tmp_path / "model"
+    runner = CliRunner()
+    fit = runner.invoke(app, ["fit-table", str(tmp_path / "real.csv"), "--out", str(model), "--max-steps", "6",
+                              "--seed", "3", "--threads", "1"])
+    assert fit.exit_code == 0, fit.output
+    assert "60 rows, 3 columns, 6 steps" in fit.output and (model / "biosynth_model.json").is_file()
+    out = tmp_path / "rows.csv"
+    args = ["sample-table", "--model", str(model), "--out", str(out), "--count", "8", "--seed", "5",
+            "--condition", "sex = F and age > 60", "--threads", "1"]
+    sample = runner.invoke(app, args)
+    assert sample.exit_code == 0, sample.output
+    rows = pd.read_csv(out)
+    assert len(rows) == 8 and list(rows.columns) == ["age", "sex", "bmi"]
+    assert (rows["sex"] == "F").all() and (rows["age"] > 60).all() and rows["age"].max() <= data["age"].max()
+    provenance = json.loads((tmp_path / "rows.csv.provenance.json").read_text())
+    assert provenance["generator"] == "llm_finetuned" and provenance["seed"] == 5 and provenance["rows"] == 8
+    assert len(provenance["weights_sha256"]) == 64 and provenance["conditions"] == "sex = F and age > 60"
+    first = out.read_bytes()
+    assert runner.invoke(app, args).exit_code == 0 and out.read_bytes() == first  # same seed, same rows
+    unknown = _cli("sample-table", "--model", str(model), "--out", str(tmp_path / "more.csv"),
+                   "--condition", "weight > 3")
+    assert unknown.returncode == 2 and "weight" in unknown.stderr and "Traceback" not in unknown.stderr
+    assert not (tmp_path / "more.csv").exists()
+
+
+def test_sample_table_refuses_bad_inputs_and_writes_nothing(tmp_path: Path) -> None:
+    halo = tmp_path / "halo"
+    (halo).mkdir()
+    (halo / "biosynth_model.json").write_text('{"generator": "halo", "format_version": 1, "files": {}}')
+    runner = CliRunner()
+    wrong_kind = runner.invoke(app, ["sample-table", "--model", str(halo), "--out", str(tmp_path / "rows.csv")])
+    assert isinstance(wrong_kind.exception, InputDataError)
+    assert "holds a 'halo' model" in str(wrong_kind.exception) and "use sample-halo" in str(wrong_kind.exception)
+    wrong_suffix = runner.invoke(app, ["sample-table", "--model", str(halo), "--out", str(tmp_path / "rows.xlsx")])
+    assert isinstance(wrong_suffix.exception, ConfigError)
+    assert "expected a .csv or .parquet file" in str(wrong_suffix.exception)
+    missing = runner.invoke(app, ["fit-table", str(tmp_path / "none.csv"), "--out", str(tmp_path / "m")])
+    assert isinstance(missing.exception, InputDataError) and "none.csv" in str(missing.exception)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["halo"]

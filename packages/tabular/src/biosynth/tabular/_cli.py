@@ -1,4 +1,5 @@
-"""`biosynth tabular ...`: fit HALO on OMOP data, sample patients as OMOP tables."""
+"""`biosynth tabular ...`: split a real table; fit / sample the fine-tuned row model (`llm_finetuned`); fit HALO on
+OMOP data and sample patients as OMOP tables."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 
-from biosynth.core import ConfigError
+from biosynth.core import ConfigError, InputDataError
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -30,6 +31,81 @@ def split(
 
     record = split_table(data, out, holdout_fraction=holdout, seed=seed, stratify=stratify, overwrite=overwrite)
     typer.echo(f"{record.train_rows} train rows, {record.holdout_rows} holdout rows (seed {record.seed}) -> {out}")
+
+
+@app.command("fit-table")
+def fit_table(
+    data: Annotated[str, typer.Argument(help="the real table: CSV/Parquet/JSON(L), or package:<name>/<path>")],
+    out: Annotated[Path, typer.Option("--out", help="new folder for the model (safetensors + JSON)")],
+    metadata: Annotated[Path | None, typer.Option(help="table metadata JSON (default: detected from the data)")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 40,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="stop after this many steps")] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="stop after this much training time")] = None,
+    base_model: Annotated[Path | None, typer.Option(help="a local Hugging Face causal-LM folder to fine-tune")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (1 is fastest on a busy machine)")] = None,
+) -> None:
+    """Fine-tune the row model (`llm_finetuned`: a small GPT-2 from scratch by default) on a table and save it."""
+    from biosynth.core import read_table
+    from biosynth.tabular._metadata import TableMetadata
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"--out {str(out)!r} already exists and is not empty; choose a new folder")
+    table = read_table(data, "DATA")
+    spec = TableMetadata.load(metadata) if metadata is not None else None
+    from biosynth.tabular._finetuned import FinetunedLM  # torch: imported only once the inputs are sound
+
+    _set_threads(threads)
+    model = FinetunedLM(epochs=epochs, seed=seed, max_steps=max_steps, max_seconds=max_seconds, base_model=base_model)
+    model.fit(table, spec)
+    model.save(out)
+    typer.echo(f"{len(table)} rows, {len(model.metadata.names)} columns, {model.steps} steps, final loss "
+               f"{model.losses[-1]:.4f} -> {out}")
+
+
+@app.command("sample-table")
+def sample_table(
+    model: Annotated[Path, typer.Option("--model", help="folder written by fit-table")],
+    out: Annotated[Path, typer.Option("--out", help="the rows: a .csv or .parquet file (replaced atomically)")],
+    count: Annotated[int, typer.Option(min=1)] = 100,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    condition: Annotated[str | None, typer.Option(help='e.g. "sex = F and age > 65"')] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (1 is fastest on a busy machine)")] = None,
+) -> None:
+    """Sample COUNT valid rows from a fit-table model; writes OUT and OUT.provenance.json beside it."""
+    import json
+
+    from biosynth.core import atomic_path, atomic_write_text
+    from biosynth.tabular._synthesizer import SamplingError, read_marker
+
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ConfigError(f"--out {str(out)!r}: expected a .csv or .parquet file")
+    kind = read_marker(model).get("generator")
+    if kind != "llm_finetuned":
+        hint = " (use sample-halo for HALO models)" if kind == "halo" else ""
+        raise InputDataError(f"--model {str(model)!r} holds a {kind!r} model; sample-table reads llm_finetuned "
+                             f"models{hint}")
+    from biosynth.tabular._finetuned import FinetunedLM
+
+    _set_threads(threads)
+    synthesizer = FinetunedLM.load(model)
+    outcome = synthesizer.sample_outcome(count, condition, seed=seed)
+    rows = outcome.rows
+    provenance = {"generator": "llm_finetuned", "model": synthesizer.model_name, "model_folder": str(model),
+                  "weights_sha256": synthesizer.weights_sha256(), "seed": seed, "requested": count,
+                  "rows": len(rows), "conditions": condition, "failures": len(outcome.failures),
+                  "failure_reasons": outcome.failure_reasons}
+    if len(rows) < count:
+        reasons = "; ".join(f"{n}x {r}" for r, n in list(outcome.failure_reasons.items())[:5])
+        raise SamplingError(f"only {len(rows)} of {count} sampled rows were valid ({reasons}); nothing written")
+    with atomic_path(out) as tmp:
+        if suffix == ".csv":
+            rows.to_csv(tmp, index=False)
+        else:
+            rows.to_parquet(tmp, index=False)
+    atomic_write_text(out.with_name(out.name + ".provenance.json"), json.dumps(provenance, indent=2) + "\n")
+    typer.echo(f"{len(rows)} rows ({len(outcome.failures)} invalid drafts counted, none kept) -> {out}")
 
 
 @app.command("fit-halo")
