@@ -14,7 +14,7 @@ from biosynth.core import ConfigError, InputDataError
 _M = TypeVar("_M", bound=BaseModel)
 
 app = typer.Typer(name="tabular", no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Tabular and longitudinal EHR generators (HALO) and table tools.")
+                  help="Tabular and longitudinal EHR generators (llm_finetuned, HALO) and table tools.")
 
 
 @app.command("split")
