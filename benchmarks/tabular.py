@@ -152,6 +152,9 @@ def run_finetuned(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespac
     res.fidelity, res.extra["fidelity_by"] = fidelity(df, rows, meta)
     res.extra.update(steps=synth.steps, final_loss=synth.losses[-1] if synth.losses else None,
                      failures=outcome.failure_reasons)
+    if args.save_models:
+        synth.save(args.save_models / f"{args.current_table}-llm_finetuned")
+    _save_rows(rows, "llm_finetuned", args)
     res.note = f"{synth.steps} steps, loss {synth.losses[-1]:.3f}" if synth.losses else ""
     return res
 
@@ -169,6 +172,7 @@ def run_sdv(kind: str, df: pd.DataFrame, meta: TableMetadata, args: argparse.Nam
     rows = valid_rows(raw, meta)
     res.valid = len(rows)
     res.fidelity, res.extra["fidelity_by"] = fidelity(df, rows, meta)
+    _save_rows(rows, kind, args)
     if epochs:
         res.note = f"{epochs} epochs"
     return res
@@ -249,6 +253,13 @@ def run_great(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespace) -
     return res
 
 
+def _save_rows(rows: pd.DataFrame, generator: str, args: argparse.Namespace) -> None:
+    """Keep the valid sampled rows (for per-column analysis after the run)."""
+    if args.save_rows:
+        args.save_rows.mkdir(parents=True, exist_ok=True)
+        rows.to_csv(args.save_rows / f"{args.current_table}-{generator}.csv", index=False)
+
+
 def _tiny_gpt2_for_great(df: pd.DataFrame, folder: Path, args: argparse.Namespace) -> tuple[Path, int]:
     """A 2-layer, 64-wide GPT-2 and a byte-level BPE trained on GReaT's row text, saved as a local model."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -304,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (one is fastest for tiny models)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--save-rows", type=Path, default=None, help="write each generator's valid rows here (CSV)")
+    p.add_argument("--save-models", type=Path, default=None, help="save each fitted llm_finetuned model here")
     args = p.parse_args(argv)
 
     import torch
@@ -318,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     for table in args.tables.split(","):
         df = load_table(table, args.train_rows or None)
         meta = detect_metadata(df, table=table)
+        args.current_table = table
         print(f"\n== {table}: {len(df)} rows x {len(df.columns)} columns ==", flush=True)
         for name in args.generators.split(","):
             started = time.perf_counter()

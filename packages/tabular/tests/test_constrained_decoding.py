@@ -13,10 +13,10 @@ from biosynth.tabular._finetuned_tokens import table_tokenizer
 from biosynth.tabular._row_text import RowCodec, format_units
 
 
-def _reference_prefixes(decimals: int, low: int, high: int) -> set[str]:
+def _reference_prefixes(decimals: int, low: int, high: int, width: int = 0) -> set[str]:
     out: set[str] = set()
     for units in range(low, high + 1):
-        text = format_units(units, decimals)
+        text = format_units(units, decimals, width)
         out |= {text[:k] for k in range(len(text) + 1)}
     return out
 
@@ -34,6 +34,36 @@ def test_number_prefixes_match_brute_force(decimals: int, low: int, high: int) -
         assert number_prefix_ok(text, decimals, low, high)
 
 
+@pytest.mark.parametrize(("decimals", "low", "high", "width"),
+                         [(0, 0, 120, 3), (1, -35, 47, 1), (2, 5, 1999, 2), (0, -12, -3, 2), (1, 1, 1, 1),
+                          (2, -7, 0, 1), (0, 95, 105, 3), (1, 3, 950, 2)])
+def test_zero_padded_number_prefixes_match_brute_force(decimals: int, low: int, high: int, width: int) -> None:
+    expected = _reference_prefixes(decimals, low, high, width)
+    assert {len(format_units(u, decimals, width).lstrip("-").partition(".")[0]) for u in range(low, high + 1)} == {width}
+    longest = max(len(p) for p in expected) + 1
+    for n in range(longest + 1):
+        for chars in itertools.product("-0129.", repeat=min(n, 5)):
+            text = "".join(chars)
+            assert number_prefix_ok(text, decimals, low, high, width) == (text in expected), (text, decimals, low,
+                                                                                              high, width)
+    for text in expected:
+        assert number_prefix_ok(text, decimals, low, high, width)
+
+
+def test_random_walks_write_zero_padded_numbers_of_one_width() -> None:
+    df = _table()
+    meta = detect_metadata(df, constraints=["low < high"])
+    codec = RowCodec.build(df, meta, fixed_width=True)
+    assert codec.column("age").width == 2 and codec.column("low").width == 1
+    tok = table_tokenizer(codec)
+    plan = RowPlan.build(codec, parse_conditions("age <= 30", meta), meta.constraints)
+    for seed in range(30):
+        texts = _walk(codec, plan, tok.strings(), tok.eos_id, seed)
+        assert len(texts["age"]) == 2
+        row = {k: codec.text_value(k, v) for k, v in texts.items()}
+        assert check_rows([row], meta) == [] and row["age"] <= 30
+
+
 def _table() -> pd.DataFrame:
     r = random.Random(0)
     rows = []
@@ -46,10 +76,11 @@ def _table() -> pd.DataFrame:
 
 
 def _walk(codec: RowCodec, plan: RowPlan, strings: list[str | None], end_id: int, seed: int,
-          order: list[int] | None = None) -> dict[str, str]:
-    """A uniformly random constrained walk: what an untrained model would write."""
+          order: list[int] | None = None, *, canonical: bool = False, tokens: list[str] | None = None
+          ) -> dict[str, str]:
+    """A uniformly random constrained walk: what an untrained model would write (its tokens into `tokens`)."""
     r = random.Random(seed)
-    index = TokenIndex(strings, end_id)
+    index = TokenIndex(strings, end_id, canonical_digits=canonical)
     grammar, _ = RowGrammar.conditioned(plan, order if order is not None else sorted(plan.fixed))
     while not grammar.finished:
         allowed = index.allowed(grammar)
@@ -59,7 +90,40 @@ def _walk(codec: RowCodec, plan: RowPlan, strings: list[str | None], end_id: int
             grammar.finish()
         else:
             grammar.commit(strings[token] or "")
+            if tokens is not None:
+                tokens.append(strings[token] or "")
     return grammar.values()
+
+
+def _digit_splits(tokens: list[str]) -> list[list[str]]:
+    """The runs of consecutive digit tokens."""
+    runs: list[list[str]] = [[]]
+    for t in tokens:
+        if t.isdigit():
+            runs[-1].append(t)
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+@pytest.mark.parametrize("fixed_width", [True, False])
+def test_canonical_digits_sample_the_tokenizers_own_split(fixed_width: bool) -> None:
+    df = _table()
+    meta = detect_metadata(df, constraints=["low < high"])
+    codec = RowCodec.build(df, meta, fixed_width=fixed_width)
+    tok = table_tokenizer(codec)
+    plan = RowPlan.build(codec, parse_conditions(None, meta), meta.constraints)
+    free: list[list[str]] = []
+    for seed in range(40):
+        tokens: list[str] = []
+        texts = _walk(codec, plan, tok.strings(), tok.eos_id, seed, canonical=True, tokens=tokens)
+        assert check_rows([{k: codec.text_value(k, v) for k, v in texts.items()}], meta) == []
+        for run in _digit_splits(tokens):  # pairs from the run's first digit, one single digit at most at its end
+            assert all(len(t) == 2 for t in run[:-1]), run
+            assert run == [tok.strings()[i] for i in tok.encode("".join(run))], run
+        _walk(codec, plan, tok.strings(), tok.eos_id, seed, tokens=(loose := []))
+        free += _digit_splits(loose)
+    assert any(any(len(t) == 1 for t in run[:-1]) for run in free)  # unconstrained walks split digits freely
 
 
 def test_random_walks_give_valid_rows_with_constraints_and_conditions() -> None:

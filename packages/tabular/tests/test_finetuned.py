@@ -74,10 +74,36 @@ def test_fit_is_deterministic() -> None:
     assert one.weights_sha256() == two.weights_sha256() and one.losses == two.losses
 
 
+def test_value_bias_has_a_row_per_column_and_value_position(fitted: FinetunedLM) -> None:
+    assert fitted.codec is not None and fitted.value_bias is not None
+    columns, vocab = len(fitted.codec.columns), fitted.model.config.vocab_size
+    assert tuple(fitted.value_bias.shape) == (columns * fitted.bias_depth, vocab)
+    index = {c.name: i for i, c in enumerate(fitted.codec.columns)}
+    ids, slots = fitted._encode_slotted({"age": "070", "sex": "F"} | {c.name: "missing" for c in fitted.codec.modelled
+                                                                     if c.name not in ("age", "sex")},
+                                        ["sex", "age"], index)
+    # BOS, "sex", " is " (slot sex/0), "F" (sex/1), ", ", "age", " is " (age/0), "07" (age/1), "0" (age/2), EOS
+    depth = fitted.bias_depth
+    assert slots == [-1, -1, index["sex"] * depth, index["sex"] * depth + 1, -1, -1, index["age"] * depth,
+                     index["age"] * depth + 1, index["age"] * depth + 2, -1]
+    assert len(ids) == len(slots) and float(fitted.value_bias.abs().sum()) > 0
+    no_bias = FinetunedLM(FinetunedConfig(**{**TINY, "epochs": 1, "value_bias": False})).fit(patients(20))
+    assert no_bias.value_bias is None and check_rows(no_bias.sample(4, seed=0), no_bias.metadata) == []
+
+
+def test_averaged_weights_are_the_model() -> None:
+    df = patients(20)
+    last = FinetunedLM(FinetunedConfig(**{**TINY, "epochs": 2, "average_last": 0.0})).fit(df)
+    mean = FinetunedLM(FinetunedConfig(**{**TINY, "epochs": 2, "average_last": 0.5})).fit(df)
+    assert last.losses == mean.losses  # the same training steps ...
+    assert last.weights_sha256() != mean.weights_sha256()  # ... but the average of the last ones is kept
+    assert not mean.model.training and check_rows(mean.sample(8, seed=1), mean.metadata) == []
+
+
 def test_save_load_sample_gives_the_same_rows(fitted: FinetunedLM, saved: Path) -> None:
     names = sorted(p.name for p in saved.iterdir())
     assert names == ["biosynth_model.json", "finetuned.json", "metadata.json", "model", "row_codec.json",
-                     "tokenizer.json"]
+                     "tokenizer.json", "value_bias.safetensors"]
     assert not [p for p in saved.rglob("*") if p.is_file() and p.suffix not in (".json", ".safetensors")]
     loaded = FinetunedLM.load(saved)
     pd.testing.assert_frame_equal(loaded.sample(16, seed=9), fitted.sample(16, seed=9))
@@ -101,6 +127,28 @@ def test_bad_conditions_are_refused_with_the_column(fitted: FinetunedLM) -> None
         fitted.sample(2, "sex = X")
     with pytest.raises(ConfigError, match="age"):
         fitted.sample(2, "age > 80 and age < 50")
+
+
+def test_numbers_are_written_with_one_width_per_column(fitted: FinetunedLM, saved: Path, tmp_path: Path) -> None:
+    import shutil
+
+    assert fitted.codec is not None
+    assert fitted.codec.column("systolic").width == 3 and fitted.codec.column("bmi").width == 2
+    assert fitted.codec.value_text("diastolic", 65) == "065"  # 40..150: every value written with 3 digits
+    # A folder saved before zero padding (no `width` in its codec) still loads and samples unpadded numbers.
+    old = tmp_path / "unpadded"
+    shutil.copytree(saved, old)
+    codec = json.loads((old / "row_codec.json").read_text())
+    for column in codec["columns"]:
+        column.pop("width")
+    (old / "row_codec.json").write_text(json.dumps(codec))
+    marker = json.loads((old / "biosynth_model.json").read_text())
+    marker["files"]["row_codec.json"] = sha256_file(old / "row_codec.json")
+    (old / "biosynth_model.json").write_text(json.dumps(marker))
+    loaded = FinetunedLM.load(old)
+    assert loaded.codec is not None and loaded.codec.column("diastolic").width == 0
+    rows = loaded.sample_outcome(8, seed=1)
+    assert rows.failures == () and check_rows(rows.rows, loaded.metadata) == []
 
 
 def test_damaged_or_foreign_folders_are_refused(saved: Path, tmp_path: Path) -> None:
@@ -144,6 +192,7 @@ def test_a_local_hugging_face_model_is_fine_tuned(tmp_path: Path) -> None:
     synth = FinetunedLM(FinetunedConfig(**{**TINY, "epochs": 1}, base_model=folder)).fit(df)
     rows = synth.sample(12, "sex = F", seed=0)
     assert check_rows(rows, synth.metadata) == [] and set(rows["sex"]) == {"F"}
+    assert synth.value_bias is None  # its tokenizer may join names and values: no per-value positions
     saved = synth.save(tmp_path / "saved")
     pd.testing.assert_frame_equal(FinetunedLM.load(saved).sample(6, seed=1), synth.sample(6, seed=1))
 

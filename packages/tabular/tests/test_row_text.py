@@ -31,6 +31,22 @@ def test_numbers_format_and_parse_canonically() -> None:
         assert parse_units(bad, decimals) is None, bad
 
 
+def test_zero_padded_numbers_have_one_width() -> None:
+    assert format_units(1435, 1, 4) == "0143.5" and format_units(-5, 2, 2) == "-00.05" and format_units(7, 0, 3) == "007"
+    assert parse_units("0143.5", 1, 4) == 1435 and parse_units("-00.05", 2, 2) == -5 and parse_units("007", 0, 3) == 7
+    for bad, decimals, width in (("143.5", 1, 4), ("00143.5", 1, 4), ("-000", 0, 3), ("07", 0, 3), ("7", 0, 3)):
+        assert parse_units(bad, decimals, width) is None, bad
+    df = pd.DataFrame({"area": [143.5, 2501.0, 980.25], "delta": [-12.5, 3.0, 0.25], "n": [0, 7, 120]})
+    codec = RowCodec.build(df, detect_metadata(df), fixed_width=True)
+    assert [codec.column(c).width for c in ("area", "delta", "n")] == [4, 2, 3]
+    assert codec.value_text("area", 143.5) == "0143.50" and codec.value_text("delta", -12.5) == "-12.50"
+    assert codec.value_text("delta", 0.25) == "00.25" and codec.value_text("n", 7) == "007"
+    for name in df.columns:
+        for value in df[name]:
+            assert codec.text_value(name, codec.value_text(name, value)) == value
+    assert RowCodec.build(df, detect_metadata(df)).value_text("n", 7) == "7"  # no padding unless asked
+
+
 def test_values_round_trip_through_text() -> None:
     df = _table()
     codec = RowCodec.build(df, detect_metadata(df))

@@ -8,13 +8,15 @@ the trie of token strings and stopping at the first character the automaton refu
 
 The automaton accepts exactly `name is value, name is value, ...` where every modelled column appears
 once (in any order), names come from the columns not yet written, and each value is a category of the
-column, a number in the column's range written with its decimals (checked digit by digit: a prefix is
-allowed only when some completion lies in the range), or `missing` where allowed. So every finished
+column, a number in the column's range written with its decimals (and integer width, when the codec
+zero-pads numbers; checked digit by digit: a prefix is allowed only when some completion lies in the
+range), or `missing` where allowed. So every finished
 row parses and meets the metadata; a row can only fail by a dead end (reported, never dropped).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,6 +37,7 @@ class ValueRule:
     """What one column may hold in one row: a number range (units), a set of texts, `missing`."""
 
     decimals: int = 0
+    width: int = 0  # integer digits of a zero-padded number (0: no padding, no leading zeros)
     low: int | None = None  # number range in units; None/None: no number allowed
     high: int | None = None
     texts: frozenset[str] = frozenset()  # categories (or exact number texts for `in` conditions)
@@ -42,7 +45,7 @@ class ValueRule:
     excluded: frozenset[str] = frozenset()  # number texts refused by `!=` conditions
 
     def __post_init__(self) -> None:  # rules key several caches: hash once
-        object.__setattr__(self, "_hash", hash((self.decimals, self.low, self.high, self.texts, self.missing,
+        object.__setattr__(self, "_hash", hash((self.decimals, self.width, self.low, self.high, self.texts, self.missing,
                                                 self.excluded)))
 
     def __hash__(self) -> int:
@@ -68,7 +71,7 @@ def _rule_prefix_ok(rule: ValueRule, p: str) -> bool:
         return True
     if rule.low is None or rule.high is None:
         return False
-    return number_prefix_ok(p, rule.decimals, rule.low, rule.high)
+    return number_prefix_ok(p, rule.decimals, rule.low, rule.high, rule.width)
 
 
 @functools.lru_cache(maxsize=1 << 18)
@@ -77,12 +80,13 @@ def _rule_complete(rule: ValueRule, p: str) -> bool:
         return True
     if rule.low is None or rule.high is None or p in rule.excluded:
         return False
-    units = parse_units(p, rule.decimals)
+    units = parse_units(p, rule.decimals, rule.width)
     return units is not None and rule.low <= units <= rule.high
 
 
-def number_prefix_ok(p: str, decimals: int, low: int, high: int) -> bool:
-    """Whether some canonical number text starting with `p` (see `format_units`) lies in [low, high] units."""
+def number_prefix_ok(p: str, decimals: int, low: int, high: int, width: int = 0) -> bool:
+    """Whether some canonical number text starting with `p` (see `format_units`, with `width`) lies in
+    [low, high] units."""
     if low > high:
         return False
     if p == "":
@@ -102,9 +106,15 @@ def number_prefix_ok(p: str, decimals: int, low: int, high: int) -> bool:
     whole, dot, frac = body.partition(".")
     if not whole.isdigit() or (frac and not frac.isdigit()) or "." in frac:
         return False
-    if len(whole) > 1 and whole[0] == "0":
-        return False
     scale = 10**decimals
+    if width:
+        if len(whole) > width or (dot and len(whole) < width):
+            return False
+        if not dot:  # a zero-padded integer part: the digits still to come span a block of magnitudes
+            span = 10 ** (width - len(whole)) * scale
+            return int(whole) * span <= mhi and (int(whole) + 1) * span - 1 >= mlo
+    elif len(whole) > 1 and whole[0] == "0":
+        return False
     if dot:
         if decimals == 0 or len(frac) > decimals:
             return False
@@ -233,9 +243,10 @@ def _rule_for(codec: RowCodec, col: ColumnCodec, clauses: Sequence[Any]) -> Valu
             else:
                 high = min(high, math.floor(units))
     if texts is not None:
-        inside = {t for t in texts - excluded if (u := parse_units(t, col.decimals)) is not None and low <= u <= high}
-        return ValueRule(decimals=col.decimals, texts=frozenset(inside))
-    return ValueRule(decimals=col.decimals, low=low, high=high, missing=col.missing and not clauses,
+        inside = {t for t in texts - excluded
+                  if (u := parse_units(t, col.decimals, col.width)) is not None and low <= u <= high}
+        return ValueRule(decimals=col.decimals, width=col.width, texts=frozenset(inside))
+    return ValueRule(decimals=col.decimals, width=col.width, low=low, high=high, missing=col.missing and not clauses,
                      excluded=frozenset(excluded))
 
 
@@ -252,7 +263,7 @@ def _condition_units(codec: RowCodec, col: ColumnCodec, value: Any) -> Fraction:
 
 def _number_text(codec: RowCodec, col: ColumnCodec, value: Any) -> str | None:
     units = _condition_units(codec, col, value)
-    return format_units(int(units), col.decimals) if units.denominator == 1 else None
+    return format_units(int(units), col.decimals, col.width) if units.denominator == 1 else None
 
 
 def _condition_text(codec: RowCodec, col: ColumnCodec, value: Any) -> str:
@@ -331,8 +342,7 @@ class RowGrammar:
             if self._bounds is None:
                 self._bounds = self._propagate()
             low, high = self._bounds.get(i, (rule.low, rule.high))
-            rule = ValueRule(decimals=rule.decimals, low=low, high=high, texts=rule.texts, missing=rule.missing,
-                             excluded=rule.excluded)
+            rule = dataclasses.replace(rule, low=low, high=high)
         for cols, allowed in self.plan.combinations:
             if i not in cols:
                 continue
@@ -341,8 +351,7 @@ class RowGrammar:
             if any(v == MISSING for v in known.values()):
                 continue
             texts = {t[pos] for t in allowed if all(t[k] == v for k, v in known.items())}
-            rule = ValueRule(decimals=rule.decimals, low=rule.low, high=rule.high,
-                             texts=rule.texts & frozenset(texts), missing=rule.missing, excluded=rule.excluded)
+            rule = dataclasses.replace(rule, texts=rule.texts & frozenset(texts))
         return rule
 
     def _propagate(self) -> dict[int, tuple[int, int]]:
@@ -356,7 +365,7 @@ class RowGrammar:
             if i in self.done:
                 if self.done[i] == MISSING:
                     continue
-                units = parse_units(self.done[i], cols[i].decimals)
+                units = parse_units(self.done[i], cols[i].decimals, cols[i].width)
                 if units is None:
                     continue
                 box[i] = [Fraction(units) / scale[i]] * 2
@@ -457,11 +466,19 @@ def _grid_above(value: Fraction, unit: Fraction, strict: bool) -> Fraction:
 
 
 class TokenIndex:
-    """A trie of the vocabulary's token strings, for the allowed tokens of an automaton state."""
+    """A trie of the vocabulary's token strings, for the allowed tokens of an automaton state.
 
-    def __init__(self, strings: Sequence[str | None], end_id: int) -> None:
+    `canonical_digits` (for the table tokenizer, whose digit tokens are single digits and digit pairs):
+    allow only the tokenisation the tokenizer itself writes — a digit run in pairs from its first digit,
+    with at most one single digit at its end. Any other split (`"1", "43"` for `143`) spells a valid
+    number in tokens the model never saw in that place; drawing them would spend the model's leftover
+    probability on paths it has not learned and blur the column's distribution.
+    """
+
+    def __init__(self, strings: Sequence[str | None], end_id: int, *, canonical_digits: bool = False) -> None:
         self.strings = list(strings)
         self.end_id = end_id
+        self.canonical_digits = canonical_digits
         self.root = _trie((i, t) for i, t in enumerate(strings) if t and i != end_id)
         # Only tokens with a character after a separator's last one can go from a value into a name.
         self.crossing = _trie((i, t) for i, t in enumerate(strings)
@@ -484,7 +501,7 @@ class TokenIndex:
             for c in _bits(remaining):
                 rule = grammar.rule(c)
                 more = remaining & ~(1 << c) != 0
-                key: tuple[Any, ...] = ("N", state[1], c, rule, more)
+                key: tuple[Any, ...] = ("N", state[1], c, rule, more, self.canonical_digits)
                 if key not in cache:
                     cache[key] = self._walk(grammar.plan.names[c] + IS, state[1], rule, more)
                 out.update(cache[key])
@@ -492,7 +509,7 @@ class TokenIndex:
             _, c, partial = state
             rule = grammar.rule(c)
             remaining = grammar.remaining(c)
-            key = ("V", c, partial, rule, remaining != 0)
+            key = ("V", c, partial, rule, remaining != 0, self.canonical_digits)
             if key not in cache:
                 cache[key] = self._walk(None, partial, rule, remaining != 0)
             out.update(cache[key])
@@ -514,28 +531,40 @@ class TokenIndex:
         with the separator."""
         out: list[int] = []
         chars = _value_chars(rule)
-        # stack entries: (trie node, phase, text so far within the phase)
-        stack: list[tuple[dict[str, Any], str, str]] = [(self.root, "N" if name is not None else "V", partial)]
+        canonical = self.canonical_digits
+        # stack entries: (trie node, phase, text so far within the phase, the value's text before the token)
+        stack: list[tuple[dict[str, Any], str, str, str]] = [
+            (self.root, "N" if name is not None else "V", partial, partial)]
         while stack:
-            node, phase, text = stack.pop()
+            node, phase, text, before = stack.pop()
             for ch, child in node["kids"].items():
                 q = text + ch
                 if phase == "N":
                     assert name is not None
                     if not name.startswith(q):
                         continue
-                    nxt = ("V", "") if q == name else ("N", q)
+                    if q == name:  # the token may go on into the value, which starts here
+                        out.extend(child["ids"])
+                        if child["kids"]:
+                            stack.append((child, "V", "", ""))
+                        continue
+                    nxt = ("N", q)
                 else:
                     step = _value_step(rule, q, more) if ch in chars else None
                     if step is None:
                         continue
                     if step == "sep":  # the separator is complete: the token must end here
-                        out.extend(child["ids"])
+                        if not canonical or _canonical_digits(before, q, rule):
+                            out.extend(child["ids"])
                         continue
                     nxt = ("V", q)
+                    if canonical and not _canonical_digits(before, q, rule):
+                        if child["kids"]:  # a longer token from here may still be the canonical one
+                            stack.append((child, "V", q, before))
+                        continue
                 out.extend(child["ids"])
                 if child["kids"]:
-                    stack.append((child, nxt[0], nxt[1]))
+                    stack.append((child, nxt[0], nxt[1], before))
         return tuple(out)
 
     def _frontier(self, partial: str, rule: ValueRule) -> tuple[dict[str, Any], ...]:
@@ -570,6 +599,20 @@ class TokenIndex:
                 if child["kids"]:
                     stack.append((child, q))
         return tuple(out)
+
+
+def _canonical_digits(before: str, text: str, rule: ValueRule) -> bool:
+    """Whether a token that takes a value's text from `before` to `text` splits digits as the table tokenizer
+    does: digit runs in pairs from their first digit, a single digit only at a run's end."""
+    piece = text[len(before):]
+    if not piece[:1].isdigit():
+        return True
+    run = len(before) - len(before.rstrip("0123456789"))
+    if run % 2:  # the run so far ends with a single digit: no digit may follow it
+        return False
+    if len(piece) == 1:  # a single digit must end its run: the value ends or a non-digit follows
+        return rule.complete(text) or rule.prefix_ok(text + ".")
+    return True
 
 
 @functools.lru_cache(maxsize=4096)

@@ -34,6 +34,7 @@ MODEL_DIR = "model"
 TOKENIZER_FILE = "tokenizer.json"
 CODEC_FILE = "row_codec.json"
 STATE_FILE = "finetuned.json"
+BIAS_FILE = "value_bias.safetensors"
 
 
 class FinetunedConfig(BaseModel):
@@ -50,9 +51,18 @@ class FinetunedConfig(BaseModel):
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(1e-2, gt=0, description="AdamW peak rate (warm-up, then linear decay)")
     weight_decay: float = Field(0.01, ge=0)
+    average_last: float = Field(0.1, ge=0.0, le=1.0, description="keep an exponential moving average of the "
+                                "weights over about this share of the training steps and use it as the model "
+                                "(0: the last step's weights)")
     max_steps: int | None = Field(None, ge=1)
     max_seconds: float | None = Field(None, gt=0)
-    max_decimals: int = Field(4, ge=0, le=12, description="numbers with more decimals are rounded")
+    max_decimals: int = Field(6, ge=0, le=12, description="numbers with more decimals are rounded")
+    value_bias: bool = Field(True, description="table tokenizer: learn an output bias for each column and token "
+                             "position within its values, so that each column has its own digit distributions")
+    canonical_digits: bool = Field(True, description="table tokenizer: sample digit runs only in the digit "
+                                   "pairs the tokenizer writes (the tokenisation the model was trained on)")
+    fixed_width: bool = Field(True, description="zero-pad each number's integer part to its column's width, so "
+                              "that every digit token stands for the same magnitude in every row")
     seed: int = Field(0, ge=0)
     temperature: float = Field(1.0, ge=0.0, le=5.0, description="sampling temperature (0: greedy)")
     sample_batch_size: int = Field(128, ge=1)
@@ -76,13 +86,17 @@ class FinetunedLM(Synthesizer):
         self.steps = 0
         self._index: TokenIndex | None = None
         self._strings: list[str | None] = []
+        # value_bias[slot] is added to the logits after the token at (column, j-th token of the value, counting
+        # `" is "` as 0); slot = column index * bias_depth + j. None: no such bias (a base model, or turned off).
+        self.value_bias: Any = None
+        self.bias_depth = 0
 
     # fitting --------------------------------------------------------------------------------------------
     def _fit(self, data: pd.DataFrame, metadata: TableMetadata) -> None:
         import torch
 
         cfg = self.config
-        codec = RowCodec.build(data, metadata, max_decimals=cfg.max_decimals)
+        codec = RowCodec.build(data, metadata, max_decimals=cfg.max_decimals, fixed_width=cfg.fixed_width)
         texts = _value_texts(codec, data)
         names = [c.name for c in codec.modelled]
         if cfg.base_model is not None:
@@ -96,6 +110,10 @@ class FinetunedLM(Synthesizer):
             model = _load_base(Path(cfg.base_model)) if cfg.base_model is not None else \
                 _new_gpt2(cfg, tokenizer, _max_row_tokens(codec) + 2)
             self.codec, self.tokenizer, self.model = codec, tokenizer, model
+            if cfg.value_bias and cfg.base_model is None:
+                self.bias_depth = _max_value_tokens(codec) + 1
+                self.value_bias = torch.nn.Parameter(
+                    torch.zeros(len(codec.columns) * self.bias_depth, int(model.config.vocab_size)))
             self._train(texts, names)
         self._prepare()
 
@@ -106,20 +124,40 @@ class FinetunedLM(Synthesizer):
         cfg, tok, model = self.config, self.tokenizer, self.model
         limit = int(model.config.n_positions) if hasattr(model.config, "n_positions") else \
             int(getattr(model.config, "max_position_embeddings", 1 << 30))
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        bias = self.value_bias
+        groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
+        if bias is not None:
+            groups.append({"params": [bias], "weight_decay": 0.0})
+        optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         steps_per_epoch = -(-len(texts) // cfg.batch_size)
         total = min(cfg.epochs * steps_per_epoch, cfg.max_steps or 1 << 62)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: min(1.0, (s + 1) / max(1, total // 20)) * max(0.05, 1 - s / max(1, total)))
+        # Polyak averaging: the last steps of Adam still jitter the weights, and with them the probabilities
+        # the model gives each category and digit; the average over the last ~10% of steps is the steadier
+        # model, so its samples follow the table's distributions more closely.
+        averaged = bias_mean = None
+        decay = 1.0 - 1.0 / max(1.0, cfg.average_last * total)
+        if cfg.average_last > 0:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+            bias_mean = bias.detach().clone() if bias is not None else None
+        index = {c.name: i for i, c in enumerate(self.codec.columns)} if self.codec is not None else {}
         started = time.monotonic()
         model.train()
         self.losses, self.steps = [], 0
         for epoch in range(cfg.epochs):
             rng = np.random.default_rng(derive_seed(cfg.seed, "epoch", epoch))
-            encoded = []
+            encoded: list[list[int]] = []
+            slotted: list[list[int]] = []
             for row in texts:
                 order = [names[i] for i in rng.permutation(len(names))]
-                ids = [tok.bos_id, *tok.encode(_row_text(row, order)), tok.eos_id]
+                if bias is None:
+                    ids = [tok.bos_id, *tok.encode(_row_text(row, order)), tok.eos_id]
+                else:
+                    ids, slots = self._encode_slotted(row, order, index)
+                    slotted.append(slots)
                 if len(ids) > limit:
                     raise InputDataError(f"a row takes {len(ids)} tokens, more than the model's context ({limit})")
                 encoded.append(ids)
@@ -136,26 +174,63 @@ class FinetunedLM(Synthesizer):
                 labels = inputs.masked_fill(mask == 0, -100)
                 # Right padding under a causal mask: real tokens never see the pads, whose labels are ignored,
                 # so no attention mask is passed and the flash-attention kernel is used.
-                loss = model(input_ids=inputs, labels=labels).loss
+                if bias is None:
+                    loss = model(input_ids=inputs, labels=labels).loss
+                else:
+                    slots = torch.full((len(batch), width), -1, dtype=torch.long)
+                    for r, i in enumerate(batches[start : start + cfg.batch_size]):
+                        slots[r, : len(slotted[i])] = torch.tensor(slotted[i])
+                    logits = _with_bias(model(input_ids=inputs).logits, bias, slots)
+                    loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
+                                                             labels[:, 1:].reshape(-1), ignore_index=-100)
                 optimizer.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
                 optimizer.step()
                 scheduler.step()
+                if averaged is not None:
+                    averaged.update_parameters(model)
+                    if bias_mean is not None:
+                        bias_mean.lerp_(bias.detach(), 1.0 - decay)
                 self.steps += 1
                 total_loss += float(loss.detach()) * len(batch)
                 if (cfg.max_steps and self.steps >= cfg.max_steps) or \
                         (cfg.max_seconds and time.monotonic() - started > cfg.max_seconds):
                     self.losses.append(total_loss / max(1, min(len(encoded), start + len(batch))))
-                    model.eval()
+                    self._finish_training(averaged, bias_mean)
                     return
             self.losses.append(total_loss / len(encoded))
-        model.eval()
+        self._finish_training(averaged, bias_mean)
+
+    def _finish_training(self, averaged: Any, bias_mean: Any) -> None:
+        _use_average(self.model, averaged)
+        if self.value_bias is not None:
+            self.value_bias = (bias_mean if bias_mean is not None else self.value_bias).detach().clone()
+
+    def _encode_slotted(self, row: dict[str, str], order: Sequence[str], index: dict[str, int]
+                        ) -> tuple[list[int], list[int]]:
+        """A row's token ids, encoded piece by piece (name, `" is "`, value, separator: the table tokenizer
+        never joins them), and the value-bias slot of each position (-1: none)."""
+        assert self.tokenizer is not None
+        tok, depth = self.tokenizer, self.bias_depth
+        ids, slots = [tok.bos_id], [-1]
+        sep, is_ = tok.encode(SEP), tok.encode(IS)
+        for k, name in enumerate(order):
+            piece = [*(sep if k else []), *tok.encode(name), *is_[:-1]]
+            ids += piece
+            slots += [-1] * len(piece)
+            value = tok.encode(row[name])
+            column = index[name] * depth
+            ids += [is_[-1], *value]
+            slots += [column + min(j, depth - 1) for j in range(len(value) + 1)]
+        return [*ids, tok.eos_id], [*slots, -1]
 
     def _prepare(self) -> None:
         assert self.tokenizer is not None
         self._strings = self.tokenizer.strings()
-        self._index = TokenIndex(self._strings, self.tokenizer.eos_id)
+        # The table tokenizer splits digit runs into pairs: sample only that tokenisation (see TokenIndex).
+        self._index = TokenIndex(self._strings, self.tokenizer.eos_id,
+                                 canonical_digits=self.config.base_model is None and self.config.canonical_digits)
         self.model.eval()
 
     # sampling -------------------------------------------------------------------------------------------
@@ -241,8 +316,14 @@ class FinetunedLM(Synthesizer):
             position = (mask[:, :width].cumsum(-1) - 1).clamp(min=0)
             out = model(input_ids=ids, use_cache=True, **masks(width, position))
             length = width
+            # the value-bias slot of each row's last token: (column, tokens of the value so far)
+            depth, bias = self.bias_depth, self.value_bias
+            slot = [self._prompt_slot(g) for g in grammars]
             while True:
-                chosen = self._choose(out.logits[:, -1, :].float(), grammars, outcome, rngs, temperature)
+                logits = out.logits[:, -1, :].float()
+                if bias is not None:
+                    logits = _with_bias(logits, bias, torch.tensor(slot))
+                chosen = self._choose(logits, grammars, outcome, rngs, temperature)
                 for r, token in enumerate(chosen):
                     if token < 0:
                         continue
@@ -250,7 +331,13 @@ class FinetunedLM(Synthesizer):
                         grammars[r].finish()
                         outcome[r] = grammars[r].values()
                     else:
+                        before = grammars[r].state
                         grammars[r].commit(strings[token] or "")
+                        after = grammars[r].state
+                        if bias is not None:
+                            same = before[0] == "V" and before[1] == after[1] and slot[r] >= 0
+                            slot[r] = -1 if after[0] != "V" else \
+                                after[1] * depth + (min(slot[r] % depth + 1, depth - 1) if same else 0)
                 if all(o is not None for o in outcome):
                     break
                 if length >= limit:
@@ -263,6 +350,14 @@ class FinetunedLM(Synthesizer):
                 step_ids = torch.tensor([max(t, 0) if t >= 0 else tok.pad_id for t in chosen])[:, None]
                 out = model(input_ids=step_ids, use_cache=True, **masks(length, position), **_cache_kwargs(model, out))
         return [o for o in outcome if o is not None]
+
+    def _prompt_slot(self, grammar: RowGrammar) -> int:
+        """The value-bias slot after a conditioned prompt (inside the last fixed value), else -1."""
+        if self.value_bias is None or grammar.state[0] != "V":
+            return -1
+        assert self.tokenizer is not None
+        _, column, partial = grammar.state
+        return int(column * self.bias_depth + min(len(self.tokenizer.encode(partial)), self.bias_depth - 1))
 
     def _choose(self, logits: torch.Tensor, grammars: list[RowGrammar], outcome: list[Any],
                 rngs: list[np.random.Generator], temperature: float) -> list[int]:
@@ -307,7 +402,11 @@ class FinetunedLM(Synthesizer):
         self.tokenizer.tokenizer.save(str(folder / TOKENIZER_FILE))
         (folder / CODEC_FILE).write_text(self.codec.model_dump_json(indent=2) + "\n")
         state = {"config": self.config.model_dump(mode="json"), "tokenizer": self.tokenizer.specials(),
-                 "losses": self.losses, "steps": self.steps}
+                 "losses": self.losses, "steps": self.steps, "bias_depth": self.bias_depth}
+        if self.value_bias is not None:
+            from safetensors.torch import save_file
+
+            save_file({"value_bias": self.value_bias.contiguous()}, str(folder / BIAS_FILE))
         (folder / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
 
     @classmethod
@@ -324,6 +423,10 @@ class FinetunedLM(Synthesizer):
         instance.tokenizer = load_tokenizer(folder / TOKENIZER_FILE, state["tokenizer"])
         instance.model = _load_base(folder / MODEL_DIR)
         instance.losses, instance.steps = list(state.get("losses", [])), int(state.get("steps", 0))
+        instance.bias_depth = int(state.get("bias_depth", 0))
+        if instance.bias_depth:
+            instance.value_bias = _load_bias(folder / BIAS_FILE, len(codec.columns) * instance.bias_depth,
+                                             int(instance.model.config.vocab_size))
         instance._prepare()
         return instance
 
@@ -338,12 +441,62 @@ class FinetunedLM(Synthesizer):
         from safetensors.torch import save
 
         state = {k: v.detach().clone().contiguous() for k, v in self.model.state_dict().items()}
+        if self.value_bias is not None:
+            state["value_bias"] = self.value_bias.detach().clone().contiguous()
         return hashlib.sha256(save(state)).hexdigest()
 
     @property
     def model_name(self) -> str:
         return str(self.config.base_model) if self.config.base_model else \
             f"gpt2-{self.config.n_layer}x{self.config.n_embd}-table"
+
+
+def _with_bias(logits: Any, bias: Any, slots: Any) -> Any:
+    """`logits` (..., vocab) plus the value-bias row of each position's slot (nothing where the slot is -1)."""
+    rows = bias[slots.clamp(min=0)]
+    return logits + rows * (slots >= 0).unsqueeze(-1).to(rows.dtype)
+
+
+def _load_bias(path: Path, rows: int, vocab: int) -> Any:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        bias = load_file(str(path))["value_bias"]
+    except (OSError, KeyError, SafetensorError) as err:
+        raise InputDataError(f"model file {str(path)!r} is unreadable: {err}") from None
+    if tuple(bias.shape) != (rows, vocab):
+        raise InputDataError(f"model file {str(path)!r} holds a value bias of shape {tuple(bias.shape)}, "
+                             f"expected {(rows, vocab)}")
+    return bias
+
+
+def _max_value_tokens(codec: RowCodec) -> int:
+    """Characters of the longest value text of any column: a bound on its tokens with the table tokenizer."""
+    from biosynth.tabular._row_text import MISSING, format_units
+
+    longest = 1
+    for col in codec.modelled:
+        if col.kind == "category":
+            longest = max(longest, *(len(t) for t in col.texts))
+        else:
+            assert col.low is not None and col.high is not None
+            longest = max(longest, len(format_units(col.low, col.decimals, col.width)),
+                          len(format_units(col.high, col.decimals, col.width)))
+        if col.missing:
+            longest = max(longest, len(MISSING))
+    return longest
+
+
+def _use_average(model: Any, averaged: Any) -> None:
+    """Copy the averaged weights into the model (parameters only; buffers are not trained) and set eval mode."""
+    import torch
+
+    if averaged is not None:
+        with torch.no_grad():
+            for mine, mean in zip(model.parameters(), averaged.module.parameters(), strict=True):
+                mine.copy_(mean)
+    model.eval()
 
 
 def _cache_kwargs(model: Any, out: Any) -> dict[str, Any]:
@@ -380,8 +533,9 @@ def _max_row_tokens(codec: RowCodec) -> int:
             value = max(len(t) for t in col.texts)
         else:
             assert col.low is not None and col.high is not None
-            value = max(len(format_units(col.low, col.decimals)), len(format_units(col.high, col.decimals)),
-                        len(format_units(-1, col.decimals)) if col.low < 0 else 0)
+            value = max(len(format_units(col.low, col.decimals, col.width)),
+                        len(format_units(col.high, col.decimals, col.width)),
+                        len(format_units(-1, col.decimals, col.width)) if col.low < 0 else 0)
         if col.missing:
             value = max(value, len(MISSING))
         total += len(col.name) + len(IS) + value + len(SEP)

@@ -3,8 +3,11 @@
 Every modelled column gets a text form that a grammar can check character by character:
 
 - numerical: a fixed number of decimals per column (found from the data, at most `max_decimals`; values
-  with more are rounded), no exponent, no leading zeros, `-` for negatives; the range is kept in integer
-  *units* of 10^-decimals so that bounds are exact;
+  with more are rounded), no exponent, `-` for negatives; the range is kept in integer *units* of
+  10^-decimals so that bounds are exact. With `fixed_width` the integer part is zero-padded to the
+  widest value of the column's range (`mean area is 0143.5`, as REaLTabFormer does): every value of a
+  column then has the same digit positions, so a token means the same magnitude in every row and a
+  small model learns a column's distribution digit group by digit group; without it, no leading zeros;
 - datetime: whole days (or seconds, when any value has a time of day) since the earliest date of all
   datetime columns, written as an integer — so inequalities between datetime columns compare units;
 - categorical and boolean: the category as text (`true` / `false` for booleans);
@@ -44,6 +47,7 @@ class ColumnCodec(BaseModel):
     name: str
     kind: Literal["number", "category", "datetime", "id"]
     decimals: int = Field(0, ge=0)
+    width: int = Field(0, ge=0, description="number/datetime: integer digits, zero-padded (0: no padding)")
     low: int | None = Field(None, description="number/datetime: smallest value in units of 10^-decimals")
     high: int | None = None
     integer: bool = False
@@ -72,8 +76,10 @@ class RowCodec(BaseModel):
 
     # building --------------------------------------------------------------------------------------
     @classmethod
-    def build(cls, data: pd.DataFrame, metadata: TableMetadata, *, max_decimals: int = 4) -> RowCodec:
-        """Derive the codec from the table and its metadata; refuses what cannot be written unambiguously."""
+    def build(cls, data: pd.DataFrame, metadata: TableMetadata, *, max_decimals: int = 4,
+              fixed_width: bool = False) -> RowCodec:
+        """Derive the codec from the table and its metadata; refuses what cannot be written unambiguously.
+        `fixed_width`: zero-pad every number's integer part to the width of its column's range."""
         import pandas as pd
 
         dt_columns = [c.name for c in metadata.columns if c.type is ColumnType.DATETIME]
@@ -106,6 +112,7 @@ class RowCodec(BaseModel):
                     raise ConfigError(f"numerical column {spec.name!r}: no value with {decimals} decimals lies in "
                                       f"[{spec.minimum}, {spec.maximum}]; raise max_decimals")
                 codecs.append(ColumnCodec(name=spec.name, kind="number", decimals=decimals, low=low, high=high,
+                                          width=_width(low, high, decimals) if fixed_width else 0,
                                           integer=spec.integer, missing=missing))
             elif spec.type is ColumnType.DATETIME:
                 assert epoch is not None
@@ -113,7 +120,8 @@ class RowCodec(BaseModel):
                 last = spec.latest if spec.latest is not None else pd.to_datetime(present).max().to_pydatetime()
                 low = math.ceil(_offset(first, epoch, unit))
                 high = math.floor(_offset(last, epoch, unit))
-                codecs.append(ColumnCodec(name=spec.name, kind="datetime", low=low, high=high, missing=missing))
+                codecs.append(ColumnCodec(name=spec.name, kind="datetime", low=low, high=high,
+                                          width=_width(low, high, 0) if fixed_width else 0, missing=missing))
             else:
                 values: tuple[Category, ...] = (True, False) if spec.type is ColumnType.BOOLEAN else \
                     tuple(spec.categories or ())
@@ -166,7 +174,7 @@ class RowCodec(BaseModel):
         else:
             raise ConfigError(f"column {name!r} ({codec.kind}) is not written as text")
         assert codec.low is not None and codec.high is not None
-        return format_units(min(max(units, codec.low), codec.high), codec.decimals)
+        return format_units(min(max(units, codec.low), codec.high), codec.decimals, codec.width)
 
     def text_value(self, name: str, text: str) -> Any:
         """The typed value of a column's text (None for `missing`)."""
@@ -175,9 +183,10 @@ class RowCodec(BaseModel):
             return None
         if codec.kind == "category":
             return codec.values[codec.texts.index(text)]
-        units = parse_units(text, codec.decimals)
+        units = parse_units(text, codec.decimals, codec.width)
         if units is None:
-            raise ValueError(f"column {name!r}: {text!r} is not a number with {codec.decimals} decimals")
+            raise ValueError(f"column {name!r}: {text!r} is not a number with {codec.decimals} decimals"
+                             + (f" and {codec.width} integer digits" if codec.width else ""))
         if codec.kind == "datetime":
             assert self.datetime_epoch is not None
             step = dt.timedelta(days=1) if self.datetime_unit == "day" else dt.timedelta(seconds=1)
@@ -205,19 +214,22 @@ class RowCodec(BaseModel):
 
 
 # numbers ---------------------------------------------------------------------------------------------
-def format_units(units: int, decimals: int) -> str:
-    """`1234, 2` -> `"12.34"`; `-5, 2` -> `"-0.05"`."""
+def format_units(units: int, decimals: int, width: int = 0) -> str:
+    """`1234, 2` -> `"12.34"`; `-5, 2` -> `"-0.05"`; `1234, 2, width=3` -> `"012.34"`."""
     sign = "-" if units < 0 else ""
     whole, frac = divmod(abs(units), 10**decimals)
-    return f"{sign}{whole}.{frac:0{decimals}d}" if decimals else f"{sign}{whole}"
+    head = f"{whole:0{width}d}" if width else f"{whole}"
+    return f"{sign}{head}.{frac:0{decimals}d}" if decimals else f"{sign}{head}"
 
 
-def parse_units(text: str, decimals: int) -> int | None:
-    """The units of a canonical number text (as `format_units` writes it), else None."""
+def parse_units(text: str, decimals: int, width: int = 0) -> int | None:
+    """The units of a canonical number text (as `format_units` writes it with `width`), else None."""
     negative = text.startswith("-")
     body = text[1:] if negative else text
     whole, dot, frac = body.partition(".")
-    if not whole.isdigit() or (len(whole) > 1 and whole[0] == "0"):
+    if not whole.isdigit() or not whole.isascii():
+        return None
+    if (len(whole) != width) if width else (len(whole) > 1 and whole[0] == "0"):
         return None
     if decimals:
         if not dot or len(frac) != decimals or not frac.isdigit():
@@ -228,6 +240,11 @@ def parse_units(text: str, decimals: int) -> int | None:
     if negative and units == 0:
         return None
     return -units if negative else units
+
+
+def _width(low: int, high: int, decimals: int) -> int:
+    """Integer digits of the widest value in [low, high] units."""
+    return len(str(max(abs(low), abs(high)) // 10**decimals))
 
 
 def _decimals(values: list[float], cap: int) -> int:
