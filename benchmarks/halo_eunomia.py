@@ -6,6 +6,13 @@ B1 (independent marginals): visit count, codes per visit and codes drawn indepen
 B2 (first-order Markov): each next visit drawn from the real visits that followed a visit with the same
 key code (the visit's rarest code); the first visit from real first visits; visit count from the data.
 Copying: share of synthetic patients whose whole history (sequence of code sets) equals a training one.
+"real train" is a reference, not a generator: as many real training patients as held-out, drawn at random (the
+score a perfect generator would get at this sample size; it copies by construction).
+
+Train once and keep the model, then sample from it again without training:
+
+    python benchmarks/halo_eunomia.py --train-steps 6800 --save /tmp/halo_model
+    python benchmarks/halo_eunomia.py --load /tmp/halo_model --draws 5
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ def independent_marginals(train: Histories, n: int, seed: int) -> Histories:
     lengths = [len(h) for h in train]
     sizes = [len(v) for h in train for v in h]
     counts = Counter(c for h in train for v in h for c in v)
-    codes, weights = list(counts), list(counts.values())
+    codes = sorted(counts)  # not the Counter's order: it follows set iteration, which varies between processes
+    weights = [counts[c] for c in codes]
     out = []
     for _ in range(n):
         visits = []
@@ -72,9 +80,37 @@ def markov(train: Histories, n: int, seed: int) -> Histories:
     return out
 
 
+def describe(patients: list[VisitSequencePayload]) -> str:
+    lengths = [len(p.visits) for p in patients]
+    deciles = statistics.quantiles(lengths, n=10)
+    codes = statistics.fmean(len(v.codes) for p in patients for v in p.visits)
+    return (f"mean {statistics.fmean(lengths):.1f}, deciles 10/50/90 {deciles[0]:.0f}/{deciles[4]:.0f}/{deciles[8]:.0f}"
+            f", share > 60 visits {sum(n > 60 for n in lengths) / len(lengths):.3f}, codes/visit {codes:.2f}")
+
+
 def copied(train: Histories, synthetic: Histories) -> float:
     real = set(train)
     return sum(h in real for h in synthetic) / len(synthetic)
+
+
+def fit(train: list[VisitSequencePayload], code_domains: dict[str, str], args: argparse.Namespace) -> Halo:
+    started = time.monotonic()
+    halo = Halo.fit(train, config=HaloConfig(n_embd=args.n_embd, n_layer=args.n_layer, n_head=4, dropout=args.dropout),
+                    training=HaloTraining(epochs=1000, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                                          seed=args.seed,
+                                          max_seconds=None if args.train_steps else args.train_seconds,
+                                          max_steps=args.train_steps,
+                                          schedule=args.schedule, weight_decay=args.weight_decay,
+                                          calibrate_length=not args.no_calibrate,
+                                          calibration_patients=args.calibration_patients),
+                    vocabulary_name="OMOP", code_domains=code_domains)
+    fit_s = time.monotonic() - started
+    n_params = sum(p.numel() for p in halo.network.parameters())
+    steps = len(halo.losses)
+    print(f"HALO: {n_params} parameters, {steps} steps ({steps * args.batch_size / len(train):.1f} epochs) in "
+          f"{fit_s:.0f} s, loss {statistics.fmean(halo.losses[:20]):.5f} -> {statistics.fmean(halo.losses[-20:]):.5f}",
+          flush=True)
+    return halo
 
 
 def main() -> None:
@@ -92,6 +128,16 @@ def main() -> None:
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core machine")
+    parser.add_argument("--no-calibrate", action="store_true",
+                        help="do not calibrate the end-of-record logit to the training patients' mean visit count")
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="calibrate the (loaded or trained) model again on the training patients, from offset 0 "
+                             "with the seed and patient count `fit` uses (a model saved by older code gets today's "
+                             "calibration)")
+    parser.add_argument("--calibration-patients", type=int, default=512)
+    parser.add_argument("--save", default=None, help="write the trained model to this (new) folder")
+    parser.add_argument("--load", default=None,
+                        help="sample from a model folder saved by --save (same --seed split) instead of training")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -102,35 +148,38 @@ def main() -> None:
     train = [cohort.patients[i] for i in order[:cut]]
     held_out = [cohort.patients[i] for i in order[cut:]]
     print(f"train {len(train)} patients, held-out {len(held_out)}")
+    print(f"visits/patient: train {describe(train)}; held-out {describe(held_out)}")
 
-    started = time.monotonic()
-    halo = Halo.fit(train, config=HaloConfig(n_embd=args.n_embd, n_layer=args.n_layer, n_head=4, dropout=args.dropout),
-                    training=HaloTraining(epochs=1000, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                                          seed=args.seed,
-                                          max_seconds=None if args.train_steps else args.train_seconds,
-                                          max_steps=args.train_steps,
-                                          schedule=args.schedule, weight_decay=args.weight_decay),
-                    vocabulary_name="OMOP", code_domains=cohort.code_domains)
-    fit_s = time.monotonic() - started
-    n_params = sum(p.numel() for p in halo.network.parameters())
-    steps = len(halo.losses)
-    print(f"HALO: {n_params} parameters, {steps} steps ({steps * args.batch_size / len(train):.1f} epochs) in "
-          f"{fit_s:.0f} s, loss {statistics.fmean(halo.losses[:20]):.5f} -> {statistics.fmean(halo.losses[-20:]):.5f}")
-
+    if args.load:
+        halo = Halo.load(args.load)
+        print(f"HALO: loaded {args.load}")
+    else:
+        halo = fit(train, cohort.code_domains, args)
+        if args.save:
+            halo.save(args.save)
+            print(f"HALO: saved to {args.save}")
+    if args.recalibrate:
+        started = time.monotonic()
+        halo.calibrate_length(statistics.fmean(len(p.visits) for p in train), seed=derive_seed(args.seed, "calibrate"),
+                              patients=min(args.calibration_patients, len(train)), start_offset=0.0)
+        print(f"recalibrated in {time.monotonic() - started:.0f} s")
+    print(f"length calibration: {halo.calibration.model_dump() if halo.calibration else None}", flush=True)
     train_h = histories(train)
     results: dict[str, list[dict[str, float | None]]] = defaultdict(list)
     copies: dict[str, list[float]] = defaultdict(list)
     for draw in range(args.draws):
         seed = derive_seed(args.seed, "draw", draw)
         started = time.monotonic()
-        sampled = halo.sample(len(held_out), seed=seed, batch_size=128)
+        outcomes = halo.sample_seeded([derive_seed(seed, i) for i in range(len(held_out))], batch_size=128)
         sample_s = time.monotonic() - started
-        lengths = [len(p.visits) for p in sampled]
-        print(f"draw {draw}: sampled {len(sampled)} patients in {sample_s:.0f} s; visits/patient "
-              f"{statistics.fmean(lengths):.1f} (real {statistics.fmean(len(p.visits) for p in held_out):.1f}), "
-              f"codes/visit {statistics.fmean(len(v.codes) for p in sampled for v in p.visits):.2f}")
+        sampled = [o.payload for o in outcomes]
+        dropped = sum(o.empty_visits_dropped for o in outcomes)
+        print(f"draw {draw}: sampled {len(sampled)} patients in {sample_s:.0f} s; visits/patient {describe(sampled)}; "
+              f"empty visits dropped {dropped} ({dropped / max(sum(len(p.visits) for p in sampled) + dropped, 1):.2%})"
+              f", not ended {sum(not o.ended for o in outcomes)}", flush=True)
         candidates = {"HALO": histories(sampled), "B1": independent_marginals(train_h, len(held_out), seed),
-                      "B2": markov(train_h, len(held_out), seed)}
+                      "B2": markov(train_h, len(held_out), seed),
+                      "real train": [tuple(h) for h in random.Random(seed).sample(train_h, len(held_out))]}
         for name, synthetic in candidates.items():
             scores = halo_r2_all(held_out, [[sorted(v) for v in h] for h in synthetic], n_bootstrap=0)
             results[name].append({r.parameters["measure"]: r.value for r in scores})  # None where R² is undefined

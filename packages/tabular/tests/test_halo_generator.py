@@ -77,3 +77,11 @@ def test_recipe_run_produces_patient_records(tiny_model_dir: Path, tmp_path: Pat
     assert len(patients) == 7 and all(isinstance(r.payload, VisitSequencePayload) for r in patients)
     notes = [r for r in records if r.modality is Modality.TEXT]
     assert notes[0].text is not None and "patient born in the 19" in notes[0].text
+
+
+def test_length_calibration_is_recorded(tiny_halo, tiny_model_dir: Path, tmp_path: Path) -> None:
+    generator = HaloGenerator({"model": str(tiny_model_dir)})
+    records = generator.generate([SampleRequest(index=i, seed=i) for i in range(3)],
+                                 StepContext(step="s", seed=1, root=tmp_path))
+    offset = tiny_halo.config.end_logit_offset
+    assert offset != 0.0 and all(r.provenance.extra["end_logit_offset"] == offset for r in records)

@@ -20,14 +20,15 @@ from biosynth.tabular._row_model import TableRow, row_model
 from biosynth.tabular._synthesizer import RowFailure, SampleOutcome, SamplingError, Synthesizer
 
 if TYPE_CHECKING:
-    from biosynth.tabular._halo import Halo, HaloTraining, SampledPatient
+    from biosynth.tabular._halo import Halo, HaloTraining, LengthCalibration, SampledPatient
     from biosynth.tabular._halo_generator import HaloGenerator
     from biosynth.tabular._halo_network import HaloConfig
     from biosynth.tabular._halo_vocab import HaloVocabulary
 
 _LAZY = {
     "Halo": "biosynth.tabular._halo", "HaloTraining": "biosynth.tabular._halo",
-    "SampledPatient": "biosynth.tabular._halo", "HaloConfig": "biosynth.tabular._halo_network",
+    "SampledPatient": "biosynth.tabular._halo", "LengthCalibration": "biosynth.tabular._halo",
+    "HaloConfig": "biosynth.tabular._halo_network",
     "HaloVocabulary": "biosynth.tabular._halo_vocab", "HaloGenerator": "biosynth.tabular._halo_generator",
     "FinetunedLM": "biosynth.tabular._finetuned", "FinetunedConfig": "biosynth.tabular._finetuned",
     "LlmFinetuned": "biosynth.tabular._finetuned_generator",
@@ -40,7 +41,7 @@ __all__ = [
     "check_rows", "parse_conditions", "row_model",
     "FinetunedConfig", "FinetunedLM", "LlmFinetuned", "SdvGenerator", "SdvSynthesizer",
     "METADATA_VERSION", "CohortStats", "ColumnSpec", "ColumnType", "Halo", "HaloConfig",
-    "HaloGenerator", "HaloTraining", "HaloVocabulary", "OmopCohort", "OmopWriteReport", "SampledPatient",
+    "HaloGenerator", "HaloTraining", "HaloVocabulary", "LengthCalibration", "OmopCohort", "OmopWriteReport", "SampledPatient",
     "TableMetadata", "detect_metadata", "eunomia_database", "load_eunomia", "load_omop",
     "write_omop",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +47,29 @@ class HaloTraining(BaseModel):
                               "(the first of epochs, max_steps, max_seconds to end)")
     warmup_steps: int = Field(100, ge=0)
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW decoupled weight decay")
+    calibrate_length: bool = Field(
+        True, description="after training, shift the end-of-record logit so that sampled patients have as many "
+                          "visits on average as the training patients (see `Halo.calibrate_length`)")
+    calibration_patients: int = Field(512, ge=2, description="patients sampled per calibration round (at most as "
+                                                              "many as there are training patients)")
+    calibration_rounds: int = Field(6, ge=1, description="most sampling rounds of the calibration search")
+    calibration_tolerance: float = Field(0.01, gt=0.0, lt=1.0,
+                                         description="stop once the sampled mean is this close (relative)")
+
+
+class LengthCalibration(BaseModel):
+    """How `end_logit_offset` was chosen: the sampled mean visit count before and after, against the target."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target_mean_visits: float = Field(gt=0)
+    start_offset: float = Field(description="the offset the search started from (the model's previous one)")
+    before_mean_visits: float = Field(ge=0, description="sampled mean at start_offset")
+    after_mean_visits: float = Field(ge=0)
+    end_logit_offset: float
+    patients: int = Field(ge=1)
+    rounds: int = Field(ge=0)
+    seed: int = Field(ge=0)
 
 
 @dataclass(frozen=True)
@@ -62,13 +86,14 @@ class Halo:
     """HALO for longitudinal EHR: `Halo.fit(patients)`, `sample(n, seed=..., conditions=...)`, `save` / `load`."""
 
     def __init__(self, config: HaloConfig, vocabulary: HaloVocabulary, network: HaloNetwork,
-                 losses: Sequence[float] = ()) -> None:
+                 losses: Sequence[float] = (), calibration: LengthCalibration | None = None) -> None:
         if config.max_visits is None:
             raise ValueError("Halo needs a config with max_visits resolved")
         self.config = config
         self.vocabulary = vocabulary
         self.network = network
         self.losses = list(losses)
+        self.calibration = calibration
 
     # fitting -----------------------------------------------------------------------------------
     @classmethod
@@ -95,7 +120,82 @@ class Halo:
             torch.manual_seed(training.seed)
             network = HaloNetwork(config, vocabulary.size)
             losses = _train(network, encoded, vocabulary.size, training, on_step)
-        return cls(config, vocabulary, network, losses)
+        halo = cls(config, vocabulary, network, losses)
+        if training.calibrate_length:
+            halo.calibrate_length(statistics.fmean(len(p.visits) for p in patients),
+                                  seed=derive_seed(training.seed, "calibrate"),
+                                  patients=min(training.calibration_patients, len(patients)),
+                                  rounds=training.calibration_rounds, tolerance=training.calibration_tolerance)
+        return halo
+
+    def calibrate_length(self, target_mean_visits: float, *, seed: int = 0, patients: int = 512, rounds: int = 6,
+                         tolerance: float = 0.01, batch_size: int = 128,
+                         start_offset: float | None = None) -> LengthCalibration:
+        """Choose `config.end_logit_offset` so that `patients` sampled patients (fixed seeds) have
+        `target_mean_visits` visits on average (pass the training patients' mean, never held-out data).
+
+        The end token is one rare position per history, so a small error in its probability changes history
+        length a lot, and with it every per-patient measure. Search: a first step from the geometric
+        approximation (mean visits ~ 1/p(end), p ~ exp(logit)), then secant steps on log(mean) kept inside the
+        bracket found so far, until the mean is within `tolerance` (relative) or half a standard error of the
+        target; the offset whose mean lies closest to the target is kept. The search starts from
+        `start_offset` (default: the model's current offset; 0 repeats what `fit` does).
+        """
+        if not (math.isfinite(target_mean_visits) and target_mean_visits > 0):
+            raise ConfigError(f"target_mean_visits must be a positive number, got {target_mean_visits}")
+        if target_mean_visits > (self.config.max_visits or 0):
+            raise ConfigError(f"target_mean_visits={target_mean_visits} exceeds the model's context of "
+                              f"{self.config.max_visits} visits")
+        if patients < 1 or rounds < 1 or not 0 < tolerance < 1:
+            raise ConfigError(f"calibration needs patients >= 1, rounds >= 1 and 0 < tolerance < 1 (got {patients}, "
+                              f"{rounds}, {tolerance})")
+        seeds = [derive_seed(seed, i) for i in range(patients)]
+        limit = self.config.max_visits
+        assert limit is not None
+
+        def error(offset: float) -> tuple[float, float, float]:
+            lengths = [len(s.payload.visits) for s in self._sample_all(seeds, {}, limit, batch_size, offset)]
+            mean = statistics.fmean(lengths)
+            half_se = 0.5 * statistics.pstdev(lengths) / math.sqrt(len(lengths))
+            return mean, math.log(max(mean, 0.5) / target_mean_visits), half_se
+
+        start = self.config.end_logit_offset if start_offset is None else start_offset
+        if not math.isfinite(start):
+            raise ConfigError(f"start_offset must be a finite number, got {start}")
+        offset = start
+        before, err, half_se = error(offset)
+        mean, best = before, (abs(err), offset, before)
+        low, high = -math.inf, math.inf  # offsets known to give too long (low) and too short (high) histories
+        previous: tuple[float, float] | None = None
+        used = 0
+        for _ in range(rounds):
+            if abs(err) <= math.log1p(tolerance) or abs(mean - target_mean_visits) <= half_se:
+                break
+            if err > 0:
+                low = max(low, offset)  # too long: the offset must grow
+            else:
+                high = min(high, offset)
+            slope = -1.0  # geometric approximation: d log(mean) / d offset ~ -1
+            if previous is not None and previous[0] != offset:
+                secant = (err - previous[1]) / (offset - previous[0])
+                if secant < 0 and math.isfinite(secant):
+                    slope = secant
+            proposal = offset - err / slope
+            if not low < proposal < high:
+                proposal = (low + high) / 2 if math.isfinite(low) and math.isfinite(high) else proposal
+            previous = (offset, err)
+            offset = proposal
+            mean, err, half_se = error(offset)
+            used += 1
+            if abs(err) < best[0]:
+                best = (abs(err), offset, mean)
+        result = LengthCalibration(target_mean_visits=target_mean_visits, start_offset=start,
+                                   before_mean_visits=before,
+                                   after_mean_visits=best[2], end_logit_offset=best[1], patients=patients,
+                                   rounds=used, seed=seed)
+        self.config = self.config.model_copy(update={"end_logit_offset": best[1]})
+        self.calibration = result
+        return result
 
     # sampling ----------------------------------------------------------------------------------
     def sample(self, n: int, *, seed: int = 0, conditions: Mapping[str, Category] | None = None,
@@ -115,19 +215,27 @@ class Halo:
         assert limit is not None
         if limit < 1 or limit > (self.config.max_visits or 0):
             raise ConfigError(f"max_visits must lie in 1..{self.config.max_visits} (the model's context), got {limit}")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        return self._sample_all(seeds, fixed, limit, batch_size, self.config.end_logit_offset)
+
+    def _sample_all(self, seeds: Sequence[int], fixed: dict[int, int], limit: int, batch_size: int,
+                    end_offset: float) -> list[SampledPatient]:
         out: list[SampledPatient] = []
         self.network.eval()
         with torch.inference_mode():
             for start in range(0, len(seeds), batch_size):
-                out += self._sample_batch(list(seeds[start : start + batch_size]), fixed, limit)
+                out += self._sample_batch(list(seeds[start : start + batch_size]), fixed, limit, end_offset)
         return out
 
-    def _sample_batch(self, seeds: list[int], fixed: dict[int, int], limit: int) -> list[SampledPatient]:
+    def _sample_batch(self, seeds: list[int], fixed: dict[int, int], limit: int,
+                      end_offset: float) -> list[SampledPatient]:
         vocab, net = self.vocabulary, self.network
         size, batch = vocab.size, len(seeds)
         generators = [torch.Generator().manual_seed(s) for s in seeds]
         positions = torch.arange(size)
         end = positions == vocab.end_index
+        bias = end.float() * end_offset
         static_allowed = ((positions >= vocab.static_offset) & (positions < vocab.start_index)) | end
         first_visit_allowed = ((positions >= vocab.code_offset) & (positions < vocab.static_offset)) | end
         later_visit_allowed = (positions < vocab.static_offset) | end
@@ -142,11 +250,11 @@ class Halo:
         for t in range(1, limit + 2):
             history = net.history(rows)[:, -1]
             if t == 1:
-                row = self._fill_row(history, generators, ~done, static_allowed, static_groups, forced)
+                row = self._fill_row(history, generators, ~done, static_allowed, static_groups, forced, bias)
             elif t == 2:
-                row = self._fill_row(history, generators, ~done, first_visit_allowed, [], None)
+                row = self._fill_row(history, generators, ~done, first_visit_allowed, [], None, bias)
             else:
-                row = self._fill_row(history, generators, ~done, later_visit_allowed, gap_groups, None)
+                row = self._fill_row(history, generators, ~done, later_visit_allowed, gap_groups, None, bias)
             rows = torch.cat((rows, row.unsqueeze(1)), dim=1)
             done |= row[:, vocab.end_index].bool()
             if bool(done.all()):
@@ -154,12 +262,14 @@ class Halo:
         return [self._decode(rows[b], bool(done[b])) for b in range(batch)]
 
     def _fill_row(self, history: torch.Tensor, generators: list[torch.Generator], active: torch.Tensor,
-                  allowed: torch.Tensor, groups: list[tuple[int, int]], forced: torch.Tensor | None) -> torch.Tensor:
+                  allowed: torch.Tensor, groups: list[tuple[int, int]], forced: torch.Tensor | None,
+                  bias: torch.Tensor) -> torch.Tensor:
         """Sample one row per active patient, position by position, as the reference's `sample` loop does: draw
         every position, keep the first drawn one past the pointer, re-run the fine head from there.
 
         Each `groups` range (a static field, the time-gap bins) gets exactly one position, as in the
         training data: once one is set the others are off, and the last is on if none was drawn before it.
+        `bias` is added to the logits (the calibrated end-of-record offset).
         """
         size = self.vocabulary.size
         row = torch.zeros(history.shape[0], size)
@@ -173,7 +283,7 @@ class Halo:
             last[hi - 1] = True
         while bool(active.any()):
             idx = active.nonzero().squeeze(1)
-            probs = torch.sigmoid(self.network.code_logits(history[idx], row[idx]))
+            probs = torch.sigmoid(self.network.code_logits(history[idx], row[idx]) + bias)
             uniforms = torch.stack([torch.rand(size, generator=generators[int(b)]) for b in idx])
             draw = (uniforms < probs) & allowed
             if groups:
@@ -238,6 +348,7 @@ class Halo:
                 "files": {name: sha256_file(staging / name) for name in (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE)},
                 "training_steps": len(self.losses),
                 "final_loss": self.losses[-1] if self.losses else None,
+                "length_calibration": self.calibration.model_dump() if self.calibration else None,
             }
             (staging / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
             if folder.exists():
@@ -290,7 +401,15 @@ class Halo:
             raise InputDataError(f"HALO weights {str(folder / WEIGHTS_FILE)!r} do not fit {CONFIG_FILE} and "
                                  f"{VOCAB_FILE}: {err}") from None
         network.eval()
-        return cls(config, vocabulary, network)
+        calibration = marker.get("length_calibration")
+        try:
+            parsed = None if calibration is None else LengthCalibration.model_validate(calibration)
+        except ValidationError as err:
+            raise InputDataError(f"{str(marker_path)!r}: 'length_calibration' is not valid: {err}") from None
+        if parsed is not None and parsed.end_logit_offset != config.end_logit_offset:
+            raise InputDataError(f"{str(marker_path)!r}: 'length_calibration' records end_logit_offset "
+                                 f"{parsed.end_logit_offset}, but {CONFIG_FILE} holds {config.end_logit_offset}")
+        return cls(config, vocabulary, network, calibration=parsed)
 
 
 def _read_json(path: Path) -> Any:

@@ -77,7 +77,8 @@ class HaloGenerator(Generator[HaloParams]):
         drafts: list[Draft | GenerationError] = []
         for position in range(len(requests)):
             patient, conditions = sampled[position]
-            extra: dict[str, Any] = {"ended": patient.ended, "empty_visits_dropped": patient.empty_visits_dropped}
+            extra: dict[str, Any] = {"ended": patient.ended, "empty_visits_dropped": patient.empty_visits_dropped,
+                                     "end_logit_offset": self._halo.config.end_logit_offset}
             if conditions:
                 extra["conditions"] = conditions
             if self.params.target is not None and self._targets is not None:

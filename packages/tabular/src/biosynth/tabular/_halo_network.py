@@ -27,6 +27,10 @@ class HaloConfig(BaseModel):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="the reference uses none")
     fine_hidden_layers: int = Field(2, ge=1, description="masked linear layers in the fine head (reference: 2)")
     max_visits: int | None = Field(None, ge=1, description="None: the longest history in the training data")
+    end_logit_offset: float = Field(0.0, allow_inf_nan=False,
+                                    description="added to the end-of-record logit when sampling (negative: longer "
+                                                "histories); set by `Halo.calibrate_length`, 0 leaves the network as "
+                                                "trained")
 
     @model_validator(mode="after")
     def _heads(self) -> Self:
