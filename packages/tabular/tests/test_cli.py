@@ -25,7 +25,7 @@ def test_fit_on_eunomia_then_sample_omop_tables(tmp_path: Path) -> None:
                               "--epochs", "1", "--batch-size", "6", "--n-embd", "8", "--n-head", "2",
                               "--n-layer", "1", "--seed", "4", "--label-concept-id", "192671", "--threads", "1"])
     assert fit.exit_code == 0, fit.output
-    assert "12 persons" in fit.output and "2 steps" in fit.output
+    assert "12 persons" in fit.output and "2 steps" in fit.output and "length calibration: end-logit offset" in fit.output
     halo = Halo.load(model)
     assert halo.vocabulary.name == "OMOP" and set(halo.vocabulary.code_domains.values()) <= {
         "condition", "drug", "procedure"}

@@ -125,6 +125,8 @@ def fit_halo(
     label_concept_id: Annotated[int | None, typer.Option(help="static label: does the person have this concept")] = None,
     limit_persons: Annotated[int | None, typer.Option(min=2, help="use only the first N persons (quick runs)")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (1 is fastest on a busy machine)")] = None,
+    calibrate: Annotated[bool, typer.Option(help="after training, match the sampled mean history length to the "
+                                                 "training patients' (samples 512 patients a round)")] = True,
 ) -> None:
     """Train HALO on an OMOP database and save it (safetensors + JSON) to --out."""
     if omop_eunomia == (omop is not None):
@@ -138,7 +140,7 @@ def fit_halo(
     _set_threads(threads)
     config = _build(HaloConfig, n_embd=n_embd, n_layer=n_layer, n_head=n_head)
     training = _build(HaloTraining, epochs=epochs, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
-                      max_steps=max_steps, max_seconds=max_seconds)
+                      max_steps=max_steps, max_seconds=max_seconds, calibrate_length=calibrate)
     if omop is not None:
         cohort = load_omop(omop, label_concept_id=label_concept_id, limit_persons=limit_persons)
     else:
@@ -154,6 +156,10 @@ def fit_halo(
     halo = Halo.fit(cohort.patients, config=config, training=training, vocabulary_name="OMOP",
                     code_domains=cohort.code_domains, code_names=cohort.code_names, on_step=report)
     halo.save(out)
+    if halo.calibration is not None:
+        c = halo.calibration
+        typer.echo(f"length calibration: end-logit offset {c.end_logit_offset:+.3f}, sampled mean "
+                   f"{c.before_mean_visits:.1f} -> {c.after_mean_visits:.1f} visits (training {c.target_mean_visits:.1f})")
     typer.echo(f"{len(halo.losses)} steps, final loss {halo.losses[-1]:.5f} -> {out}")
 
 
