@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,13 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from biosynth.core import ConfigError, InputDataError, Visit, VisitSequencePayload, derive_seed, sha256_file
+from biosynth.core import ConfigError, InputDataError, Visit, VisitSequencePayload, derive_seed
 from biosynth.tabular._halo_network import HaloConfig, HaloNetwork
 from biosynth.tabular._halo_vocab import DEFAULT_GAP_EDGES, Category, HaloVocabulary
+from biosynth.tabular._synthesizer import MARKER, check_model_folder, write_model_folder
 
 GENERATOR_NAME = "halo"
 FORMAT_VERSION = 1
-MARKER = "biosynth_model.json"
 CONFIG_FILE = "halo_config.json"
 VOCAB_FILE = "vocabulary.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -332,32 +330,18 @@ class Halo:
 
     # persistence -------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write the model folder atomically: weights (safetensors), config and vocabulary (JSON)."""
-        folder = Path(folder)
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-            raise ConfigError(f"model folder {str(folder)!r} already exists and is not empty; choose a new folder")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
-        try:
+        """Write the model folder atomically: weights (safetensors), config and vocabulary (JSON), and the marker
+        (`write_model_folder`, shared with the table synthesizers)."""
+
+        def write(staging: Path) -> dict[str, Any]:
             state = {k: v.detach().contiguous() for k, v in self.network.state_dict().items()}
             save_file(state, str(staging / WEIGHTS_FILE), metadata={"generator": GENERATOR_NAME})
             (staging / CONFIG_FILE).write_text(self.config.model_dump_json(indent=2) + "\n")
             (staging / VOCAB_FILE).write_text(self.vocabulary.model_dump_json(indent=2) + "\n")
-            marker = {
-                "generator": GENERATOR_NAME, "format_version": FORMAT_VERSION,
-                "files": {name: sha256_file(staging / name) for name in (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE)},
-                "training_steps": len(self.losses),
-                "final_loss": self.losses[-1] if self.losses else None,
-                "length_calibration": self.calibration.model_dump() if self.calibration else None,
-            }
-            (staging / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-            if folder.exists():
-                folder.rmdir()
-            staging.rename(folder)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging)
-        return folder
+            return {"training_steps": len(self.losses), "final_loss": self.losses[-1] if self.losses else None,
+                    "length_calibration": self.calibration.model_dump() if self.calibration else None}
+
+        return write_model_folder(folder, GENERATOR_NAME, FORMAT_VERSION, write)
 
     @classmethod
     def load(cls, folder: str | Path) -> Halo:
@@ -365,26 +349,10 @@ class Halo:
         folder = Path(folder)
         if not folder.is_dir():
             raise InputDataError(f"HALO model folder {str(folder)!r} does not exist or is not a folder")
+        marker = check_model_folder(folder, GENERATOR_NAME, FORMAT_VERSION)  # generator, version, sha256 of files
         marker_path = folder / MARKER
-        if not marker_path.is_file():
-            raise InputDataError(f"{str(folder)!r} holds no biosynth model: {MARKER} is missing")
-        marker = _read_json(marker_path)
-        if not isinstance(marker, dict) or marker.get("generator") != GENERATOR_NAME:
-            other = marker.get("generator") if isinstance(marker, dict) else None
-            raise InputDataError(f"{str(marker_path)!r} describes a model of generator {other!r}, not {GENERATOR_NAME!r}")
-        if marker.get("format_version") != FORMAT_VERSION:
-            raise InputDataError(f"{str(marker_path)!r}: format_version {marker.get('format_version')!r} is not "
-                                 f"supported (expected {FORMAT_VERSION})")
-        files = marker.get("files")
-        if not isinstance(files, dict) or set(files) != {WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE}:
+        if set(marker["files"]) != {WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE}:
             raise InputDataError(f"{str(marker_path)!r}: 'files' must list {WEIGHTS_FILE}, {CONFIG_FILE}, {VOCAB_FILE}")
-        for name, expected in files.items():
-            path = folder / name
-            if not path.is_file():
-                raise InputDataError(f"HALO model file {str(path)!r} is missing")
-            if sha256_file(path) != expected:
-                raise InputDataError(f"HALO model file {str(path)!r} is corrupted: its sha256 differs from the "
-                                     f"one recorded in {MARKER}")
         config = _parse(HaloConfig, folder / CONFIG_FILE)
         vocabulary = _parse(HaloVocabulary, folder / VOCAB_FILE)
         if config.max_visits is None:
