@@ -101,6 +101,7 @@ def fit(train: list[VisitSequencePayload], code_domains: dict[str, str], args: a
                                           max_seconds=None if args.train_steps else args.train_seconds,
                                           max_steps=args.train_steps,
                                           schedule=args.schedule, weight_decay=args.weight_decay,
+                                          validation_share=args.validation_share,
                                           calibrate_length=not args.no_calibrate,
                                           calibration_patients=args.calibration_patients),
                     vocabulary_name="OMOP", code_domains=code_domains)
@@ -110,6 +111,9 @@ def fit(train: list[VisitSequencePayload], code_domains: dict[str, str], args: a
     print(f"HALO: {n_params} parameters, {steps} steps ({steps * args.batch_size / len(train):.1f} epochs) in "
           f"{fit_s:.0f} s, loss {statistics.fmean(halo.losses[:20]):.5f} -> {statistics.fmean(halo.losses[-20:]):.5f}",
           flush=True)
+    if halo.validation:
+        print("cross-entropy of the validation share of the training patients by step: "
+              + ", ".join(f"{step}: {loss:.5f}" for step, loss in halo.validation), flush=True)
     return halo
 
 
@@ -127,6 +131,9 @@ def main() -> None:
     parser.add_argument("--schedule", choices=["constant", "cosine"], default="cosine")
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--validation-share", type=float, default=0.0,
+                        help="hold out this share of the *training* patients and print their cross-entropy while "
+                             "training (to choose size and steps; the held-out 20%% stays untouched)")
     parser.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core machine")
     parser.add_argument("--no-calibrate", action="store_true",
                         help="do not calibrate the end-of-record logit to the training patients' mean visit count")

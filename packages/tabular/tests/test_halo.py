@@ -137,3 +137,28 @@ def test_folder_of_another_generator_is_refused(tiny_model_dir: Path, tmp_path: 
 def test_save_refuses_a_non_empty_folder(tiny_halo: Halo, tiny_model_dir: Path) -> None:
     with pytest.raises(ConfigError, match="already exists and is not empty"):
         tiny_halo.save(tiny_model_dir)
+
+
+def test_validation_share_holds_patients_out_and_reports_their_loss(make_patients, tiny_config,
+                                                                    tmp_path: Path) -> None:
+    from biosynth.tabular._halo import _validation_split, cross_entropy
+
+    patients = make_patients(20)
+    training = HaloTraining(epochs=6, batch_size=4, learning_rate=1e-2, seed=2, validation_share=0.25,
+                            validate_every=5, calibrate_length=False)
+    halo = Halo.fit(patients, config=HaloConfig(**tiny_config), training=training, vocabulary_name="OMOP")
+    # 15 patients trained on (4 batches an epoch, 6 epochs), 5 held out; a loss every 5 steps and at the end
+    assert len(halo.losses) == 24
+    assert [step for step, _ in halo.validation] == [5, 10, 15, 20, 24]
+    encoded = [halo.vocabulary.encode(p, where="") for p in patients]
+    trained_on, held_out = _validation_split(encoded, training)
+    assert len(trained_on) == 15 and len(held_out) == 5
+    assert not {id(p) for p in held_out} & {id(p) for p in trained_on}  # the same objects, split (ids: tiny
+    # patients may repeat a history)
+    assert halo.validation[-1][1] == pytest.approx(cross_entropy(halo.network, held_out, halo.vocabulary.size))
+    assert halo.validation[-1][1] < halo.validation[0][1]  # it learns something that carries to unseen patients
+    loaded = Halo.load(halo.save(tmp_path / "model"))
+    assert loaded.validation == halo.validation
+    with pytest.raises(ConfigError, match="validation_share"):
+        Halo.fit(patients[:2], config=HaloConfig(**tiny_config),
+                 training=HaloTraining(epochs=1, validation_share=0.1, calibrate_length=False))

@@ -127,6 +127,8 @@ def fit_halo(
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (1 is fastest on a busy machine)")] = None,
     calibrate: Annotated[bool, typer.Option(help="after training, match the sampled mean history length to the "
                                                  "training patients' (samples 512 patients a round)")] = True,
+    validation_share: Annotated[float, typer.Option(help="hold out this share of the persons and print their "
+                                                         "cross-entropy during training (0: train on all)")] = 0.0,
 ) -> None:
     """Train HALO on an OMOP database and save it (safetensors + JSON) to --out."""
     if omop_eunomia == (omop is not None):
@@ -140,7 +142,8 @@ def fit_halo(
     _set_threads(threads)
     config = _build(HaloConfig, n_embd=n_embd, n_layer=n_layer, n_head=n_head)
     training = _build(HaloTraining, epochs=epochs, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
-                      max_steps=max_steps, max_seconds=max_seconds, calibrate_length=calibrate)
+                      max_steps=max_steps, max_seconds=max_seconds, calibrate_length=calibrate,
+                      validation_share=validation_share)
     if omop is not None:
         cohort = load_omop(omop, label_concept_id=label_concept_id, limit_persons=limit_persons)
     else:
@@ -156,6 +159,9 @@ def fit_halo(
     halo = Halo.fit(cohort.patients, config=config, training=training, vocabulary_name="OMOP",
                     code_domains=cohort.code_domains, code_names=cohort.code_names, on_step=report)
     halo.save(out)
+    if halo.validation:
+        typer.echo("held-out cross-entropy by step: " + ", ".join(f"{step}: {loss:.5f}" for step, loss in
+                                                                   halo.validation))
     if halo.calibration is not None:
         c = halo.calibration
         typer.echo(f"length calibration: end-logit offset {c.end_logit_offset:+.3f}, sampled mean "

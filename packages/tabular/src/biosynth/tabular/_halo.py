@@ -45,6 +45,12 @@ class HaloTraining(BaseModel):
                               "(the first of epochs, max_steps, max_seconds to end)")
     warmup_steps: int = Field(100, ge=0)
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW decoupled weight decay")
+    validation_share: float = Field(
+        0.0, ge=0.0, lt=0.5, description="hold out this share of the patients (seeded draw), train on the rest and "
+                                         "report the held-out per-position cross-entropy every `validate_every` "
+                                         "steps and at the end (`Halo.validation`): to see over- or under-fitting "
+                                         "and to choose size and steps; 0 trains on every patient")
+    validate_every: int = Field(200, ge=1)
     calibrate_length: bool = Field(
         True, description="after training, shift the end-of-record logit so that sampled patients have as many "
                           "visits on average as the training patients (see `Halo.calibrate_length`)")
@@ -84,7 +90,8 @@ class Halo:
     """HALO for longitudinal EHR: `Halo.fit(patients)`, `sample(n, seed=..., conditions=...)`, `save` / `load`."""
 
     def __init__(self, config: HaloConfig, vocabulary: HaloVocabulary, network: HaloNetwork,
-                 losses: Sequence[float] = (), calibration: LengthCalibration | None = None) -> None:
+                 losses: Sequence[float] = (), calibration: LengthCalibration | None = None,
+                 validation: Sequence[tuple[int, float]] = ()) -> None:
         if config.max_visits is None:
             raise ValueError("Halo needs a config with max_visits resolved")
         self.config = config
@@ -92,6 +99,7 @@ class Halo:
         self.network = network
         self.losses = list(losses)
         self.calibration = calibration
+        self.validation = list(validation)  # (step, held-out cross-entropy) when trained with validation_share > 0
 
     # fitting -----------------------------------------------------------------------------------
     @classmethod
@@ -114,11 +122,13 @@ class Halo:
         vocabulary = HaloVocabulary.build(patients, name=vocabulary_name, gap_edges=gap_edges,
                                           code_domains=code_domains, code_names=code_names)
         encoded = [vocabulary.encode(p, where=f"patient {i}") for i, p in enumerate(patients)]
+        encoded, held_out = _validation_split(encoded, training)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(training.seed)
             network = HaloNetwork(config, vocabulary.size)
-            losses = _train(network, encoded, vocabulary.size, training, on_step)
-        halo = cls(config, vocabulary, network, losses)
+            validation: list[tuple[int, float]] = []
+            losses = _train(network, encoded, vocabulary.size, training, on_step, held_out, validation)
+        halo = cls(config, vocabulary, network, losses, validation=validation)
         if training.calibrate_length:
             halo.calibrate_length(statistics.fmean(len(p.visits) for p in patients),
                                   seed=derive_seed(training.seed, "calibrate"),
@@ -339,6 +349,7 @@ class Halo:
             (staging / CONFIG_FILE).write_text(self.config.model_dump_json(indent=2) + "\n")
             (staging / VOCAB_FILE).write_text(self.vocabulary.model_dump_json(indent=2) + "\n")
             return {"training_steps": len(self.losses), "final_loss": self.losses[-1] if self.losses else None,
+                    "validation_losses": [list(v) for v in self.validation] or None,
                     "length_calibration": self.calibration.model_dump() if self.calibration else None}
 
         return write_model_folder(folder, GENERATOR_NAME, FORMAT_VERSION, write)
@@ -377,7 +388,13 @@ class Halo:
         if parsed is not None and parsed.end_logit_offset != config.end_logit_offset:
             raise InputDataError(f"{str(marker_path)!r}: 'length_calibration' records end_logit_offset "
                                  f"{parsed.end_logit_offset}, but {CONFIG_FILE} holds {config.end_logit_offset}")
-        return cls(config, vocabulary, network, calibration=parsed)
+        validation = marker.get("validation_losses") or []
+        if not (isinstance(validation, list) and all(
+                isinstance(v, list) and len(v) == 2 and isinstance(v[0], int) and isinstance(v[1], int | float)
+                for v in validation)):
+            raise InputDataError(f"{str(marker_path)!r}: 'validation_losses' must be a list of [step, loss] pairs")
+        return cls(config, vocabulary, network, calibration=parsed,
+                   validation=[(int(step), float(loss)) for step, loss in validation])
 
 
 def _read_json(path: Path) -> Any:
@@ -419,18 +436,61 @@ def _length_buckets(lengths: list[int], batch_size: int, rng: torch.Generator) -
     return [batches[i] for i in torch.randperm(len(batches), generator=rng).tolist()]
 
 
+def _validation_split(encoded: list[list[list[int]]],
+                      training: HaloTraining) -> tuple[list[list[list[int]]], list[list[list[int]]]]:
+    """(trained on, held out): `validation_share` of the patients, drawn with a seed derived from training.seed."""
+    if training.validation_share == 0:
+        return encoded, []
+    n = round(training.validation_share * len(encoded))
+    if n < 1 or n >= len(encoded):
+        raise ConfigError(f"validation_share={training.validation_share} of {len(encoded)} patients leaves "
+                          f"{n} held out and {len(encoded) - n} to train on; both need at least one")
+    order = torch.randperm(len(encoded), generator=torch.Generator().manual_seed(
+        derive_seed(training.seed, "validation"))).tolist()
+    held = set(order[:n])
+    return [p for i, p in enumerate(encoded) if i not in held], [encoded[i] for i in sorted(held)]
+
+
+def cross_entropy(network: HaloNetwork, encoded: Sequence[list[list[int]]], size: int,
+                  batch_size: int = 64) -> float:
+    """Mean binary cross-entropy per position of every row after the start row (the training loss, in eval
+    mode) of already-encoded patients."""
+    was_training = network.training
+    network.eval()
+    total = count = 0.0
+    with torch.inference_mode():
+        for start in range(0, len(encoded), batch_size):
+            visits, mask = _batch(encoded[start : start + batch_size], size)
+            bce = F.binary_cross_entropy_with_logits(network(visits), visits[:, 1:], reduction="none")
+            total += float((bce * mask.unsqueeze(-1)).sum())
+            count += float(mask.sum()) * size
+    network.train(was_training)
+    return total / count
+
+
 def _train(network: HaloNetwork, encoded: list[list[list[int]]], size: int, training: HaloTraining,
-           on_step: Callable[[int, float], None] | None) -> list[float]:
-    """Adam on the masked binary cross-entropy of every position of every real row after the start row."""
+           on_step: Callable[[int, float], None] | None, held_out: Sequence[list[list[int]]] = (),
+           validation: list[tuple[int, float]] | None = None) -> list[float]:
+    """Adam on the masked binary cross-entropy of every position of every real row after the start row; the
+    held-out patients' cross-entropy is appended to `validation` every `validate_every` steps and at the end."""
     optimizer = torch.optim.AdamW(network.parameters(), lr=training.learning_rate, weight_decay=training.weight_decay)
     order_rng = torch.Generator().manual_seed(derive_seed(training.seed, "order"))
     losses: list[float] = []
     started = time.monotonic()
     network.train()
+    step_hook = on_step
+    if held_out and validation is not None:
+        def step_hook(step: int, loss: float) -> None:
+            if step % training.validate_every == 0:
+                validation.append((step, cross_entropy(network, held_out, size)))
+            if on_step is not None:
+                on_step(step, loss)
     try:
-        _epochs(network, optimizer, order_rng, encoded, size, training, on_step, losses, started)
+        _epochs(network, optimizer, order_rng, encoded, size, training, step_hook, losses, started)
     finally:
         network.eval()
+    if held_out and validation is not None and (not validation or validation[-1][0] != len(losses)):
+        validation.append((len(losses), cross_entropy(network, held_out, size)))
     return losses
 
 
