@@ -95,7 +95,9 @@ def copied(train: Histories, synthetic: Histories) -> float:
 
 def fit(train: list[VisitSequencePayload], code_domains: dict[str, str], args: argparse.Namespace) -> Halo:
     started = time.monotonic()
-    halo = Halo.fit(train, config=HaloConfig(n_embd=args.n_embd, n_layer=args.n_layer, n_head=4, dropout=args.dropout),
+    elapsed = tuple(round(float(y) * 365.25) for y in args.elapsed_years.split(",") if y.strip())
+    halo = Halo.fit(train, config=HaloConfig(n_embd=args.n_embd, n_layer=args.n_layer, n_head=4, dropout=args.dropout,
+                                             elapsed_edges=elapsed),
                     training=HaloTraining(epochs=1000, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                           seed=args.seed,
                                           max_seconds=None if args.train_steps else args.train_seconds,
@@ -131,6 +133,9 @@ def main() -> None:
     parser.add_argument("--schedule", choices=["constant", "cosine"], default="cosine")
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--elapsed-years", default="",
+                        help="comma-separated years since the first visit: HaloConfig.elapsed_edges (a clock for the "
+                             "model); empty: the reference model")
     parser.add_argument("--validation-share", type=float, default=0.0,
                         help="hold out this share of the *training* patients and print their cross-entropy while "
                              "training (to choose size and steps; the held-out 20%% stays untouched)")

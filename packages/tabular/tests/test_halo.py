@@ -162,3 +162,28 @@ def test_validation_share_holds_patients_out_and_reports_their_loss(make_patient
     with pytest.raises(ConfigError, match="validation_share"):
         Halo.fit(patients[:2], config=HaloConfig(**tiny_config),
                  training=HaloTraining(epochs=1, validation_share=0.1, calibrate_length=False))
+
+
+def test_elapsed_clock_adds_up_the_gap_bins_and_round_trips(make_patients, tiny_config, tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from biosynth.core import Visit, VisitSequencePayload
+    from biosynth.tabular._halo import _batch
+
+    config = HaloConfig(**tiny_config, elapsed_edges=(10, 100, 1000))
+    halo = Halo.fit(make_patients(12), config=config, vocabulary_name="OMOP",
+                    training=HaloTraining(epochs=2, batch_size=4, seed=1, calibrate_length=False))
+    patient = VisitSequencePayload(static={"sex": "MALE"}, vocabulary="OMOP", visits=tuple(
+        Visit(codes=("1001",), days_since_previous=gap) for gap in (None, 3, 40, 400)))
+    visits, _ = _batch([halo.vocabulary.encode(patient, where="")], halo.vocabulary.size)
+    # rows: start, static, then visits at 0, 3, 43 and 443 days (each gap bin's representative day is the gap)
+    assert halo.network.elapsed_bins(visits)[0].tolist() == [0, 0, 0, 0, 1, 2]
+    loaded = Halo.load(halo.save(tmp_path / "model"))
+    assert loaded.config.elapsed_edges == (10, 100, 1000)
+    assert loaded.sample(5, seed=3) == halo.sample(5, seed=3)
+    with pytest.raises(ValidationError, match="elapsed_edges"):
+        HaloConfig(elapsed_edges=(30, 30))
+    undated = [p.model_copy(update={"visits": tuple(v.model_copy(update={"days_since_previous": None})
+                                                    for v in p.visits)}) for p in make_patients(6)]
+    with pytest.raises(ConfigError, match="elapsed_edges needs"):
+        Halo.fit(undated, config=config, training=HaloTraining(epochs=1, calibrate_length=False))

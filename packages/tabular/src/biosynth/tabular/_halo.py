@@ -121,11 +121,14 @@ class Halo:
                               f"({longest} visits); raise it rather than truncate histories")
         vocabulary = HaloVocabulary.build(patients, name=vocabulary_name, gap_edges=gap_edges,
                                           code_domains=code_domains, code_names=code_names)
+        if config.elapsed_edges and not vocabulary.n_gap:
+            raise ConfigError("elapsed_edges needs the visits' days_since_previous (none of the training visits has "
+                              "one) and time-gap bins (gap_edges)")
         encoded = [vocabulary.encode(p, where=f"patient {i}") for i, p in enumerate(patients)]
         encoded, held_out = _validation_split(encoded, training)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(training.seed)
-            network = HaloNetwork(config, vocabulary.size)
+            network = HaloNetwork(config, vocabulary.size, vocabulary.gap_days)
             validation: list[tuple[int, float]] = []
             losses = _train(network, encoded, vocabulary.size, training, on_step, held_out, validation)
         halo = cls(config, vocabulary, network, losses, validation=validation)
@@ -373,7 +376,7 @@ class Halo:
         except (SafetensorError, OSError) as err:
             raise InputDataError(f"HALO weights {str(folder / WEIGHTS_FILE)!r} cannot be read: {err}") from None
         with torch.random.fork_rng(devices=[]):
-            network = HaloNetwork(config, vocabulary.size)
+            network = HaloNetwork(config, vocabulary.size, vocabulary.gap_days)
         try:
             network.load_state_dict(state, strict=True)
         except RuntimeError as err:

@@ -8,6 +8,7 @@ PyTorch's own `nn.TransformerEncoderLayer` (pre-norm, GELU) instead of the refer
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Self
 
 import torch
@@ -27,6 +28,11 @@ class HaloConfig(BaseModel):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="the reference uses none")
     fine_hidden_layers: int = Field(2, ge=1, description="masked linear layers in the fine head (reference: 2)")
     max_visits: int | None = Field(None, ge=1, description="None: the longest history in the training data")
+    elapsed_edges: tuple[int, ...] = Field(
+        (), description="days since the first visit: when set, each row's input to the coarse transformer also gets "
+                        "an embedding of its elapsed-time bin (bin i: edges[i-1] < days <= edges[i]), the sum of the "
+                        "representative days of the time-gap bins so far, so the model has a clock (age = age at "
+                        "the first visit + elapsed time) without adding up gaps itself; () is the reference model")
     end_logit_offset: float = Field(0.0, allow_inf_nan=False,
                                     description="added to the end-of-record logit when sampling (negative: longer "
                                                 "histories); set by `Halo.calibrate_length`, 0 leaves the network as "
@@ -36,6 +42,8 @@ class HaloConfig(BaseModel):
     def _heads(self) -> Self:
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if list(self.elapsed_edges) != sorted(set(self.elapsed_edges)) or any(e <= 0 for e in self.elapsed_edges):
+            raise ValueError(f"elapsed_edges must be strictly increasing positive days, got {self.elapsed_edges}")
         return self
 
 
@@ -53,10 +61,24 @@ class MaskedLinear(nn.Linear):
 
 
 class HaloNetwork(nn.Module):
-    def __init__(self, config: HaloConfig, vocab_size: int) -> None:
+    """`gap_days`: the representative days of the vocabulary's time-gap bins (positions 0.. of each row); needed
+    only with `config.elapsed_edges`."""
+
+    gap_days: torch.Tensor
+    elapsed_boundaries: torch.Tensor
+
+    def __init__(self, config: HaloConfig, vocab_size: int, gap_days: Sequence[int] = ()) -> None:
         super().__init__()
         if config.max_visits is None:
             raise ValueError("HaloNetwork needs a resolved max_visits")
+        self.elapsed: nn.Embedding | None = None
+        if config.elapsed_edges:
+            if not gap_days:
+                raise ValueError("elapsed_edges needs time-gap bins in the vocabulary (visits with known gaps)")
+            self.elapsed = nn.Embedding(len(config.elapsed_edges) + 1, config.n_embd)
+            self.register_buffer("gap_days", torch.tensor(list(gap_days), dtype=torch.float32), persistent=False)
+            self.register_buffer("elapsed_boundaries", torch.tensor(list(config.elapsed_edges), dtype=torch.float32),
+                                 persistent=False)
         self.n_embd = config.n_embd
         self.vocab_size = vocab_size
         self.embed = nn.Linear(vocab_size, config.n_embd, bias=False)
@@ -74,8 +96,16 @@ class HaloNetwork(nn.Module):
         rows = visits.shape[1]
         positions = torch.arange(rows, device=visits.device)
         hidden = self.embed(visits) + self.positions(positions)
+        if self.elapsed is not None:
+            hidden = hidden + self.elapsed(self.elapsed_bins(visits))
         causal = nn.Transformer.generate_square_subsequent_mask(rows, device=visits.device)
         return self.norm(self.coarse(hidden, mask=causal, is_causal=True))
+
+    def elapsed_bins(self, visits: torch.Tensor) -> torch.Tensor:
+        """(batch, rows, vocab) -> (batch, rows): each row's bin of days since the first visit, summed from the
+        representative days of the time-gap bins (the first positions of each row) up to and including it."""
+        days = (visits[..., : self.gap_days.numel()] @ self.gap_days).cumsum(dim=1)
+        return torch.bucketize(days, self.elapsed_boundaries)
 
     def code_logits(self, history: torch.Tensor, next_visit: torch.Tensor) -> torch.Tensor:
         """Logits of each position of `next_visit`, each from `history` and the positions before it."""
