@@ -97,7 +97,7 @@ def fit(train: list[VisitSequencePayload], code_domains: dict[str, str], args: a
     started = time.monotonic()
     elapsed = tuple(round(float(y) * 365.25) for y in args.elapsed_years.split(",") if y.strip())
     halo = Halo.fit(train, config=HaloConfig(n_embd=args.n_embd, n_layer=args.n_layer, n_head=4, dropout=args.dropout,
-                                             elapsed_edges=elapsed),
+                                             elapsed_edges=elapsed, fine_width_multiplier=args.fine_multiplier),
                     training=HaloTraining(epochs=1000, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                           seed=args.seed,
                                           max_seconds=None if args.train_steps else args.train_seconds,
@@ -133,6 +133,8 @@ def main() -> None:
     parser.add_argument("--schedule", choices=["constant", "cosine"], default="cosine")
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--fine-multiplier", type=int, default=1,
+                        help="HaloConfig.fine_width_multiplier: hidden units of the fine head per position")
     parser.add_argument("--elapsed-years", default="",
                         help="comma-separated years since the first visit: HaloConfig.elapsed_edges (a clock for the "
                              "model); empty: the reference model")

@@ -19,15 +19,20 @@ def test_tiny_model_is_tiny_and_its_loss_decreases(tiny_halo: Halo) -> None:
     assert last < 0.5 * first
 
 
-def test_fine_head_is_autoregressive_within_a_visit() -> None:
+@pytest.mark.parametrize(("multiplier", "layers"), [(1, 2), (3, 2), (2, 3)])
+def test_fine_head_is_autoregressive_within_a_visit(multiplier: int, layers: int) -> None:
     torch.manual_seed(0)
-    net = HaloNetwork(HaloConfig(n_embd=4, n_layer=1, n_head=1, max_visits=3), vocab_size=6)
+    net = HaloNetwork(HaloConfig(n_embd=4, n_layer=1, n_head=1, max_visits=3, fine_width_multiplier=multiplier,
+                                 fine_hidden_layers=layers), vocab_size=6)
     history, visit = torch.randn(1, 4), torch.zeros(1, 6)
     base = net.code_logits(history, visit)
-    visit[0, 3] = 1  # position 3 may change the logits of positions 4 and 5 only
-    changed = (net.code_logits(history, visit) - base).abs()[0] > 0
-    assert changed.tolist() == [False, False, False, False, True, True]
+    for position in range(5):  # position p may change the logits of positions p+1.. only (and does change some;
+        moved = visit.clone()  # not every one: a ReLU unit may be off)
+        moved[0, position] = 1
+        changed = ((net.code_logits(history, moved) - base).abs()[0] > 0).tolist()
+        assert not any(changed[: position + 1]) and any(changed[position + 1 :])
     assert isinstance(net.fine[0], MaskedLinear)
+    assert net.fine[0].weight.shape == (10 * multiplier, 10)  # 4 history + 6 positions
 
 
 def test_training_is_seeded(make_patients, tiny_config) -> None:

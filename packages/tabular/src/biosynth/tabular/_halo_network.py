@@ -27,6 +27,9 @@ class HaloConfig(BaseModel):
     n_head: int = Field(4, ge=1)
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="the reference uses none")
     fine_hidden_layers: int = Field(2, ge=1, description="masked linear layers in the fine head (reference: 2)")
+    fine_width_multiplier: int = Field(
+        1, ge=1, le=16, description="hidden units of the fine head per input position (MADE-style: each hidden "
+                                    "unit sees the inputs up to its position); 1 is the reference's square layers")
     max_visits: int | None = Field(None, ge=1, description="None: the longest history in the training data")
     elapsed_edges: tuple[int, ...] = Field(
         (), description="days since the first visit: when set, each row's input to the coarse transformer also gets "
@@ -48,13 +51,17 @@ class HaloConfig(BaseModel):
 
 
 class MaskedLinear(nn.Linear):
-    """A square linear layer whose output i sees only inputs 0..i (lower-triangular weight mask)."""
+    """A linear layer over `features` positions whose units each belong to a position (`copies_in` / `copies_out`
+    units per position) and see only the units of positions up to their own: with one copy each, output i sees
+    inputs 0..i (a lower-triangular mask)."""
 
     mask: torch.Tensor
 
-    def __init__(self, features: int) -> None:
-        super().__init__(features, features)
-        self.register_buffer("mask", torch.tril(torch.ones(features, features)), persistent=False)
+    def __init__(self, features: int, copies_in: int = 1, copies_out: int = 1) -> None:
+        super().__init__(features * copies_in, features * copies_out)
+        position_in = torch.arange(features).repeat_interleave(copies_in)
+        position_out = torch.arange(features).repeat_interleave(copies_out)
+        self.register_buffer("mask", (position_in[None, :] <= position_out[:, None]).float(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight * self.mask, self.bias)
@@ -89,7 +96,9 @@ class HaloNetwork(nn.Module):
         self.coarse = nn.TransformerEncoder(layer, config.n_layer, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.n_embd)
         width = config.n_embd + vocab_size
-        self.fine = nn.ModuleList(MaskedLinear(width) for _ in range(config.fine_hidden_layers))
+        m, last = config.fine_width_multiplier, config.fine_hidden_layers - 1
+        self.fine = nn.ModuleList(MaskedLinear(width, 1 if i == 0 else m, 1 if i == last else m)
+                                  for i in range(config.fine_hidden_layers))
 
     def history(self, visits: torch.Tensor) -> torch.Tensor:
         """(batch, rows, vocab) multi-hot rows -> (batch, rows, n_embd); row t summarises rows 0..t."""
