@@ -199,14 +199,14 @@ def main() -> None:
             results[name].append({r.parameters["measure"]: r.value for r in scores})  # None where R² is undefined
             copies[name].append(copied(train_h, synthetic))
     print(f"\nR² over {args.draws} draws: mean [worst, best]")
-    print(f"{'measure':<38}" + "".join(f"{n:>24}" for n in results))
+    print(f"{'measure':<38}" + "".join(f"{n:>27}" for n in results))
     for measure in HALO_MEASURES:
         cells = []
         for name in results:
             values = [r[measure] for r in results[name] if r[measure] is not None]
-            cells.append(f"{statistics.fmean(values):.3f} [{min(values):.3f}, {max(values):.3f}]" if values else "n/a")
-        print(f"{measure:<38}" + "".join(f"{c:>24}" for c in cells))
-    print(f"{'copied whole histories (share)':<38}" + "".join(f"{statistics.fmean(copies[n]):>24.3f}" for n in results))
+            cells.append(f"{statistics.fmean(values):.4f} [{min(values):.4f}, {max(values):.4f}]" if values else "n/a")
+        print(f"{measure:<38}" + "".join(f"{c:>27}" for c in cells))
+    print(f"{'copied whole histories (share)':<38}" + "".join(f"{statistics.fmean(copies[n]):>27.3f}" for n in results))
 
 
 if __name__ == "__main__":
