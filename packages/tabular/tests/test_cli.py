@@ -51,11 +51,13 @@ def test_fit_halo_with_a_validation_share_prints_the_held_out_loss(tmp_path: Pat
     runner = CliRunner()
     common = ["fit-halo", "--omop-eunomia", "--limit-persons", "12", "--epochs", "1", "--batch-size", "3",
               "--n-embd", "8", "--n-head", "2", "--n-layer", "1", "--threads", "1", "--no-calibrate"]
-    fit = runner.invoke(app, [*common, "--out", str(tmp_path / "m"), "--validation-share", "0.25"])
+    fit = runner.invoke(app, [*common, "--out", str(tmp_path / "m"), "--validation-share", "0.25",
+                              "--fine-multiplier", "2"])
     assert fit.exit_code == 0, fit.output
     # 9 of 12 persons trained on in batches of 3: 3 steps, the held-out loss after the last
     assert "3 steps" in fit.output and "held-out cross-entropy by step: 3: 0." in fit.output
-    assert Halo.load(tmp_path / "m").validation[0][0] == 3
+    loaded = Halo.load(tmp_path / "m")
+    assert loaded.validation[0][0] == 3 and loaded.config.fine_width_multiplier == 2
     bad = _cli(*common, "--out", str(tmp_path / "bad"), "--validation-share", "0.7")
     assert bad.returncode == 2 and "validation_share" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "bad").exists()

@@ -120,6 +120,8 @@ def fit_halo(
     n_embd: Annotated[int, typer.Option(min=2)] = 64,
     n_layer: Annotated[int, typer.Option(min=1)] = 2,
     n_head: Annotated[int, typer.Option(min=1)] = 4,
+    fine_multiplier: Annotated[int, typer.Option(min=1, help="hidden units of the fine head per position (1: the "
+                                                             "reference's square layers; 4 fitted Eunomia best)")] = 1,
     max_steps: Annotated[int | None, typer.Option(min=1, help="stop after this many steps")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="stop after this much training time")] = None,
     label_concept_id: Annotated[int | None, typer.Option(help="static label: does the person have this concept")] = None,
@@ -140,7 +142,7 @@ def fit_halo(
     from biosynth.tabular._omop import load_eunomia, load_omop
 
     _set_threads(threads)
-    config = _build(HaloConfig, n_embd=n_embd, n_layer=n_layer, n_head=n_head)
+    config = _build(HaloConfig, n_embd=n_embd, n_layer=n_layer, n_head=n_head, fine_width_multiplier=fine_multiplier)
     training = _build(HaloTraining, epochs=epochs, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
                       max_steps=max_steps, max_seconds=max_seconds, calibrate_length=calibrate,
                       validation_share=validation_share)
