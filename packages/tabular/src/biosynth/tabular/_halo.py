@@ -472,8 +472,8 @@ def cross_entropy(network: HaloNetwork, encoded: Sequence[list[list[int]]], size
 
 
 def _train(network: HaloNetwork, encoded: list[list[list[int]]], size: int, training: HaloTraining,
-           on_step: Callable[[int, float], None] | None, held_out: Sequence[list[list[int]]] = (),
-           validation: list[tuple[int, float]] | None = None) -> list[float]:
+           on_step: Callable[[int, float], None] | None, held_out: Sequence[list[list[int]]],
+           validation: list[tuple[int, float]]) -> list[float]:
     """Adam on the masked binary cross-entropy of every position of every real row after the start row; the
     held-out patients' cross-entropy is appended to `validation` every `validate_every` steps and at the end."""
     optimizer = torch.optim.AdamW(network.parameters(), lr=training.learning_rate, weight_decay=training.weight_decay)
@@ -481,18 +481,18 @@ def _train(network: HaloNetwork, encoded: list[list[list[int]]], size: int, trai
     losses: list[float] = []
     started = time.monotonic()
     network.train()
-    step_hook = on_step
-    if held_out and validation is not None:
-        def step_hook(step: int, loss: float) -> None:
-            if step % training.validate_every == 0:
-                validation.append((step, cross_entropy(network, held_out, size)))
-            if on_step is not None:
-                on_step(step, loss)
+
+    def step_hook(step: int, loss: float) -> None:
+        if held_out and step % training.validate_every == 0:
+            validation.append((step, cross_entropy(network, held_out, size)))
+        if on_step is not None:
+            on_step(step, loss)
+
     try:
         _epochs(network, optimizer, order_rng, encoded, size, training, step_hook, losses, started)
     finally:
         network.eval()
-    if held_out and validation is not None and (not validation or validation[-1][0] != len(losses)):
+    if held_out and (not validation or validation[-1][0] != len(losses)):
         validation.append((len(losses), cross_entropy(network, held_out, size)))
     return losses
 
