@@ -454,6 +454,13 @@ def _validation_split(encoded: list[list[list[int]]],
     return [p for i, p in enumerate(encoded) if i not in held], [encoded[i] for i in sorted(held)]
 
 
+def _masked_bce_sum(network: HaloNetwork, visits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Summed binary cross-entropy of every position of every real row after the start row (the training
+    loss before dividing by the number of positions, `mask.sum() * vocabulary size`)."""
+    bce = F.binary_cross_entropy_with_logits(network(visits), visits[:, 1:], reduction="none")
+    return (bce * mask.unsqueeze(-1)).sum()
+
+
 def cross_entropy(network: HaloNetwork, encoded: Sequence[list[list[int]]], size: int,
                   batch_size: int = 64) -> float:
     """Mean binary cross-entropy per position of every row after the start row (the training loss, in eval
@@ -464,8 +471,7 @@ def cross_entropy(network: HaloNetwork, encoded: Sequence[list[list[int]]], size
     with torch.inference_mode():
         for start in range(0, len(encoded), batch_size):
             visits, mask = _batch(encoded[start : start + batch_size], size)
-            bce = F.binary_cross_entropy_with_logits(network(visits), visits[:, 1:], reduction="none")
-            total += float((bce * mask.unsqueeze(-1)).sum())
+            total += float(_masked_bce_sum(network, visits, mask))
             count += float(mask.sum()) * size
     network.train(was_training)
     return total / count
@@ -507,9 +513,7 @@ def _epochs(network: HaloNetwork, optimizer: torch.optim.Optimizer, order_rng: t
                 group["lr"] = training.learning_rate * _lr_factor(training, len(losses), per_epoch,
                                                                   time.monotonic() - started)
             visits, mask = _batch([encoded[i] for i in batch], size)
-            logits = network(visits)
-            bce = F.binary_cross_entropy_with_logits(logits, visits[:, 1:], reduction="none")
-            loss = (bce * mask.unsqueeze(-1)).sum() / (mask.sum() * size)
+            loss = _masked_bce_sum(network, visits, mask) / (mask.sum() * size)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
