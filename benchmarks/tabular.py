@@ -145,11 +145,12 @@ def _sample_draws(res: Result, draw: Callable[[int], pd.DataFrame], df: pd.DataF
     moves by about ±0.005). Returns the first draw's valid rows."""
     first: pd.DataFrame | None = None
     scores: list[float] = []
+    res.sample_s = 0.0
     for k in range(args.draws):
         t = time.perf_counter()
         raw = draw(args.seed + k)
-        res.sample_s = (0.0 if k == 0 else res.sample_s) + time.perf_counter() - t
-        res.tried += len(raw) if raw is not None else 0
+        res.sample_s += time.perf_counter() - t
+        res.tried += len(raw)
         rows = valid_rows(raw, meta)
         res.valid += len(rows)
         score, res.extra["fidelity_by"] = fidelity(df, rows, meta)
