@@ -93,13 +93,18 @@ def copied(train: Histories, synthetic: Histories) -> float:
     return sum(h in real for h in synthetic) / len(synthetic)
 
 
+def training_seed(args: argparse.Namespace) -> int:
+    """The seed of training and calibration: --train-seed, else --seed (the split's)."""
+    return int(args.seed if args.train_seed is None else args.train_seed)
+
+
 def fit(train: list[VisitSequencePayload], code_domains: dict[str, str], args: argparse.Namespace) -> Halo:
     started = time.monotonic()
     elapsed = tuple(round(float(y) * 365.25) for y in args.elapsed_years.split(",") if y.strip())
     halo = Halo.fit(train, config=HaloConfig(n_embd=args.n_embd, n_layer=args.n_layer, n_head=4, dropout=args.dropout,
                                              elapsed_edges=elapsed, fine_width_multiplier=args.fine_multiplier),
                     training=HaloTraining(epochs=1000, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                                          seed=args.seed,
+                                          seed=training_seed(args),
                                           max_seconds=None if args.train_steps else args.train_seconds,
                                           max_steps=args.train_steps,
                                           schedule=args.schedule, weight_decay=args.weight_decay,
@@ -127,7 +132,10 @@ def main() -> None:
     parser.add_argument("--n-layer", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the 80/20 split, the draws and (by default) training")
+    parser.add_argument("--train-seed", type=int, default=None,
+                        help="seed of training alone (initial weights, batches, dropout, calibration), to measure "
+                             "the spread between trainings on the same split; default: --seed")
     parser.add_argument("--train-steps", type=int, default=None,
                         help="a step budget instead of --train-seconds (results then do not depend on machine load)")
     parser.add_argument("--schedule", choices=["constant", "cosine"], default="cosine")
@@ -174,7 +182,8 @@ def main() -> None:
             print(f"HALO: saved to {args.save}")
     if args.recalibrate:
         started = time.monotonic()
-        halo.calibrate_length(statistics.fmean(len(p.visits) for p in train), seed=derive_seed(args.seed, "calibrate"),
+        halo.calibrate_length(statistics.fmean(len(p.visits) for p in train),
+                              seed=derive_seed(training_seed(args), "calibrate"),
                               patients=min(args.calibration_patients, len(train)), start_offset=0.0)
         print(f"recalibrated in {time.monotonic() - started:.0f} s")
     print(f"length calibration: {halo.calibration.model_dump() if halo.calibration else None}", flush=True)
