@@ -347,7 +347,9 @@ class FinetunedLM(Synthesizer):
                     break
                 length += 1
                 position = position[:, -1:] + 1
-                step_ids = torch.tensor([max(t, 0) if t >= 0 else tok.pad_id for t in chosen])[:, None]
+                # a finished row is fed EOS: its outputs are ignored, and a pad token without an attention mask
+                # (the unpadded fast path) makes transformers warn about padding
+                step_ids = torch.tensor([t if t >= 0 else tok.eos_id for t in chosen])[:, None]
                 out = model(input_ids=step_ids, use_cache=True, **masks(length, position), **_cache_kwargs(model, out))
         return [o for o in outcome if o is not None]
 
