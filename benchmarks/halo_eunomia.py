@@ -23,6 +23,7 @@ import random
 import statistics
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 import torch
 
@@ -98,6 +99,17 @@ def training_seed(args: argparse.Namespace) -> int:
     return int(args.seed if args.train_seed is None else args.train_seed)
 
 
+def progress(started: float, args: argparse.Namespace) -> Callable[[int, float], None]:
+    """A log line every 200 training steps (training takes minutes to tens of minutes)."""
+    budget = f"/{args.train_steps}" if args.train_steps else ""
+
+    def report(step: int, loss: float) -> None:
+        if step % 200 == 0:
+            print(f"step {step}{budget}: loss {loss:.5f}, {time.monotonic() - started:.0f} s", flush=True)
+
+    return report
+
+
 def fit(train: list[VisitSequencePayload], code_domains: dict[str, str], args: argparse.Namespace) -> Halo:
     started = time.monotonic()
     elapsed = tuple(round(float(y) * 365.25) for y in args.elapsed_years.split(",") if y.strip())
@@ -111,7 +123,7 @@ def fit(train: list[VisitSequencePayload], code_domains: dict[str, str], args: a
                                           validation_share=args.validation_share,
                                           calibrate_length=not args.no_calibrate,
                                           calibration_patients=args.calibration_patients),
-                    vocabulary_name="OMOP", code_domains=code_domains)
+                    vocabulary_name="OMOP", code_domains=code_domains, on_step=progress(started, args))
     fit_s = time.monotonic() - started
     n_params = sum(p.numel() for p in halo.network.parameters())
     steps = len(halo.losses)
