@@ -67,6 +67,28 @@ def test_same_seed_same_rows_other_seed_other_rows(fitted: FinetunedLM) -> None:
     assert not a.equals(c)
 
 
+def test_rows_that_end_early_raise_no_padding_warning(fitted: FinetunedLM) -> None:
+    """Rows of one batch end at different steps; feeding the finished ones a pad token on the unpadded fast path
+    made transformers warn about a missing attention mask on every sampling run."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    hf_root = logging.getLogger("transformers")
+    hf_logging.warning_once.cache_clear()  # the warning is printed once per process: earlier tests must not hide it
+    hf_root.addHandler(handler)
+    try:
+        outcome = fitted.sample_outcome(32, seed=9)
+    finally:
+        hf_root.removeHandler(handler)
+    lengths = {len(",".join(map(str, row))) for row in outcome.rows.itertuples(index=False)}
+    assert len(outcome.rows) == 32 and len(lengths) > 1  # rows of different lengths: some ended before others
+    assert [r.getMessage() for r in records if "attention_mask" in r.getMessage()] == []
+
+
 def test_fit_is_deterministic() -> None:
     df = patients(20)
     config = FinetunedConfig(**{**TINY, "epochs": 1})
