@@ -29,7 +29,7 @@ import torch
 
 from biosynth.core import VisitSequencePayload, derive_seed
 from biosynth.eval import HALO_MEASURES, halo_r2_all
-from biosynth.tabular import Halo, HaloConfig, HaloTraining, load_eunomia
+from biosynth.tabular import Halo, HaloConfig, HaloTraining, length_statistic, load_eunomia
 
 Histories = list[tuple[frozenset[str], ...]]
 
@@ -122,6 +122,7 @@ def fit(train: list[VisitSequencePayload], code_domains: dict[str, str], args: a
                                           schedule=args.schedule, weight_decay=args.weight_decay,
                                           validation_share=args.validation_share,
                                           calibrate_length=not args.no_calibrate,
+                                          length_statistic=args.length_statistic,
                                           calibration_patients=args.calibration_patients),
                     vocabulary_name="OMOP", code_domains=code_domains, on_step=progress(started, args))
     fit_s = time.monotonic() - started
@@ -163,7 +164,10 @@ def main() -> None:
                              "training (to choose size and steps; the held-out 20%% stays untouched)")
     parser.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core machine")
     parser.add_argument("--no-calibrate", action="store_true",
-                        help="do not calibrate the end-of-record logit to the training patients' mean visit count")
+                        help="do not calibrate the end-of-record logit to the training patients' visit count")
+    parser.add_argument("--length-statistic", choices=["median", "mean"], default="median",
+                        help="HaloTraining.length_statistic: the training patients' median (default) or mean visit "
+                             "count, matched by the calibration")
     parser.add_argument("--recalibrate", action="store_true",
                         help="calibrate the (loaded or trained) model again on the training patients, from offset 0 "
                              "with the seed and patient count `fit` uses (a model saved by older code gets today's "
@@ -194,8 +198,8 @@ def main() -> None:
             print(f"HALO: saved to {args.save}")
     if args.recalibrate:
         started = time.monotonic()
-        halo.calibrate_length(statistics.fmean(len(p.visits) for p in train),
-                              seed=derive_seed(training_seed(args), "calibrate"),
+        halo.calibrate_length(length_statistic([len(p.visits) for p in train], args.length_statistic),
+                              statistic=args.length_statistic, seed=derive_seed(training_seed(args), "calibrate"),
                               patients=min(args.calibration_patients, len(train)), start_offset=0.0)
         print(f"recalibrated in {time.monotonic() - started:.0f} s")
     print(f"length calibration: {halo.calibration.model_dump() if halo.calibration else None}", flush=True)

@@ -20,7 +20,7 @@ from biosynth.tabular._row_model import TableRow, row_model
 from biosynth.tabular._synthesizer import RowFailure, SampleOutcome, SamplingError, Synthesizer
 
 if TYPE_CHECKING:
-    from biosynth.tabular._halo import Halo, HaloTraining, LengthCalibration, SampledPatient
+    from biosynth.tabular._halo import Halo, HaloTraining, LengthCalibration, SampledPatient, length_statistic
     from biosynth.tabular._halo_generator import HaloGenerator
     from biosynth.tabular._halo_network import HaloConfig
     from biosynth.tabular._halo_vocab import HaloVocabulary
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "Halo": "biosynth.tabular._halo", "HaloTraining": "biosynth.tabular._halo",
     "SampledPatient": "biosynth.tabular._halo", "LengthCalibration": "biosynth.tabular._halo",
+    "length_statistic": "biosynth.tabular._halo",
     "HaloConfig": "biosynth.tabular._halo_network",
     "HaloVocabulary": "biosynth.tabular._halo_vocab", "HaloGenerator": "biosynth.tabular._halo_generator",
     "FinetunedLM": "biosynth.tabular._finetuned", "FinetunedConfig": "biosynth.tabular._finetuned",
@@ -42,7 +43,7 @@ __all__ = [
     "FinetunedConfig", "FinetunedLM", "LlmFinetuned", "SdvGenerator", "SdvSynthesizer",
     "METADATA_VERSION", "CohortStats", "ColumnSpec", "ColumnType", "Halo", "HaloConfig",
     "HaloGenerator", "HaloTraining", "HaloVocabulary", "LengthCalibration", "OmopCohort", "OmopWriteReport", "SampledPatient",
-    "TableMetadata", "detect_metadata", "eunomia_database", "load_eunomia", "load_omop",
+    "TableMetadata", "detect_metadata", "eunomia_database", "length_statistic", "load_eunomia", "load_omop",
     "write_omop",
 ]
 

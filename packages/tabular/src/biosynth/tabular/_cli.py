@@ -127,8 +127,10 @@ def fit_halo(
     label_concept_id: Annotated[int | None, typer.Option(help="static label: does the person have this concept")] = None,
     limit_persons: Annotated[int | None, typer.Option(min=2, help="use only the first N persons (quick runs)")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (1 is fastest on a busy machine)")] = None,
-    calibrate: Annotated[bool, typer.Option(help="after training, match the sampled mean history length to the "
+    calibrate: Annotated[bool, typer.Option(help="after training, match the sampled history length to the "
                                                  "training patients' (samples 512 patients a round)")] = True,
+    length_statistic: Annotated[str, typer.Option(help="what the calibration matches: 'median' (robust to a few "
+                                                       "very long histories) or 'mean'")] = "median",
     validation_share: Annotated[float, typer.Option(help="hold out this share of the persons and print their "
                                                          "cross-entropy during training (0: train on all)")] = 0.0,
 ) -> None:
@@ -145,7 +147,7 @@ def fit_halo(
     config = _build(HaloConfig, n_embd=n_embd, n_layer=n_layer, n_head=n_head, fine_width_multiplier=fine_multiplier)
     training = _build(HaloTraining, epochs=epochs, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
                       max_steps=max_steps, max_seconds=max_seconds, calibrate_length=calibrate,
-                      validation_share=validation_share)
+                      length_statistic=length_statistic, validation_share=validation_share)
     if omop is not None:
         cohort = load_omop(omop, label_concept_id=label_concept_id, limit_persons=limit_persons)
     else:
@@ -166,8 +168,8 @@ def fit_halo(
                                                                    halo.validation))
     if halo.calibration is not None:
         c = halo.calibration
-        typer.echo(f"length calibration: end-logit offset {c.end_logit_offset:+.3f}, sampled mean "
-                   f"{c.before_mean_visits:.1f} -> {c.after_mean_visits:.1f} visits (training {c.target_mean_visits:.1f})")
+        typer.echo(f"length calibration: end-logit offset {c.end_logit_offset:+.3f}, sampled {c.statistic} "
+                   f"{c.before_visits:.1f} -> {c.after_visits:.1f} visits (training {c.target_visits:.1f})")
     typer.echo(f"{len(halo.losses)} steps, final loss {halo.losses[-1]:.5f} -> {out}")
 
 
