@@ -26,7 +26,9 @@ def test_fit_on_eunomia_then_sample_omop_tables(tmp_path: Path) -> None:
                               "--n-layer", "1", "--seed", "4", "--label-concept-id", "192671", "--threads", "1"])
     assert fit.exit_code == 0, fit.output
     assert "12 persons" in fit.output and "2 steps" in fit.output and "length calibration: end-logit offset" in fit.output
+    assert "sampled median" in fit.output
     halo = Halo.load(model)
+    assert halo.calibration is not None and halo.calibration.statistic == "median"
     assert halo.vocabulary.name == "OMOP" and set(halo.vocabulary.code_domains.values()) <= {
         "condition", "drug", "procedure"}
     tables = tmp_path / "omop"
@@ -61,6 +63,9 @@ def test_fit_halo_with_a_validation_share_prints_the_held_out_loss(tmp_path: Pat
     bad = _cli(*common, "--out", str(tmp_path / "bad"), "--validation-share", "0.7")
     assert bad.returncode == 2 and "validation_share" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "bad").exists()
+    mode = _cli(*common, "--out", str(tmp_path / "mode"), "--length-statistic", "mode")
+    assert mode.returncode == 2 and "length_statistic" in mode.stderr and "Traceback" not in mode.stderr
+    assert not (tmp_path / "mode").exists()
 
 
 def test_missing_model_is_a_user_error(tmp_path: Path) -> None:
