@@ -29,7 +29,7 @@ import torch
 
 from biosynth.core import VisitSequencePayload, derive_seed
 from biosynth.eval import HALO_MEASURES, halo_r2_all
-from biosynth.tabular import Halo, HaloConfig, HaloTraining, length_statistic, load_eunomia
+from biosynth.tabular import Halo, HaloConfig, HaloTraining, load_eunomia
 
 Histories = list[tuple[frozenset[str], ...]]
 
@@ -198,9 +198,8 @@ def main() -> None:
             print(f"HALO: saved to {args.save}")
     if args.recalibrate:
         started = time.monotonic()
-        halo.calibrate_length(length_statistic([len(p.visits) for p in train], args.length_statistic),
-                              statistic=args.length_statistic, seed=derive_seed(training_seed(args), "calibrate"),
-                              patients=min(args.calibration_patients, len(train)), start_offset=0.0)
+        halo.calibrate_length_to(train, HaloTraining(seed=training_seed(args), length_statistic=args.length_statistic,
+                                                     calibration_patients=args.calibration_patients))
         print(f"recalibrated in {time.monotonic() - started:.0f} s")
     print(f"length calibration: {halo.calibration.model_dump() if halo.calibration else None}", flush=True)
     train_h = histories(train)

@@ -152,11 +152,19 @@ class Halo:
             losses = _train(network, encoded, vocabulary.size, training, on_step, held_out, validation)
         halo = cls(config, vocabulary, network, losses, validation=validation)
         if training.calibrate_length:
-            halo.calibrate_length(length_statistic([len(p.visits) for p in patients], training.length_statistic),
-                                  statistic=training.length_statistic, seed=derive_seed(training.seed, "calibrate"),
-                                  patients=min(training.calibration_patients, len(patients)),
-                                  rounds=training.calibration_rounds, tolerance=training.calibration_tolerance)
+            halo.calibrate_length_to(patients, training)
         return halo
+
+    def calibrate_length_to(self, patients: Sequence[VisitSequencePayload],
+                            training: HaloTraining) -> LengthCalibration:
+        """The calibration `fit` runs after training, from offset 0: the target is `patients`' (the training
+        patients') `training.length_statistic`, with `training`'s seed, patient count, rounds and tolerance.
+        Run it on a loaded model to give it today's calibration."""
+        return self.calibrate_length(
+            length_statistic([len(p.visits) for p in patients], training.length_statistic),
+            statistic=training.length_statistic, seed=derive_seed(training.seed, "calibrate"),
+            patients=min(training.calibration_patients, len(patients)), rounds=training.calibration_rounds,
+            tolerance=training.calibration_tolerance, start_offset=0.0)
 
     def calibrate_length(self, target_visits: float, *, statistic: LengthStatistic = "median", seed: int = 0,
                          patients: int = 512, rounds: int = 6, tolerance: float = 0.01, batch_size: int = 128,
