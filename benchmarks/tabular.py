@@ -51,8 +51,8 @@ from biosynth.tabular import (  # noqa: E402
     check_rows,
     detect_metadata,
 )
+from biosynth.tabular._llm.row_text import IS, SEP  # noqa: E402
 from biosynth.tabular._metadata import ColumnType  # noqa: E402
-from biosynth.tabular._row_text import IS, SEP  # noqa: E402
 
 GENERATORS = ("llm_finetuned", "llm_prompted", "gaussian_copula", "ctgan", "great")
 TABLES = ("breast_cancer_31", "breast_cancer_10", "hypertension_risk")
@@ -209,7 +209,7 @@ def run_prompted(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespace
         res.note = "skipped: biosynth-text is not installed (the fake backend would measure nothing)"
         return res
     from biosynth.core import SampleRequest, StepContext, derive_seed
-    from biosynth.tabular._llm_prompted import LlmPrompted
+    from biosynth.tabular._llm.prompted import LlmPrompted
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "few_shot.csv"

@@ -12,27 +12,27 @@ from typing import TYPE_CHECKING, Any
 from biosynth.tabular._balance import BalanceReport, BalanceTarget, balance_report
 from biosynth.tabular._conditions import Condition, Conditions, parse_conditions
 from biosynth.tabular._constraints import FixedCombinations, Inequality, Violation, check_rows
-from biosynth.tabular._llm_prompted import LlmPrompted
+from biosynth.tabular._ehr.omop import CohortStats, OmopCohort, eunomia_database, load_eunomia, load_omop
+from biosynth.tabular._ehr.omop_writer import OmopWriteReport, write_omop
+from biosynth.tabular._llm.prompted import LlmPrompted
+from biosynth.tabular._llm.row_model import TableRow, row_model
 from biosynth.tabular._metadata import METADATA_VERSION, ColumnSpec, ColumnType, TableMetadata, detect_metadata
-from biosynth.tabular._omop import CohortStats, OmopCohort, eunomia_database, load_eunomia, load_omop
-from biosynth.tabular._omop_writer import OmopWriteReport, write_omop
-from biosynth.tabular._row_model import TableRow, row_model
 from biosynth.tabular._synthesizer import RowFailure, SampleOutcome, SamplingError, Synthesizer
 
 if TYPE_CHECKING:
-    from biosynth.tabular._halo import Halo, HaloTraining, LengthCalibration, SampledPatient, length_statistic
-    from biosynth.tabular._halo_generator import HaloGenerator
-    from biosynth.tabular._halo_network import HaloConfig
-    from biosynth.tabular._halo_vocab import HaloVocabulary
+    from biosynth.tabular._ehr.halo import Halo, HaloTraining, LengthCalibration, SampledPatient, length_statistic
+    from biosynth.tabular._ehr.halo_generator import HaloGenerator
+    from biosynth.tabular._ehr.halo_network import HaloConfig
+    from biosynth.tabular._ehr.halo_vocab import HaloVocabulary
 
 _LAZY = {
-    "Halo": "biosynth.tabular._halo", "HaloTraining": "biosynth.tabular._halo",
-    "SampledPatient": "biosynth.tabular._halo", "LengthCalibration": "biosynth.tabular._halo",
-    "length_statistic": "biosynth.tabular._halo",
-    "HaloConfig": "biosynth.tabular._halo_network",
-    "HaloVocabulary": "biosynth.tabular._halo_vocab", "HaloGenerator": "biosynth.tabular._halo_generator",
-    "FinetunedLM": "biosynth.tabular._finetuned", "FinetunedConfig": "biosynth.tabular._finetuned",
-    "LlmFinetuned": "biosynth.tabular._finetuned_generator",
+    "Halo": "biosynth.tabular._ehr.halo", "HaloTraining": "biosynth.tabular._ehr.halo",
+    "SampledPatient": "biosynth.tabular._ehr.halo", "LengthCalibration": "biosynth.tabular._ehr.halo",
+    "length_statistic": "biosynth.tabular._ehr.halo",
+    "HaloConfig": "biosynth.tabular._ehr.halo_network",
+    "HaloVocabulary": "biosynth.tabular._ehr.halo_vocab", "HaloGenerator": "biosynth.tabular._ehr.halo_generator",
+    "FinetunedLM": "biosynth.tabular._llm.finetuned", "FinetunedConfig": "biosynth.tabular._llm.finetuned",
+    "LlmFinetuned": "biosynth.tabular._llm.finetuned_generator",
     "SdvSynthesizer": "biosynth.tabular._sdv_adapters", "SdvGenerator": "biosynth.tabular._sdv_adapters",
 }
 
@@ -55,5 +55,5 @@ def __getattr__(name: str) -> Any:
     try:
         return getattr(importlib.import_module(module), name)
     except ModuleNotFoundError as err:
-        extra = "sdv" if "_sdv" in module else "finetuned" if "_finetuned" in module else "halo"
+        extra = "sdv" if "._sdv" in module else "finetuned" if ".finetuned" in module else "halo"
         raise ImportError(f"biosynth.tabular.{name} needs {err.name}: pip install 'biosynth-tabular[{extra}]'") from err

@@ -53,7 +53,7 @@ def fit_table(
         raise ConfigError(f"--out {str(out)!r} already exists and is not empty; choose a new folder")
     table = read_table(data, "DATA")
     spec = TableMetadata.load(metadata) if metadata is not None else None
-    from biosynth.tabular._finetuned import FinetunedLM  # torch: imported only once the inputs are sound
+    from biosynth.tabular._llm.finetuned import FinetunedLM  # torch: imported only once the inputs are sound
 
     _set_threads(threads)
     model = FinetunedLM(epochs=epochs, seed=seed, max_steps=max_steps, max_seconds=max_seconds, base_model=base_model)
@@ -86,7 +86,7 @@ def sample_table(
         hint = " (use sample-halo for HALO models)" if kind == "halo" else ""
         raise InputDataError(f"--model {str(model)!r} holds a {kind!r} model; sample-table reads llm_finetuned "
                              f"models{hint}")
-    from biosynth.tabular._finetuned import FinetunedLM
+    from biosynth.tabular._llm.finetuned import FinetunedLM
 
     _set_threads(threads)
     synthesizer = FinetunedLM.load(model)
@@ -139,9 +139,9 @@ def fit_halo(
         raise ConfigError("give exactly one data source: --omop-eunomia or --omop FILE")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"--out {str(out)!r} already exists and is not empty; choose a new folder")
-    from biosynth.tabular._halo import Halo, HaloTraining  # torch: imported only once the options are sound
-    from biosynth.tabular._halo_network import HaloConfig
-    from biosynth.tabular._omop import load_eunomia, load_omop
+    from biosynth.tabular._ehr.halo import Halo, HaloTraining  # torch: imported only once the options are sound
+    from biosynth.tabular._ehr.halo_network import HaloConfig
+    from biosynth.tabular._ehr.omop import load_eunomia, load_omop
 
     _set_threads(threads)
     config = _build(HaloConfig, n_embd=n_embd, n_layer=n_layer, n_head=n_head, fine_width_multiplier=fine_multiplier)
@@ -184,8 +184,8 @@ def sample_halo(
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (1 is fastest on a busy machine)")] = None,
 ) -> None:
     """Sample COUNT patients from a HALO model and write them as OMOP tables."""
-    from biosynth.tabular._halo import Halo
-    from biosynth.tabular._omop_writer import write_omop
+    from biosynth.tabular._ehr.halo import Halo
+    from biosynth.tabular._ehr.omop_writer import write_omop
 
     if file_format not in ("parquet", "csv"):
         raise ConfigError(f"--format must be parquet or csv, got {file_format!r}")

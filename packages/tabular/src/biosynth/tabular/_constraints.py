@@ -138,7 +138,7 @@ def check_rows(rows: pd.DataFrame | Iterable[Mapping[str, Any]], metadata: Table
     """Every violation of the metadata in `rows`: missing or extra columns, types, ranges, categories,
     missing values where none are allowed, and the constraints. An empty list means every row is valid.
     """
-    from biosynth.tabular._row_model import row_model
+    from biosynth.tabular._llm.row_model import row_model
 
     model = row_model(metadata)
     found: list[Violation] = []
@@ -150,7 +150,7 @@ def check_rows(rows: pd.DataFrame | Iterable[Mapping[str, Any]], metadata: Table
 def row_violations(row: Mapping[str, Any], metadata: TableMetadata, *, index: int = 0,
                    model: type[BaseModel] | None = None) -> list[Violation]:
     """The violations of one row (a mapping of column name to value)."""
-    from biosynth.tabular._row_model import field_errors, row_model, validate_row
+    from biosynth.tabular._llm.row_model import field_errors, row_model, validate_row
 
     model = model or row_model(metadata)
     clean = {str(k): _plain(v) for k, v in row.items()}

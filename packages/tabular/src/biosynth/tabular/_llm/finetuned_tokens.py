@@ -9,7 +9,7 @@ from pathlib import Path
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
 from biosynth.core import ConfigError, InputDataError
-from biosynth.tabular._row_text import IS, MISSING, SEP, RowCodec
+from biosynth.tabular._llm.row_text import IS, MISSING, SEP, RowCodec
 
 PAD, BOS, EOS, UNK = "[PAD]", "[BOS]", "[EOS]", "[UNK]"
 NUMBER_CHARS = "0123456789.-"

@@ -48,7 +48,7 @@ class HaloGenerator(Generator[HaloParams]):
         return {"balance": balance_report(records, self.params.target.column).model_dump()}
 
     def _setup(self, ctx: StepContext) -> None:
-        from biosynth.tabular._halo import Halo
+        from biosynth.tabular._ehr.halo import Halo
 
         path = self.params.model.path
         self.params.model.check("model")

@@ -8,9 +8,9 @@ import pytest
 
 from biosynth.core import ConfigError
 from biosynth.tabular import check_rows, detect_metadata, parse_conditions
-from biosynth.tabular._constrained_decoding import RowGrammar, RowPlan, TokenIndex, number_prefix_ok
-from biosynth.tabular._finetuned_tokens import table_tokenizer
-from biosynth.tabular._row_text import RowCodec, format_units
+from biosynth.tabular._llm.constrained_decoding import RowGrammar, RowPlan, TokenIndex, number_prefix_ok
+from biosynth.tabular._llm.finetuned_tokens import table_tokenizer
+from biosynth.tabular._llm.row_text import RowCodec, format_units
 
 
 def _reference_prefixes(decimals: int, low: int, high: int, width: int = 0) -> set[str]:

@@ -23,7 +23,7 @@ from biosynth.core import (
     sha256_file,
 )
 from biosynth.tabular._conditions import Conditions, parse_conditions
-from biosynth.tabular._finetuned import FinetunedConfig, FinetunedLM
+from biosynth.tabular._llm.finetuned import FinetunedConfig, FinetunedLM
 from biosynth.tabular._metadata import TableMetadata
 from biosynth.tabular._synthesizer import read_marker
 

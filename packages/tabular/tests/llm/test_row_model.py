@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from biosynth.tabular import detect_metadata, row_model
-from biosynth.tabular._row_model import validate_row
+from biosynth.tabular._llm.row_model import validate_row
 
 
 def _model():

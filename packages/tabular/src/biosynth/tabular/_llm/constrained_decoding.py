@@ -27,7 +27,7 @@ from typing import Any
 from biosynth.core import ConfigError
 from biosynth.tabular._conditions import Conditions
 from biosynth.tabular._constraints import FixedCombinations, Inequality
-from biosynth.tabular._row_text import IS, MISSING, SEP, ColumnCodec, RowCodec, format_units, parse_units
+from biosynth.tabular._llm.row_text import IS, MISSING, SEP, ColumnCodec, RowCodec, format_units, parse_units
 
 # value rules ---------------------------------------------------------------------------------------
 
@@ -254,7 +254,7 @@ def _condition_units(codec: RowCodec, col: ColumnCodec, value: Any) -> Fraction:
     if col.kind == "datetime":
         import datetime as dt
 
-        from biosynth.tabular._row_text import _naive, _offset
+        from biosynth.tabular._llm.row_text import _naive, _offset
 
         assert codec.datetime_epoch is not None
         return _offset(_naive(dt.datetime.fromisoformat(str(value))), codec.datetime_epoch, codec.datetime_unit)

@@ -18,8 +18,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from biosynth.core import ConfigError, InputDataError, Visit, VisitSequencePayload, derive_seed
-from biosynth.tabular._halo_network import HaloConfig, HaloNetwork
-from biosynth.tabular._halo_vocab import DEFAULT_GAP_EDGES, Category, HaloVocabulary
+from biosynth.tabular._ehr.halo_network import HaloConfig, HaloNetwork
+from biosynth.tabular._ehr.halo_vocab import DEFAULT_GAP_EDGES, Category, HaloVocabulary
 from biosynth.tabular._synthesizer import MARKER, check_model_folder, write_model_folder
 
 GENERATOR_NAME = "halo"

@@ -49,8 +49,8 @@ from biosynth.core import (
 from biosynth.tabular._balance import BalanceTarget, balance_report, target_value
 from biosynth.tabular._conditions import Condition, Conditions, parse_conditions
 from biosynth.tabular._constraints import FixedCombinations, row_violations
+from biosynth.tabular._llm.row_model import row_model, validate_row
 from biosynth.tabular._metadata import ColumnSpec, ColumnType, TableMetadata, detect_metadata
-from biosynth.tabular._row_model import row_model, validate_row
 
 TEMPLATE_ID = "biosynth.tabular/llm_prompted/rows-v1"
 SYSTEM = ("You write realistic synthetic rows of a clinical table for research. The rows must be plausible and "

@@ -9,7 +9,7 @@ import torch
 
 from biosynth.core import ConfigError, InputDataError
 from biosynth.tabular import Halo, HaloConfig, HaloTraining
-from biosynth.tabular._halo_network import HaloNetwork, MaskedLinear
+from biosynth.tabular._ehr.halo_network import HaloNetwork, MaskedLinear
 
 
 def test_tiny_model_is_tiny_and_its_loss_decreases(tiny_halo: Halo) -> None:
@@ -146,7 +146,7 @@ def test_save_refuses_a_non_empty_folder(tiny_halo: Halo, tiny_model_dir: Path) 
 
 def test_validation_share_holds_patients_out_and_reports_their_loss(make_patients, tiny_config,
                                                                     tmp_path: Path) -> None:
-    from biosynth.tabular._halo import _validation_split, cross_entropy
+    from biosynth.tabular._ehr.halo import _validation_split, cross_entropy
 
     patients = make_patients(20)
     training = HaloTraining(epochs=6, batch_size=4, learning_rate=1e-2, seed=2, validation_share=0.25,
@@ -173,7 +173,7 @@ def test_elapsed_clock_adds_up_the_gap_bins_and_round_trips(make_patients, tiny_
     from pydantic import ValidationError
 
     from biosynth.core import Visit, VisitSequencePayload
-    from biosynth.tabular._halo import _batch
+    from biosynth.tabular._ehr.halo import _batch
 
     config = HaloConfig(**tiny_config, elapsed_edges=(10, 100, 1000))
     halo = Halo.fit(make_patients(12), config=config, vocabulary_name="OMOP",

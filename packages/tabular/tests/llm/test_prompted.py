@@ -29,7 +29,7 @@ from biosynth.core import (
 from biosynth.core.testing import GeneratorContract
 from biosynth.tabular import check_rows, detect_metadata
 from biosynth.tabular._balance import balance_report
-from biosynth.tabular._llm_prompted import LlmPrompted, parse_rows
+from biosynth.tabular._llm.prompted import LlmPrompted, parse_rows
 
 
 def _real_table() -> pd.DataFrame:

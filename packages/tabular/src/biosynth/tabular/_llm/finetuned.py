@@ -19,10 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from biosynth.core import ConfigError, InputDataError, derive_seed
 from biosynth.tabular._conditions import Conditions
-from biosynth.tabular._constrained_decoding import RowGrammar, RowPlan, TokenIndex
-from biosynth.tabular._finetuned_tokens import RowTokenizer, check_roundtrip, hf_tokenizer, load_tokenizer, table_tokenizer
+from biosynth.tabular._llm.constrained_decoding import RowGrammar, RowPlan, TokenIndex
+from biosynth.tabular._llm.finetuned_tokens import RowTokenizer, check_roundtrip, hf_tokenizer, load_tokenizer, table_tokenizer
+from biosynth.tabular._llm.row_text import IS, SEP, RowCodec
 from biosynth.tabular._metadata import TableMetadata
-from biosynth.tabular._row_text import IS, SEP, RowCodec
 from biosynth.tabular._synthesizer import RowFailure, SampleOutcome, Synthesizer
 
 if TYPE_CHECKING:
@@ -475,7 +475,7 @@ def _load_bias(path: Path, rows: int, vocab: int) -> Any:
 
 def _max_value_tokens(codec: RowCodec) -> int:
     """Characters of the longest value text of any column: a bound on its tokens with the table tokenizer."""
-    from biosynth.tabular._row_text import MISSING, format_units
+    from biosynth.tabular._llm.row_text import MISSING, format_units
 
     longest = 1
     for col in codec.modelled:
@@ -527,7 +527,7 @@ def _value_texts(codec: RowCodec, data: pd.DataFrame) -> list[dict[str, str]]:
 
 def _max_row_tokens(codec: RowCodec) -> int:
     """Characters of the longest row text: a bound on its tokens with the table tokenizer."""
-    from biosynth.tabular._row_text import MISSING, format_units
+    from biosynth.tabular._llm.row_text import MISSING, format_units
 
     total = 0
     for col in codec.modelled:

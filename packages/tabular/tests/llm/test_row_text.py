@@ -7,7 +7,7 @@ import pytest
 
 from biosynth.core import ConfigError
 from biosynth.tabular import detect_metadata
-from biosynth.tabular._row_text import MISSING, RowCodec, format_units, parse_units
+from biosynth.tabular._llm.row_text import MISSING, RowCodec, format_units, parse_units
 
 
 def _table() -> pd.DataFrame:
