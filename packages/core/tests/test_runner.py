@@ -139,7 +139,7 @@ def test_input_files_are_fingerprinted_and_policy_enforced(tmp_path: Path) -> No
 
     remote = json.loads(json.dumps(base))
     remote["steps"][0]["params"]["model"] = {"backend": "fake", "params": {"remote": True}}
-    with pytest.raises(PolicyError, match="would send real data to the remote backend 'fake'"):
+    with pytest.raises(PolicyError, match="would send real data to the remote language model 'fake'"):
         Runner(parse_recipe(remote), tmp_path / "remote", base_dir=tmp_path, progress=LogProgress()).run()
     assert not (tmp_path / "remote").exists()
 

@@ -1,28 +1,22 @@
-"""biosynth-core: records, provenance, recipes, registry, policy, dataset store and runner."""
+# ruff: noqa: I001  (imports are grouped by audience, not sorted)
+"""biosynth-core: records, provenance, recipes, components, registry, policy, dataset store and runner.
 
-from biosynth.core._atomic import atomic_path, atomic_write_bytes, atomic_write_text
-from biosynth.core._builtin_generators import AttributeSampler, AttributeSpecs, TemplateText
+Exports are grouped by who uses them: recipe and dataset users, generator authors, component (backend)
+authors, and everyone (errors, hashing). The test kit lives in `biosynth.core.testing`.
+"""
+
+# -- for recipe authors and dataset users ---------------------------------------------------------
 from biosynth.core._dataset import SyntheticDataset
-from biosynth.core._decoding import DecodingConfig
 from biosynth.core._dedup import DeduplicateConfig, Deduplicator
-from biosynth.core._errors import (
-    BiosynthError,
-    ConfigError,
-    DatasetError,
-    GenerationError,
-    InputDataError,
-    PolicyError,
-    RecipeError,
-    RegistryError,
-)
-from biosynth.core._generator import Draft, Generator, GeneratorParams, SampleFailure, SampleRequest, StepContext
-from biosynth.core._hashing import canonical_json, sha256_file, sha256_text
 from biosynth.core._inputs import PACKAGE_PREFIX, InputFile, InputFingerprint, resolve_package_path
-from biosynth.core._llm import BackendSpec, BaseLanguageModel, ChatMessage, ChatRequest, Completion, LanguageModel
-from biosynth.core._manifest import FailureEntry, Manifest, RemovedEntry, StepSummary
+from biosynth.core._manifest import FailureEntry, Manifest, RemovedEntry, StepSummary, software_versions
 from biosynth.core._policy import Policy
-from biosynth.core._provenance import GenerationFacts, ModelRef, PromptRef, Provenance, Strategy, Validation
 from biosynth.core._recipe import PolicyConfig, Recipe, Step, load_recipe, parse_recipe
+from biosynth.core._runner import Plan, Runner, plan, run_recipe
+
+# -- records and provenance (everyone) ------------------------------------------------------------
+from biosynth.core._decoding import DecodingConfig
+from biosynth.core._provenance import GenerationFacts, ModelRef, PromptRef, Provenance, Strategy, Validation
 from biosynth.core._records import (
     AudioPayload,
     AudioSegment,
@@ -41,15 +35,17 @@ from biosynth.core._records import (
     Visit,
     VisitSequencePayload,
 )
-from biosynth.core._registry import Group, Registry, default_registry
-from biosynth.core._runner import Plan, Runner, plan, run_recipe
-from biosynth.core._secrets import secret_from_env
-from biosynth.core._seeding import derive_seed, rng
+
+# -- for generator authors ------------------------------------------------------------------------
+from biosynth.core._builtin_generators import AttributeSampler, AttributeSpecs, TemplateText
+from biosynth.core._corpus import Corpus, CorpusRow, read_corpus, read_text_file
+from biosynth.core._generator import Draft, Generator, GeneratorParams, SampleFailure, SampleRequest, StepContext
+from biosynth.core._retry import Accepted, Rejected, retry_until_valid
+from biosynth.core._seeding import attempt_seed, derive_seed, rng
 from biosynth.core._structured import (
     RETRY_TEMPLATE,
     StructuredPrompt,
     StructuredResult,
-    attempt_seed,
     extract_json,
     generate_structured,
     json_instruction,
@@ -57,20 +53,74 @@ from biosynth.core._structured import (
     retry_turns,
 )
 from biosynth.core._tables import read_table
+from biosynth.core._targets import (
+    AchievedDistribution,
+    TargetDistribution,
+    achieved_distribution,
+    balance_facts,
+    target_value,
+)
+from biosynth.core._templates import PromptTemplate
+
+# -- for component (backend) authors: language models, pipelines, voices, learned models ----------
+from biosynth.core._components import (
+    BackendSpec,
+    Component,
+    ComponentKind,
+    ComponentSpec,
+    ResolvedComponent,
+    runs_remotely,
+)
+from biosynth.core._embeddings import SentenceEncoder, default_sentence_encoder
+from biosynth.core._llm import BaseLanguageModel, ChatMessage, ChatRequest, Completion, LanguageModel
+from biosynth.core._model_folder import (
+    MARKER,
+    check_model_folder,
+    is_model_folder,
+    read_marker,
+    weights_sha256,
+    write_model_folder,
+)
+from biosynth.core._registry import Group, Registry, default_registry
+from biosynth.core._secrets import secret_from_env
+
+# -- errors, hashing and atomic files (everyone) ---------------------------------------------------
+from biosynth.core._atomic import atomic_path, atomic_write_bytes, atomic_write_text, fsync_tree
+from biosynth.core._errors import (
+    BiosynthError,
+    ConfigError,
+    DatasetError,
+    GenerationError,
+    InputDataError,
+    PolicyError,
+    RecipeError,
+    RegistryError,
+)
+from biosynth.core._hashing import canonical_json, sha256_file, sha256_text
 
 __all__ = [
-    "AttributeSampler", "AttributeSpecs", "AudioPayload", "AudioSegment", "BackendSpec", "BaseLanguageModel", "BiosynthError",
-    "ChatMessage", "ChatRequest", "Completion", "ConfigError", "DatasetError", "DecodingConfig",
-    "DeduplicateConfig", "Deduplicator", "DialoguePayload", "Draft", "FailureEntry", "GenerationError",
-    "GenerationFacts", "Generator", "GeneratorParams", "Group", "ImagePayload", "InputDataError", "InputFile",
-    "InputFingerprint", "LanguageModel", "Manifest", "MediaRef", "Modality", "ModelRef", "PACKAGE_PREFIX",
-    "Plan", "Policy", "PolicyConfig", "PolicyError", "PromptRef", "Provenance", "QAPayload", "RETRY_TEMPLATE",
-    "Recipe", "RecipeError", "Record", "Registry", "RegistryError", "Relation", "RemovedEntry", "Runner",
-    "SampleFailure", "SampleRequest", "Scalar", "Span", "Step", "StepContext", "StepSummary", "Strategy",
-    "StructuredPrompt", "StructuredResult", "SyntheticDataset", "TableRowPayload", "TemplateText",
-    "TextPayload", "Turn", "Validation", "Visit", "VisitSequencePayload", "atomic_path", "atomic_write_bytes",
-    "atomic_write_text", "attempt_seed", "canonical_json", "default_registry", "derive_seed", "extract_json",
-    "generate_structured", "json_instruction", "load_recipe", "parse_recipe", "plan", "read_table",
-    "render_messages", "resolve_package_path", "retry_turns", "rng", "run_recipe", "secret_from_env",
+    # recipe authors and dataset users
+    "DeduplicateConfig", "Deduplicator", "FailureEntry", "InputFile", "InputFingerprint", "Manifest", "PACKAGE_PREFIX",
+    "Plan", "Policy", "PolicyConfig", "Recipe", "RemovedEntry", "Runner", "Step", "StepSummary", "SyntheticDataset",
+    "load_recipe", "parse_recipe", "plan", "resolve_package_path", "run_recipe", "software_versions",
+    # records and provenance
+    "AudioPayload", "AudioSegment", "DecodingConfig", "DialoguePayload", "GenerationFacts", "ImagePayload", "MediaRef",
+    "Modality", "ModelRef", "PromptRef", "Provenance", "QAPayload", "Record", "Relation", "Scalar", "Span", "Strategy",
+    "TableRowPayload", "TextPayload", "Turn", "Validation", "Visit", "VisitSequencePayload",
+    # generator authors
+    "Accepted", "AchievedDistribution", "AttributeSampler", "AttributeSpecs", "Corpus", "CorpusRow", "Draft",
+    "Generator", "GeneratorParams", "PromptTemplate", "RETRY_TEMPLATE", "Rejected", "SampleFailure", "SampleRequest",
+    "StepContext", "StructuredPrompt", "StructuredResult", "TargetDistribution", "TemplateText",
+    "achieved_distribution", "attempt_seed", "balance_facts", "derive_seed", "extract_json", "generate_structured",
+    "json_instruction", "read_corpus", "read_table", "read_text_file", "render_messages", "retry_turns",
+    "retry_until_valid", "rng", "target_value",
+    # component (backend) authors
+    "BackendSpec", "BaseLanguageModel", "ChatMessage", "ChatRequest", "Completion", "Component", "ComponentKind",
+    "ComponentSpec", "Group", "LanguageModel", "MARKER", "Registry", "ResolvedComponent", "SentenceEncoder",
+    "check_model_folder", "default_registry", "default_sentence_encoder", "is_model_folder", "read_marker",
+    "runs_remotely", "secret_from_env", "weights_sha256", "write_model_folder",
+    # errors, hashing, atomic files
+    "BiosynthError", "ConfigError", "DatasetError", "GenerationError", "InputDataError", "PolicyError", "RecipeError",
+    "RegistryError", "atomic_path", "atomic_write_bytes", "atomic_write_text", "canonical_json", "fsync_tree",
     "sha256_file", "sha256_text",
 ]

@@ -59,3 +59,16 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def fsync_tree(root: Path, *, recursive: bool = True) -> None:
+    """fsync every file under `root` and every folder (root included), so a rename that follows is durable."""
+    root = Path(root)
+    if recursive:
+        for path in root.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                with path.open("rb") as handle:
+                    os.fsync(handle.fileno())
+            elif path.is_dir():
+                _fsync_dir(path)
+    _fsync_dir(root)

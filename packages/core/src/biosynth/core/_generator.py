@@ -14,9 +14,17 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from biosynth.core._atomic import atomic_write_bytes
+from biosynth.core._components import (
+    ComponentKind,
+    ComponentSpec,
+    ResolvedComponent,
+    check_component,
+    find_components,
+    load_component,
+)
 from biosynth.core._errors import ConfigError, GenerationError, RegistryError
 from biosynth.core._hashing import sha256_bytes
-from biosynth.core._llm import BackendSpec, LanguageModel
+from biosynth.core._llm import LanguageModel
 from biosynth.core._policy import Policy, PolicyDecision
 from biosynth.core._provenance import GenerationFacts, Provenance
 from biosynth.core._records import MediaRef, Modality, Payload, Record, Relation, Scalar, Span
@@ -81,25 +89,30 @@ class StepContext:
     registry: Registry = field(default_factory=default_registry)
     real_data: bool = False
     decisions: list[PolicyDecision] = field(default_factory=list)
-    _models: dict[str, LanguageModel] = field(default_factory=dict)
+    _components: dict[str, ResolvedComponent] = field(default_factory=dict)
 
     @property
     def redact_prompts(self) -> bool:
         return self.policy.redact_prompts(self.real_data)
 
-    def language_model(self, spec: BackendSpec) -> LanguageModel:
-        """Build (once per step) the backend `spec` names, after the policy has allowed it."""
-        key = spec.model_dump_json()
-        if key not in self._models:
-            backend_cls = self.registry.get(Group.LLM_BACKENDS, spec.backend)
-            remote = bool(getattr(backend_cls, "is_remote", lambda _p: False)(spec.params))
-            self.decisions.append(self.policy.check(
-                step=self.step, backend=spec.backend, remote=remote, real_data=self.real_data))
-            try:
-                self._models[key] = backend_cls(**spec.params)
-            except TypeError as err:
-                raise ConfigError(f"step {self.step!r}: backend {spec.backend!r} parameters: {err}") from None
-        return self._models[key]
+    def component(self, spec: ComponentSpec) -> ResolvedComponent:
+        """Load (once per step) the component `spec` names, after the policy has allowed it.
+
+        Returns the loaded object and its `ModelRef` (weights fingerprinted by `weights_sha256`).
+        """
+        if spec.key not in self._components:
+            remote = check_component(self.registry, spec)
+            self.decisions.append(self.policy.check(step=self.step, backend=spec.backend, remote=remote,
+                                                    real_data=self.real_data, kind=spec.kind.value))
+            self._components[spec.key] = load_component(self.registry, spec, where=f"step {self.step!r}")
+        return self._components[spec.key]
+
+    def language_model(self, spec: ComponentSpec) -> LanguageModel:
+        """The language model `spec` names (a `component` of kind `language_model`)."""
+        if spec.kind is not ComponentKind.LANGUAGE_MODEL:
+            raise ConfigError(f"step {self.step!r}: expected a language model, got a {spec.describe()}")
+        model: LanguageModel = self.component(spec).component
+        return model
 
     def media_path(self, index: int, suffix: str) -> str:
         """Relative path for a sample's media file, e.g. `media/xray/xray-000012.png`."""
@@ -126,6 +139,17 @@ class Generator(ABC, Generic[ParamsT]):
     input_required: ClassVar[bool] = False
     input_modalities: ClassVar[tuple[Modality, ...] | None] = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """`Params` comes from the generic argument (`class X(Generator[XParams])`): declare it once."""
+        super().__init_subclass__(**kwargs)
+        from_generic = _params_of(cls)
+        if from_generic is None:
+            return
+        if "Params" in cls.__dict__ and cls.__dict__["Params"] is not from_generic:  # STRICT-PARAMS
+            raise TypeError(f"{cls.__name__} declares `Params` and also gives it as the generic argument; "
+                            f"declare it once, as {cls.__name__}(...[{from_generic.__name__}])")
+        cls.Params = from_generic
+
     def __init__(self, params: ParamsT | Mapping[str, Any] | None = None, *, base_dir: Path | None = None) -> None:
         self.params: ParamsT = self.parse_params(params or {}, base_dir=base_dir)
         self._ready = False
@@ -143,9 +167,13 @@ class Generator(ABC, Generic[ParamsT]):
     def version(cls) -> str:
         return _module_version(cls.__module__)
 
-    def backends(self) -> list[tuple[str, BackendSpec]]:
-        """The language models this generator will call, by parameter name (for the policy)."""
-        return [(n, v) for n in type(self.params).model_fields if isinstance(v := getattr(self.params, n), BackendSpec)]
+    def components(self) -> list[tuple[str, ComponentSpec]]:
+        """Every component (model) this generator declares in its params, nested ones included, by parameter path."""
+        return find_components(self.params)
+
+    def backends(self) -> list[tuple[str, ComponentSpec]]:
+        """The language models among `components()`."""
+        return [(n, s) for n, s in self.components() if s.kind is ComponentKind.LANGUAGE_MODEL]
 
     def summarize(self, records: Sequence[Record]) -> dict[str, Any] | None:
         """Override to report a step-level summary (e.g. an achieved label distribution) from the step's
@@ -230,8 +258,22 @@ def _module_version(module: str) -> str:
     return "unknown"
 
 
+def _params_of(cls: type) -> type[GeneratorParams] | None:
+    """The GeneratorParams subclass given as a generic argument in `cls`'s own bases, if any."""
+    for base in cls.__dict__.get("__orig_bases__", ()):
+        for arg in getattr(base, "__args__", ()):
+            if isinstance(arg, type) and issubclass(arg, GeneratorParams):
+                return arg
+    return None
+
+
 def generator_class(registry: Registry, name: str) -> type[Generator[Any]]:
+    """The Generator registered as `name`; its `name` must be that entry point's name."""
     obj = registry.get(Group.GENERATORS, name)
     if not (isinstance(obj, type) and issubclass(obj, Generator)):
         raise RegistryError(f"generator {name!r} resolves to {obj!r}, which is not a biosynth Generator subclass")
+    declared = getattr(obj, "name", None)
+    if ":" not in name and declared != name:
+        raise RegistryError(f"generator {name!r} resolves to {obj.__module__}.{obj.__qualname__}, whose `name` is "
+                            f"{declared!r}; a generator's name must be the entry point it is registered as")
     return obj

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 
 from biosynth.core._errors import InputDataError
 from biosynth.core._hashing import sha256_file
+from biosynth.core._nested import find_nested
 
 PACKAGE_PREFIX = "package:"
 
@@ -109,20 +110,4 @@ class InputFingerprint(BaseModel):
 
 def find_input_files(params: BaseModel, prefix: str = "") -> list[tuple[str, InputFile]]:
     """Every InputFile inside a params model (nested models, lists and dicts included)."""
-    found: list[tuple[str, InputFile]] = []
-
-    def visit(value: Any, where: str) -> None:
-        if isinstance(value, InputFile):
-            found.append((where, value))
-        elif isinstance(value, BaseModel):
-            for name in type(value).model_fields:
-                visit(getattr(value, name), f"{where}.{name}" if where else name)
-        elif isinstance(value, (list, tuple)):
-            for i, item in enumerate(value):
-                visit(item, f"{where}[{i}]")
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                visit(item, f"{where}.{key}")
-
-    visit(params, prefix)
-    return found
+    return find_nested(params, InputFile, prefix)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from biosynth.core._components import Component, ComponentKind
 from biosynth.core._decoding import DecodingConfig
 from biosynth.core._errors import ConfigError
 from biosynth.core._provenance import ModelRef
@@ -46,33 +46,6 @@ class Completion(BaseModel):
     model: ModelRef
 
 
-class BackendSpec(BaseModel):
-    """How a recipe names a language model: a registered backend and its parameters.
-
-    Inside a recipe, a relative path in `params.model` (or any `*_path` / `*_dir` parameter) that
-    exists next to the recipe is resolved against the recipe's folder, like input files are.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    backend: str = Field(min_length=1, description="a `biosynth.llm_backends` entry, e.g. 'transformers'")
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _resolve_paths(self, info: ValidationInfo) -> Self:
-        base = (info.context or {}).get("base_dir") if info.context else None
-        if base is None:
-            return self
-        resolved = {}
-        for key, value in self.params.items():
-            is_path_key = key == "model" or key.endswith(("_path", "_dir"))
-            if is_path_key and isinstance(value, str) and not Path(value).is_absolute() and (Path(base) / value).exists():
-                resolved[key] = str(Path(base) / value)
-        if resolved:
-            object.__setattr__(self, "params", {**self.params, **resolved})
-        return self
-
-
 @runtime_checkable
 class LanguageModel(Protocol):
     """Chat messages in, completions with token counts out."""
@@ -86,30 +59,15 @@ class LanguageModel(Protocol):
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]: ...
 
 
-class BaseLanguageModel(ABC):
+class BaseLanguageModel(Component):
     """Template for backends: `generate` validates and stamps; `_generate` does the work.
 
-    `remote` is True for backends that send prompts off the machine; `is_remote(params)` lets the
-    policy decide before the backend is built (e.g. a server on 127.0.0.1 is local).
+    A backend declares where it runs: `remote = False` for one that keeps prompts on this machine,
+    `True` for one that sends them away, or `is_remote(params)` to decide from its parameters before it
+    is built (e.g. a server on 127.0.0.1 is local). A backend that declares nothing is treated as remote.
     """
 
-    remote: ClassVar[bool] = False
-
-    @classmethod
-    def is_remote(cls, params: dict[str, Any]) -> bool:
-        return cls.remote
-
-    @classmethod
-    def check_params(cls, params: dict[str, Any]) -> object:
-        """Validate a BackendSpec's params without loading a model (run by `biosynth validate`).
-
-        Raise a BiosynthError naming the parameter at fault. The default accepts anything.
-        """
-        return None
-
-    @property
-    @abstractmethod
-    def model_ref(self) -> ModelRef: ...
+    kind: ClassVar[ComponentKind] = ComponentKind.LANGUAGE_MODEL
 
     @property
     def supports_json_schema(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import platform
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -63,17 +64,28 @@ class Environment(BaseModel):
 
     @classmethod
     def capture(cls) -> Environment:
-        packages: dict[str, str] = {}
-        for dist in md.distributions():
-            name = dist.metadata["Name"]
-            if name:
-                packages[name] = dist.version
-        packages = dict(sorted(packages.items(), key=lambda kv: kv[0].lower()))
+        packages = installed_distributions()
         biosynth = {k: v for k, v in packages.items() if k.lower().startswith("biosynth-")}
         return cls(
             python=platform.python_version(), implementation=sys.implementation.name,
             platform=platform.platform(), torch=packages.get("torch"), biosynth=biosynth, packages=packages,
         )
+
+
+def installed_distributions() -> dict[str, str]:
+    """Every installed distribution and its version, sorted by name (the one software-version capture)."""
+    packages: dict[str, str] = {}
+    for dist in md.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            packages[name] = dist.version
+    return dict(sorted(packages.items(), key=lambda kv: kv[0].lower()))
+
+
+def software_versions(names: Sequence[str]) -> dict[str, str]:
+    """The versions of the distributions `names` ("not installed" for those that are not)."""
+    installed = {k.lower().replace("_", "-"): v for k, v in installed_distributions().items()}
+    return {name: installed.get(name.lower().replace("_", "-"), "not installed") for name in names}
 
 
 class Manifest(BaseModel):

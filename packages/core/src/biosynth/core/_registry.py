@@ -14,8 +14,16 @@ from biosynth.core._errors import RegistryError
 
 
 class Group(StrEnum):
+    """Entry-point groups: generators, one group per component kind, metrics, exporters, CLI commands."""
+
     GENERATORS = "biosynth.generators"
     LLM_BACKENDS = "biosynth.llm_backends"
+    DIFFUSION_PIPELINES = "biosynth.diffusion_pipelines"
+    LORA_ADAPTERS = "biosynth.lora_adapters"
+    TTS_VOICES = "biosynth.tts_voices"
+    ROW_MODELS = "biosynth.row_models"
+    EHR_MODELS = "biosynth.ehr_models"
+    EMBEDDING_MODELS = "biosynth.embedding_models"
     METRICS = "biosynth.metrics"
     EXPORTERS = "biosynth.exporters"
     CLI = "biosynth.cli"
@@ -24,6 +32,12 @@ class Group(StrEnum):
 _NOUN = {
     Group.GENERATORS: "generator",
     Group.LLM_BACKENDS: "language-model backend",
+    Group.DIFFUSION_PIPELINES: "diffusion-pipeline backend",
+    Group.LORA_ADAPTERS: "LoRA-adapter backend",
+    Group.TTS_VOICES: "TTS-voice backend",
+    Group.ROW_MODELS: "row-model backend",
+    Group.EHR_MODELS: "EHR-model backend",
+    Group.EMBEDDING_MODELS: "embedding-model backend",
     Group.METRICS: "metric",
     Group.EXPORTERS: "exporter",
     Group.CLI: "command group",

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from biosynth.core._atomic import atomic_path, atomic_write_text, is_temporary
+from biosynth.core._components import check_component
 from biosynth.core._dedup import Deduplicator
 from biosynth.core._errors import DatasetError
 from biosynth.core._generator import Generator, SampleFailure, SampleRequest, StepContext, generator_class
@@ -89,14 +90,10 @@ def plan(recipe: Recipe, *, base_dir: Path | None = None, registry: Registry | N
             file.check(f"steps.{step.name}.params.{parameter}")
             inputs.append((parameter, InputFingerprint.of(step.name, parameter, file)))
         entry = PlannedStep(step=step, generator=generator, seed=recipe.step_seed(step), inputs=inputs)
-        for _, spec in generator.backends():
-            backend_cls = registry.get(Group.LLM_BACKENDS, spec.backend)
-            check = getattr(backend_cls, "check_params", None)
-            if check is not None:
-                check(spec.params)
-            remote = bool(getattr(backend_cls, "is_remote", lambda _p: False)(spec.params))
+        for _, spec in generator.components():
+            remote = check_component(registry, spec)
             entry.decisions.append(policy.check(step=step.name, backend=spec.backend, remote=remote,
-                                                real_data=entry.real_data))
+                                                real_data=entry.real_data, kind=spec.kind.value))
         planned.append(entry)
     return planned
 
@@ -238,8 +235,8 @@ class Runner:
         finally:
             self.progress.end_step()
         manifest.steps[step.name] = self._summary(entry, journal, requested)
-        known = {(d["step"], d["backend"]) for d in manifest.policy_decisions}
-        manifest.policy_decisions += [d.as_dict() for d in ctx.decisions if (d.step, d.backend) not in known]
+        known = {(d["step"], d.get("kind", "language_model"), d["backend"]) for d in manifest.policy_decisions}
+        manifest.policy_decisions += [d.as_dict() for d in ctx.decisions if (d.step, d.kind, d.backend) not in known]
         self._save(manifest)
 
     @staticmethod

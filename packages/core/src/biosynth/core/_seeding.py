@@ -18,3 +18,8 @@ def derive_seed(base: int, *keys: object) -> int:
 def rng(seed: int) -> np.random.Generator:
     """A numpy Generator (PCG64) for `seed`."""
     return np.random.default_rng(seed)
+
+
+def attempt_seed(seed: int, attempt: int) -> int:
+    """The seed of a sample's attempt (0-based): the sample's own seed first, then ones derived from it."""
+    return seed if attempt == 0 else derive_seed(seed, "attempt", attempt)

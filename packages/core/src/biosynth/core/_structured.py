@@ -50,7 +50,8 @@ from biosynth.core._decoding import DecodingConfig
 from biosynth.core._errors import GenerationError
 from biosynth.core._llm import ChatMessage, ChatRequest, Completion, LanguageModel
 from biosynth.core._provenance import ModelRef
-from biosynth.core._seeding import derive_seed
+from biosynth.core._retry import Rejected, retry_until_valid
+from biosynth.core._seeding import attempt_seed
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -164,50 +165,35 @@ def generate_structured(
     answer_of: Callable[[str, str], str] | None = None,
 ) -> list[StructuredResult[T] | GenerationError]:
     """Answer every prompt with a validated `schema` instance, or a GenerationError (see the module doc)."""
-    if max_attempts < 1:
-        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
     constrained = constrain and answer_of is None and model.supports_json_schema
     json_schema = schema.model_json_schema() if constrained else None
-    conversations = {i: tuple(p.messages) for i, p in enumerate(prompts)}
-    reasons: dict[int, list[str]] = {i: [] for i in conversations}
-    totals: dict[int, list[int]] = {i: [0, 0] for i in conversations}
-    outcomes: dict[int, StructuredResult[T] | GenerationError] = {}
-    pending = list(conversations)
-    for attempt in range(max_attempts):
-        if not pending:
-            break
-        seeds = {i: attempt_seed(prompts[i].seed, attempt) for i in pending}
+    conversations = [tuple(p.messages) for p in prompts]
+    totals = [[0, 0] for _ in prompts]
+
+    def attempt(number: int, pending: list[int]) -> list[StructuredResult[T] | Rejected]:
+        seeds = {i: attempt_seed(prompts[i].seed, number) for i in pending}
         requests = [ChatRequest(messages=conversations[i], decoding=decoding, seed=seeds[i], json_schema=json_schema)
                     for i in pending]
-        completions = model.generate(requests)
-        still: list[int] = []
-        for i, completion in zip(pending, completions, strict=True):
+        out: list[StructuredResult[T] | Rejected] = []
+        for i, completion in zip(pending, model.generate(requests), strict=True):
             totals[i][0] += completion.prompt_tokens
             totals[i][1] += completion.completion_tokens
             value, repaired, problem = _validate(completion, schema, decoding, (check, prompts[i].check), answer_of)
-            if value is not None:
-                outcomes[i] = StructuredResult(
-                    value=value, model=completion.model, attempts=attempt + 1, messages=conversations[i],
-                    llm_seed=seeds[i], raw_text=completion.text, finish_reason=completion.finish_reason,
-                    prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                    total_prompt_tokens=totals[i][0], total_completion_tokens=totals[i][1],
-                    constrained=constrained, repaired=repaired)
+            if value is None:
+                assert problem is not None
+                conversations[i] = conversations[i] + retry_turns(completion.text, problem)
+                out.append(Rejected(problem))
                 continue
-            assert problem is not None
-            reasons[i].append(f"attempt {attempt + 1}: {problem}")
-            conversations[i] = conversations[i] + retry_turns(completion.text, problem)
-            still.append(i)
-        pending = still
-    for i in pending:
-        outcomes[i] = GenerationError(
-            f"no valid {schema.__name__} JSON after {max_attempts} attempt(s): " + "; ".join(reasons[i]),
-            attempts=max_attempts)
-    return [outcomes[i] for i in range(len(prompts))]
+            out.append(StructuredResult(
+                value=value, model=completion.model, attempts=number + 1, messages=conversations[i],
+                llm_seed=seeds[i], raw_text=completion.text, finish_reason=completion.finish_reason,
+                prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+                total_prompt_tokens=totals[i][0], total_completion_tokens=totals[i][1],
+                constrained=constrained, repaired=repaired))
+        return out
 
-
-def attempt_seed(seed: int, attempt: int) -> int:
-    """The backend's seed for an attempt: the sample's own seed first, then derived ones."""
-    return seed if attempt == 0 else derive_seed(seed, "attempt", attempt)
+    outcomes = retry_until_valid(len(prompts), attempt, max_attempts=max_attempts, what=f"{schema.__name__} JSON")
+    return [o if isinstance(o, GenerationError) else o.value for o in outcomes]
 
 
 def _validate(completion: Completion, schema: type[T], decoding: DecodingConfig,

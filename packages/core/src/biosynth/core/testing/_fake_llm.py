@@ -1,9 +1,13 @@
-"""FakeLanguageModel: a deterministic LanguageModel double for tests (registered as backend 'fake')."""
+"""FakeLanguageModel: a deterministic LanguageModel double for tests.
+
+Registered as backend `fake` but marked `test_double`: it is refused unless BIOSYNTH_ALLOW_TEST_DOUBLES=1
+(the project's test suites set it in the root conftest.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from biosynth.core._hashing import canonical_json, sha256_text
 from biosynth.core._llm import BaseLanguageModel, ChatRequest, Completion
@@ -16,6 +20,8 @@ _WORDS = ("patient", "presents", "with", "chest", "pain", "denies", "fever", "hi
 
 
 class FakeLanguageModel(BaseLanguageModel):
+    test_double: ClassVar[bool] = True  # refused outside tests (see biosynth.core._components)
+
     """Answers deterministically from the prompt and seed, with no model at all.
 
     - `responses`: a list cycled through in call order, or a function of the ChatRequest; by
