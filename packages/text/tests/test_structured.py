@@ -49,7 +49,7 @@ def test_tiny_model_garbage_becomes_a_failure(tiny_model_dir: Path) -> None:
 
 
 def test_split_answer_as_answer_of() -> None:
-    from biosynth.text._reasoning import split_answer
+    from biosynth.text._strategies.reasoning import split_answer
 
     output = '<reasoning>score is {"not": "this"}</reasoning><answer>{"question": "q?", "score": 3}</answer>'
     model = FakeLanguageModel(responses=["<reasoning>no answer block</reasoning>", output])

@@ -12,28 +12,28 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from biosynth.core import StructuredPrompt, StructuredResult, generate_structured
     from biosynth.text._annotated_ie import AnnotatedIE, AnnotatedIEParams
+    from biosynth.text._backends.transformers import TransformersConfig, TransformersLanguageModel
     from biosynth.text._clinical_note import ClinicalNote, ClinicalNoteParams
-    from biosynth.text._dialogue import Dialogue, DialogueParams
-    from biosynth.text._finetune import finetune
-    from biosynth.text._finetune_config import FinetuneColumns, FinetuneConfig, FinetuneMode
-    from biosynth.text._finetune_generator import FinetunedText, FinetunedTextParams
+    from biosynth.text._dialogue.generator import Dialogue, DialogueParams
+    from biosynth.text._finetune.config import FinetuneColumns, FinetuneConfig, FinetuneMode
+    from biosynth.text._finetune.generator import FinetunedText, FinetunedTextParams
+    from biosynth.text._finetune.training import finetune
     from biosynth.text._label_conditioned import LabelConditioned, LabelConditionedParams
     from biosynth.text._qa import QAPair, QuestionAnswer, QuestionAnswerParams
-    from biosynth.text._transformers_backend import TransformersConfig, TransformersLanguageModel
 
 _EXPORTS = {
     "AnnotatedIE": "biosynth.text._annotated_ie",
     "AnnotatedIEParams": "biosynth.text._annotated_ie",
     "ClinicalNote": "biosynth.text._clinical_note",
     "ClinicalNoteParams": "biosynth.text._clinical_note",
-    "Dialogue": "biosynth.text._dialogue",
-    "DialogueParams": "biosynth.text._dialogue",
-    "FinetuneColumns": "biosynth.text._finetune_config",
-    "FinetuneConfig": "biosynth.text._finetune_config",
-    "FinetuneMode": "biosynth.text._finetune_config",
-    "finetune": "biosynth.text._finetune",
-    "FinetunedText": "biosynth.text._finetune_generator",
-    "FinetunedTextParams": "biosynth.text._finetune_generator",
+    "Dialogue": "biosynth.text._dialogue.generator",
+    "DialogueParams": "biosynth.text._dialogue.generator",
+    "FinetuneColumns": "biosynth.text._finetune.config",
+    "FinetuneConfig": "biosynth.text._finetune.config",
+    "FinetuneMode": "biosynth.text._finetune.config",
+    "finetune": "biosynth.text._finetune.training",
+    "FinetunedText": "biosynth.text._finetune.generator",
+    "FinetunedTextParams": "biosynth.text._finetune.generator",
     "LabelConditioned": "biosynth.text._label_conditioned",
     "LabelConditionedParams": "biosynth.text._label_conditioned",
     "QAPair": "biosynth.text._qa",
@@ -42,8 +42,8 @@ _EXPORTS = {
     "StructuredPrompt": "biosynth.core",
     "StructuredResult": "biosynth.core",
     "generate_structured": "biosynth.core",
-    "TransformersConfig": "biosynth.text._transformers_backend",
-    "TransformersLanguageModel": "biosynth.text._transformers_backend",
+    "TransformersConfig": "biosynth.text._backends.transformers",
+    "TransformersLanguageModel": "biosynth.text._backends.transformers",
 }
 
 __all__ = ["AnnotatedIE", "AnnotatedIEParams", "ClinicalNote", "ClinicalNoteParams", "Dialogue", "DialogueParams",

@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 
 from biosynth.core import InputDataError
-from biosynth.text._finetune_config import FinetuneColumns, FinetuneMode, build_config, check_output_folder
-from biosynth.text._finetune_data import read_corpus
+from biosynth.text._finetune.config import FinetuneColumns, FinetuneMode, build_config, check_output_folder
+from biosynth.text._finetune.data import read_corpus
 
 app = typer.Typer(name="text", no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Clinical text: fine-tune language models for synthetic text generation.")
@@ -87,8 +87,8 @@ def finetune_command(  # one option per FinetuneConfig field; typer needs them s
     )
     check_output_folder(config.out, overwrite=config.overwrite)
     corpus = read_corpus(config.data, config.mode, config.columns)
-    from biosynth.text._finetune import finetune_corpus  # torch and transformers: once options and data are sound
-    from biosynth.text._model_card import RECORD_FILE
+    from biosynth.text._finetune.model_card import RECORD_FILE
+    from biosynth.text._finetune.training import finetune_corpus  # torch and transformers: once options and data are sound
 
     try:
         folder = finetune_corpus(config, corpus)

@@ -32,7 +32,7 @@ from biosynth.core import (
     render_messages,
 )
 from biosynth.text import _prompts
-from biosynth.text._strategies import Augmentation, PromptStrategies, StrategyParams
+from biosynth.text._strategies.assembly import Augmentation, PromptStrategies, StrategyParams
 
 DEFAULT_DECODING = DecodingConfig(temperature=0.7, top_p=0.9, max_new_tokens=320, repetition_penalty=1.1)
 
@@ -101,7 +101,7 @@ class ClinicalNote(Generator[ClinicalNoteParams]):
     """Writes one clinical document per request with instruction prompting (persona, task, content,
     format and style constraints) from a versioned template, conditioned on the input record's values
     and labels (`from:` a tabular step) and/or on attributes it samples itself; optionally with
-    few-shot examples, retrieved passages and chain-of-thought (see `_strategies.py`).
+    few-shot examples, retrieved passages and chain-of-thought (see `_strategies/assembly.py`).
 
     All prompts of a call go to the backend in one batched `generate`; an empty or too-short output
     (or, with chain-of-thought, one without an answer block) is retried with a new seed up to

@@ -46,7 +46,7 @@ from biosynth.core import (
     json_instruction,
 )
 from biosynth.text import _prompts
-from biosynth.text._strategies import Augmentation, PromptStrategies, StrategyParams
+from biosynth.text._strategies.assembly import Augmentation, PromptStrategies, StrategyParams
 
 TEMPLATE_ID = "qa/v1"
 SYSTEM_TEMPLATE = (

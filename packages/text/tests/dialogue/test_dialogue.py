@@ -41,8 +41,8 @@ from biosynth.core import (
     sha256_text,
 )
 from biosynth.core.testing import FakeLanguageModel, GeneratorContract
-from biosynth.text._dialogue import Dialogue
-from biosynth.text._dialogue_prompts import AGENT, PLANNER, REFINER, TEMPLATE_ID, combined_template
+from biosynth.text._dialogue.generator import Dialogue
+from biosynth.text._dialogue.prompts import AGENT, PLANNER, REFINER, TEMPLATE_ID, combined_template
 
 NOTES = {
     "chest": ("54-year-old man with chest pain for two hours. History of hypertension, takes amlodipine 5 mg. "
@@ -144,8 +144,12 @@ class Scripted(FakeLanguageModel):
 
 
 def registry_with(answer: Callable[[ChatRequest], str] = scripted) -> Registry:
+    class Bound(Scripted):  # a class, so that the policy reads where it runs (FakeLanguageModel.is_remote)
+        def __init__(self, **params: Any) -> None:
+            super().__init__(answer, **params)
+
     registry = Registry()
-    registry.register(Group.LLM_BACKENDS, "scripted", lambda **params: Scripted(answer, **params))
+    registry.register(Group.LLM_BACKENDS, "scripted", Bound)
     return registry
 
 
@@ -388,7 +392,7 @@ def test_tiny_model_agents_speak_real_turns(tiny_model_dir: Path, tmp_path: Path
 
 
 def test_example_recipe_is_valid() -> None:
-    example = Path(__file__).parents[1] / "examples" / "dialogues.yaml"
+    example = Path(__file__).parents[2] / "examples" / "dialogues.yaml"
     planned = {entry.step.name: entry for entry in plan(load_recipe(example), base_dir=example.parent)}
     dialogues = planned["dialogues"]
     assert dialogues.step.from_ == "notes" and isinstance(dialogues.generator, Dialogue)
@@ -452,7 +456,7 @@ def test_empty_turns_are_retried_then_fail_the_attempt(tmp_path: Path) -> None:
 
 
 def test_plan_problems_bounds_and_grounding() -> None:
-    from biosynth.text._dialogue_planner import plan_model, plan_problems
+    from biosynth.text._dialogue.planner import plan_model, plan_problems
 
     schema = plan_model(("doctor", "patient"))
     source = "Café-au-lait spots; BP 150/95; on Lisinopril."

@@ -31,12 +31,12 @@ from biosynth.core import (
     generate_structured,
     sha256_text,
 )
-from biosynth.text._dialogue_agents import CallStats, Conversation, Scene, speak
-from biosynth.text._dialogue_coverage import Coverage, coverage
-from biosynth.text._dialogue_planner import Plan, Role, plan_model, plan_problems, planner_messages, to_plan
-from biosynth.text._dialogue_prompts import SCENARIOS, TEMPLATE_ID, TEMPLATES, combined_template
-from biosynth.text._dialogue_refiner import RefinedTranscript, refine_problems, refiner_messages, spoken_text
-from biosynth.text._dialogue_source import Source, build_source
+from biosynth.text._dialogue.agents import CallStats, Conversation, Scene, speak
+from biosynth.text._dialogue.coverage import Coverage, coverage
+from biosynth.text._dialogue.planner import Plan, Role, plan_model, plan_problems, planner_messages, to_plan
+from biosynth.text._dialogue.prompts import SCENARIOS, TEMPLATE_ID, TEMPLATES, combined_template
+from biosynth.text._dialogue.refiner import RefinedTranscript, refine_problems, refiner_messages, spoken_text
+from biosynth.text._dialogue.source import Source, build_source
 
 COVERAGE_CRITERION = ("lexical: a key fact is covered when each of its essential terms occurs as a contiguous run of "
                       "normalised tokens (NFKC, case-folded, accents and punctuation removed, plural -s dropped) in "
@@ -142,7 +142,7 @@ class Dialogue(Generator[DialogueParams]):
        facts and the conversation so far; turn t of every dialogue in the batch is one `generate` call.
     3. The refiner polishes the transcript as JSON; it must keep the turn count, the speakers and every
        key fact the draft covered, else the draft is kept (recorded in provenance).
-    4. The coverage check (see `_dialogue_coverage`) needs `min_coverage` of the key facts spoken; a
+    4. The coverage check (see `coverage.py`) needs `min_coverage` of the key facts spoken; a
        dialogue short of it is spoken again with a new seed, the agents reminded of the missing facts,
        up to `max_attempts`, then recorded as a failure naming the missing facts.
     """

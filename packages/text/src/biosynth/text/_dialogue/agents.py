@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from biosynth.core import ChatMessage, ChatRequest, Completion, DecodingConfig, LanguageModel, derive_seed
 from biosynth.text import _prompts
-from biosynth.text._dialogue_planner import Plan, Role
-from biosynth.text._dialogue_prompts import AGENT, NO_HISTORY, REMINDER
+from biosynth.text._dialogue.planner import Plan, Role
+from biosynth.text._dialogue.prompts import AGENT, NO_HISTORY, REMINDER
 
 
 @dataclass

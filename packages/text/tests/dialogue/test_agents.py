@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from biosynth.text._dialogue_agents import clean_turn
+from biosynth.text._dialogue.agents import clean_turn
 
 SPEAKERS = ["Doctor", "Patient", "doctor", "patient"]
 

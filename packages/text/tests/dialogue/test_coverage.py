@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from biosynth.text._dialogue_coverage import contains, coverage, term_in, tokens
+from biosynth.text._dialogue.coverage import contains, coverage, term_in, tokens
 
 
 def test_normalisation() -> None:

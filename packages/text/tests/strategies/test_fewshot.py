@@ -23,7 +23,7 @@ from biosynth.core import (
 )
 from biosynth.core.testing import FakeLanguageModel, GeneratorContract
 from biosynth.text import ClinicalNote
-from biosynth.text._fewshot import FewShotConfig, FewShotPool
+from biosynth.text._strategies.fewshot import FewShotConfig, FewShotPool
 
 NOTE = "Patient admitted with chest pain, troponin negative, discharged home on aspirin with cardiology follow-up."
 EXAMPLES = [
@@ -138,7 +138,7 @@ def _recipe(pool: Path, *, real: bool, allow: bool = False) -> Any:
 
 
 def test_real_pool_is_refused_for_a_remote_backend_unless_permitted(pool: Path) -> None:
-    with pytest.raises(PolicyError, match="real data to the remote backend 'fake'"):
+    with pytest.raises(PolicyError, match="real data to the remote language model 'fake'"):
         plan(_recipe(pool, real=True))
     [public] = plan(_recipe(pool, real=False))
     assert public.real_data is False

@@ -32,8 +32,8 @@ from biosynth.core import (
     derive_seed,
     sha256_file,
 )
+from biosynth.text._finetune.model_card import RECORD_FILE, FinetuneRecord
 from biosynth.text._label_conditioned import assign_label
-from biosynth.text._model_card import RECORD_FILE, FinetuneRecord
 
 TEMPLATE_ID = "finetune-label-prefix/v1"
 

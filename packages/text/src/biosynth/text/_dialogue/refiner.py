@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from biosynth.core import ChatMessage, json_instruction
 from biosynth.text import _prompts
-from biosynth.text._dialogue_coverage import coverage
-from biosynth.text._dialogue_planner import Plan, Role
-from biosynth.text._dialogue_prompts import REFINER
+from biosynth.text._dialogue.coverage import coverage
+from biosynth.text._dialogue.planner import Plan, Role
+from biosynth.text._dialogue.prompts import REFINER
 
 
 class RefinedTurn(BaseModel):

@@ -39,8 +39,8 @@ from biosynth.core import (
 )
 from biosynth.core._progress import LogProgress
 from biosynth.core.testing import LanguageModelContract
-from biosynth.text._embedded import embedded_model
-from biosynth.text._openai_backend import OpenAILanguageModel
+from biosynth.text._backends.embedded import embedded_model
+from biosynth.text._backends.openai import OpenAILanguageModel
 
 
 def free_port() -> int:
@@ -218,7 +218,7 @@ def test_policy_keeps_real_data_off_remote_servers(tmp_path: Path, llama_server:
             "model": {"backend": "openai", "params": {"model": "smollm2", "base_url": base_url, "server": "llamacpp",
                                                       "api_key_env": None}}}}]}
 
-    with pytest.raises(PolicyError, match="would send real data to the remote backend 'openai'"):
+    with pytest.raises(PolicyError, match="would send real data to the remote language model 'openai'"):
         Runner(parse_recipe(recipe("https://api.example.org/v1")), tmp_path / "remote", base_dir=tmp_path,
                registry=registry, progress=LogProgress()).run()
     assert not (tmp_path / "remote").exists()

@@ -28,11 +28,11 @@ from biosynth.core import (
 )
 from biosynth.core.testing import GeneratorContract
 from biosynth.text import TransformersLanguageModel
-from biosynth.text._finetune import _staged_folder, finetune
-from biosynth.text._finetune_config import FinetuneConfig, FinetuneMode, build_config
-from biosynth.text._finetune_data import read_corpus
-from biosynth.text._finetune_encode import encode_corpus
-from biosynth.text._finetune_generator import FinetunedText
+from biosynth.text._finetune.config import FinetuneConfig, FinetuneMode, build_config
+from biosynth.text._finetune.data import read_corpus
+from biosynth.text._finetune.encode import encode_corpus
+from biosynth.text._finetune.generator import FinetunedText
+from biosynth.text._finetune.training import _staged_folder, finetune
 
 # Two labels, each with its own (repeated) document, so that conditioning on the label can be checked.
 ASTHMA = "she denies fever chills or cough"

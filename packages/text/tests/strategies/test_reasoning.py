@@ -21,7 +21,7 @@ from biosynth.core import (
 )
 from biosynth.core.testing import FakeLanguageModel, GeneratorContract
 from biosynth.text import ClinicalNote
-from biosynth.text._reasoning import split_answer
+from biosynth.text._strategies.reasoning import split_answer
 
 NOTE = "Patient admitted with chest pain, troponin negative, discharged home on aspirin with cardiology follow-up."
 REASONING = "The patient is 40 so chest pain needs troponin; plan SECRET-PLAN-42."

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from biosynth.core import ConfigError, InputDataError, sha256_file
-from biosynth.text._finetune_config import FinetuneColumns, FinetuneMode
-from biosynth.text._finetune_data import read_corpus
+from biosynth.text._finetune.config import FinetuneColumns, FinetuneMode
+from biosynth.text._finetune.data import read_corpus
 
 TASK, DOMAIN, INSTRUCTION = FinetuneMode.TASK_ADAPTIVE, FinetuneMode.DOMAIN_ADAPTIVE, FinetuneMode.INSTRUCTION
 COLUMNS = FinetuneColumns()

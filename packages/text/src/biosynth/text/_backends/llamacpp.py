@@ -6,7 +6,7 @@ import contextlib
 import io
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -20,8 +20,8 @@ from biosynth.core import (
     sha256_file,
 )
 from biosynth.core._validation import describe_validation_error
-from biosynth.text import _embedded
-from biosynth.text._gguf import check_gguf
+from biosynth.text._backends import embedded as _embedded
+from biosynth.text._backends.gguf import check_gguf
 
 
 class LlamaCppParams(BaseModel):
@@ -45,6 +45,8 @@ class LlamaCppLanguageModel(BaseLanguageModel):
     output. JSON-schema output is enforced by llama.cpp's grammar sampler. llama.cpp is not safe for
     concurrent calls on one model, so calls are serialised with a lock.
     """
+
+    remote: ClassVar[bool | None] = False  # runs in this process: prompts stay on the machine
 
     def __init__(self, **params: Any) -> None:
         self.params = self.check_params(params)

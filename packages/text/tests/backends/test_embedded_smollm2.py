@@ -10,7 +10,8 @@ import re
 import pytest
 
 from biosynth.core import ChatMessage, ChatRequest, ConfigError, DecodingConfig, sha256_file
-from biosynth.text import TransformersLanguageModel, _embedded
+from biosynth.text import TransformersLanguageModel
+from biosynth.text._backends import embedded as _embedded
 
 COMMON_WORDS = {"the", "a", "an", "is", "of", "and", "in", "to", "that", "it", "asthma", "lung", "lungs", "disease",
                 "condition", "airways", "breathing", "chronic"}

@@ -28,10 +28,17 @@ from torch.nn import functional as F
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
 from biosynth.core import ConfigError, atomic_write_text
-from biosynth.text._finetune_config import FinetuneConfig, FinetuneMode, check_output_folder
-from biosynth.text._finetune_data import Corpus, read_corpus
-from biosynth.text._finetune_encode import Encoded, Sequence, encode_corpus, prompt_format
-from biosynth.text._model_card import (
+from biosynth.text._backends.transformers import (
+    TransformersConfig,
+    TransformersLanguageModel,
+    _max_positions,
+    _resolve_source,
+    _weights_sha256,
+)
+from biosynth.text._finetune.config import FinetuneConfig, FinetuneMode, check_output_folder
+from biosynth.text._finetune.data import Corpus, read_corpus
+from biosynth.text._finetune.encode import Encoded, Sequence, encode_corpus, prompt_format
+from biosynth.text._finetune.model_card import (
     CARD_FILE,
     RECORD_FILE,
     BaseModelInfo,
@@ -39,13 +46,6 @@ from biosynth.text._model_card import (
     FinetuneRecord,
     LossInfo,
     render_card,
-)
-from biosynth.text._transformers_backend import (
-    TransformersConfig,
-    TransformersLanguageModel,
-    _max_positions,
-    _resolve_source,
-    _weights_sha256,
 )
 
 log = logging.getLogger("biosynth.text")

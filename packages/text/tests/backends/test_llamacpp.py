@@ -9,8 +9,8 @@ import pytest
 
 from biosynth.core import ChatMessage, ChatRequest, ConfigError, DecodingConfig, InputDataError, sha256_file
 from biosynth.core.testing import LanguageModelContract
-from biosynth.text._embedded import embedded_model
-from biosynth.text._llamacpp_backend import LlamaCppLanguageModel
+from biosynth.text._backends.embedded import embedded_model
+from biosynth.text._backends.llamacpp import LlamaCppLanguageModel
 
 
 @pytest.fixture(scope="module")

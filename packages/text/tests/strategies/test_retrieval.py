@@ -19,7 +19,7 @@ from biosynth.core import (
 )
 from biosynth.core.testing import FakeLanguageModel, GeneratorContract
 from biosynth.text import ClinicalNote
-from biosynth.text._retrieval import KnowledgeIndex, RetrievalConfig, chunk_documents, load_documents
+from biosynth.text._strategies.retrieval import KnowledgeIndex, RetrievalConfig, chunk_documents, load_documents
 
 NOTE = "Patient admitted with chest pain, troponin negative, discharged home on aspirin with cardiology follow-up."
 DOCUMENTS = {

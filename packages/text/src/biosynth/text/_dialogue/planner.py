@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from biosynth.core import ChatMessage, json_instruction
 from biosynth.text import _prompts
-from biosynth.text._dialogue_coverage import term_in, tokens
-from biosynth.text._dialogue_prompts import PLANNER
+from biosynth.text._dialogue.coverage import term_in, tokens
+from biosynth.text._dialogue.prompts import PLANNER
 
 MAX_TERM_TOKENS = 6
 

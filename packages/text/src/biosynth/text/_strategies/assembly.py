@@ -2,9 +2,9 @@
 
 A generator's Params subclass `StrategyParams` to accept
 
-    few_shot: {pool: examples.jsonl, k: 3}          # few-shot (see _fewshot.py)
-    chain_of_thought: true                          # or {keep: drop} (see _reasoning.py)
-    retrieval: {knowledge_base: kb/, k: 3, method: hybrid}   # retrieval-augmented (see _retrieval.py)
+    few_shot: {pool: examples.jsonl, k: 3}          # few-shot (see fewshot.py)
+    chain_of_thought: true                          # or {keep: drop} (see reasoning.py)
+    retrieval: {knowledge_base: kb/, k: 3, method: hybrid}   # retrieval-augmented (see retrieval.py)
 
 and build a `PromptStrategies` from them. Per sample, `augment(seed, query, label)` returns the blocks
 to wrap around the generator's own (instruction) user prompt — retrieved passages and examples before
@@ -22,11 +22,13 @@ from typing import Any
 from pydantic import field_validator
 
 from biosynth.core import GeneratorParams, Scalar, StepContext, Strategy
-from biosynth.text import _fewshot, _reasoning, _retrieval
-from biosynth.text._fewshot import FewShotConfig, FewShotPool
 from biosynth.text._prompts import render
-from biosynth.text._reasoning import ChainOfThoughtConfig
-from biosynth.text._retrieval import KnowledgeIndex, RetrievalConfig
+from biosynth.text._strategies import fewshot as _fewshot
+from biosynth.text._strategies import reasoning as _reasoning
+from biosynth.text._strategies import retrieval as _retrieval
+from biosynth.text._strategies.fewshot import FewShotConfig, FewShotPool
+from biosynth.text._strategies.reasoning import ChainOfThoughtConfig
+from biosynth.text._strategies.retrieval import KnowledgeIndex, RetrievalConfig
 
 
 class StrategyParams(GeneratorParams):

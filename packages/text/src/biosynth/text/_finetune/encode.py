@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from transformers import PreTrainedTokenizerBase
 
 from biosynth.core import ConfigError, InputDataError
-from biosynth.text._finetune_config import FinetuneConfig, FinetuneMode
-from biosynth.text._finetune_data import Corpus, Example
+from biosynth.text._finetune.config import FinetuneConfig, FinetuneMode
+from biosynth.text._finetune.data import Corpus, Example
 
 SEPARATOR = "\n\n"  # what the backend puts after the messages of a model without a chat template
 

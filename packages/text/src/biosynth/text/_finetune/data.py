@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from biosynth.core import ConfigError, InputDataError, sha256_file
-from biosynth.text._finetune_config import FinetuneColumns, FinetuneMode
+from biosynth.text._finetune.config import FinetuneColumns, FinetuneMode
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)

@@ -18,8 +18,11 @@ from biosynth.core import (
     sha256_text,
 )
 from biosynth.core.testing import FakeLanguageModel
-from biosynth.text import ClinicalNote, _fewshot, _reasoning, _retrieval
+from biosynth.text import ClinicalNote
 from biosynth.text._prompts import SYSTEM_TEMPLATE, USER_TEMPLATE
+from biosynth.text._strategies import fewshot as _fewshot
+from biosynth.text._strategies import reasoning as _reasoning
+from biosynth.text._strategies import retrieval as _retrieval
 
 NOTE = "Patient admitted with wheeze, treated with nebulised salbutamol and discharged on inhaled steroids."
 OUTPUT = f"<reasoning>asthma needs bronchodilators</reasoning><answer>{NOTE}</answer>"

@@ -7,7 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import yaml
@@ -23,9 +23,9 @@ from biosynth.core import (
     ModelRef,
     sha256_file,
 )
-from biosynth.text import _embedded
-from biosynth.text._gguf import check_gguf
-from biosynth.text._sampling import decode_batch
+from biosynth.text._backends import embedded as _embedded
+from biosynth.text._backends.gguf import check_gguf
+from biosynth.text._backends.sampling import decode_batch
 
 log = logging.getLogger("biosynth.text")
 
@@ -76,6 +76,8 @@ class TransformersLanguageModel(BaseLanguageModel):
     `trust_remote_code` is never enabled: a model that needs custom code is refused by transformers.
     JSON-schema-constrained output is not supported (generators validate and retry).
     """
+
+    remote: ClassVar[bool | None] = False  # runs in this process: prompts stay on the machine
 
     def __init__(self, config: TransformersConfig | None = None, **params: Any) -> None:
         if config is not None and params:
