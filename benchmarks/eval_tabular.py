@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from biosynth.eval import TableMetadata, nearest_records, quality_report
+from biosynth.eval import ColumnKinds, nearest_records, quality_report
 
 warnings.filterwarnings("ignore")
 
@@ -142,7 +142,7 @@ def dcr(rows: int, large: int) -> None:
 
     real, metadata = make_table(rows, seed=3)
     synthetic, _ = make_table(rows, seed=4, shift=0.2)
-    meta = TableMetadata.coerce(metadata, real)
+    meta = ColumnKinds.coerce(metadata, real)
     sd_meta = {"columns": metadata["columns"]}
     print(f"== Distance to closest record: {rows:,} synthetic x {rows:,} real rows, {real.shape[1]} columns")
     (ours, _), t_ours, m_ours = timed(lambda: nearest_records(synthetic, real, meta))

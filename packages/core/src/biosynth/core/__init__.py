@@ -53,6 +53,16 @@ from biosynth.core._structured import (
     retry_turns,
 )
 from biosynth.core._tables import read_table
+from biosynth.core._table_schema import (
+    ColumnSpec,
+    ColumnType,
+    FixedCombinations,
+    Inequality,
+    TableMetadata,
+    detect_metadata,
+    read_table_metadata,
+    table_metadata_from,
+)
 from biosynth.core._targets import (
     AchievedDistribution,
     TargetDistribution,
@@ -114,6 +124,9 @@ __all__ = [
     "achieved_distribution", "attempt_seed", "balance_facts", "derive_seed", "extract_json", "generate_structured",
     "json_instruction", "read_corpus", "read_table", "read_text_file", "render_messages", "retry_turns",
     "retry_until_valid", "rng", "target_value",
+    # the one table schema
+    "ColumnSpec", "ColumnType", "FixedCombinations", "Inequality", "TableMetadata", "detect_metadata",
+    "read_table_metadata", "table_metadata_from",
     # component (backend) authors
     "BackendSpec", "BaseLanguageModel", "ChatMessage", "ChatRequest", "Completion", "Component", "ComponentKind",
     "ComponentSpec", "Group", "LanguageModel", "MARKER", "Registry", "ResolvedComponent", "SentenceEncoder",

@@ -33,11 +33,34 @@ def split(
     typer.echo(f"{record.train_rows} train rows, {record.holdout_rows} holdout rows (seed {record.seed}) -> {out}")
 
 
+@app.command("detect-metadata")
+def detect_metadata_command(
+    data: Annotated[str, typer.Argument(help="the real table: CSV/Parquet/JSON(L), or package:<name>/<path>")],
+    out: Annotated[Path, typer.Option("--out", help="the metadata JSON file to write (not an existing file)")],
+    max_categories: Annotated[int, typer.Option(min=1, help="string columns with at most this many values are "
+                                                "categorical")] = 20,
+    constraint: Annotated[list[str] | None, typer.Option(
+        "--constraint", help="an inequality between columns, e.g. 'systolic > diastolic' (repeatable)")] = None,
+) -> None:
+    """Detect the table schema (types, ranges, categories, missingness) and write it as JSON, to review and edit; the
+    same file is read by `fit-table --metadata`, the generators' `metadata` parameter and `biosynth evaluate --metadata`."""
+    from biosynth.core import detect_metadata, read_table
+
+    if out.exists():
+        raise ConfigError(f"--out {str(out)!r} already exists; choose a new file")
+    table = read_table(data, "DATA")
+    metadata = detect_metadata(table, max_categories=max_categories, constraints=constraint or ())
+    metadata.save(out)
+    kinds = ", ".join(f"{c.name}: {c.type}" for c in metadata.columns)
+    typer.echo(f"{len(metadata.columns)} columns ({kinds}) -> {out}")
+
+
 @app.command("fit-table")
 def fit_table(
     data: Annotated[str, typer.Argument(help="the real table: CSV/Parquet/JSON(L), or package:<name>/<path>")],
     out: Annotated[Path, typer.Option("--out", help="new folder for the model (safetensors + JSON)")],
-    metadata: Annotated[Path | None, typer.Option(help="table metadata JSON (default: detected from the data)")] = None,
+    metadata: Annotated[Path | None, typer.Option(
+        help="table metadata JSON, biosynth's or SDV-style (default: detected from the data)")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 40,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     max_steps: Annotated[int | None, typer.Option(min=1, help="stop after this many steps")] = None,
@@ -52,7 +75,7 @@ def fit_table(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"--out {str(out)!r} already exists and is not empty; choose a new folder")
     table = read_table(data, "DATA")
-    spec = TableMetadata.load(metadata) if metadata is not None else None
+    spec = TableMetadata.load(metadata, table, what="--metadata file") if metadata is not None else None
     from biosynth.tabular._llm.finetuned import FinetunedLM  # torch: imported only once the inputs are sound
 
     _set_threads(threads)

@@ -1,119 +1,34 @@
-"""Constraints between columns (part of the metadata spec) and `check_rows`, which names row and column.
+"""`check_rows` and `row_violations`: every problem of a row against the table schema, naming row and column.
 
-Per-column ranges live on `ColumnSpec` (minimum/maximum, earliest/latest); the constraints here relate
-several columns: an `Inequality` (`admit_date <= discharge_date`, `systolic > diastolic`) and
-`FixedCombinations` (only the listed category combinations of a set of columns are allowed).
+The schema itself (column specs, and the constraints `Inequality` and `FixedCombinations` between
+columns) is core's (`biosynth.core._table_schema`); the checks here validate through tabular's row
+model, the same pydantic model constrained decoding uses.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-import operator
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel
 
 from biosynth.core import InputDataError
+from biosynth.core._table_schema import (
+    Constraint,
+    FixedCombinations,
+    Inequality,
+    TableMetadata,
+    parse_inequality,
+    plain_value,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from biosynth.tabular._metadata import TableMetadata
-
-Category = str | int | bool
-InequalityOp = Literal["<", "<=", ">", ">="]
-_OPS: dict[str, Callable[[Any, Any], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_EXPRESSION = re.compile(r"^\s*(?P<left>[^<>=\s]+)\s*(?P<op><=|>=|<|>)\s*(?P<right>[^<>=\s]+)\s*$")
-
-
-class Inequality(BaseModel):
-    """`left op right` for two numerical or two datetime columns; a row missing either value passes."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    type: Literal["inequality"] = "inequality"
-    left: str = Field(min_length=1)
-    op: InequalityOp
-    right: str = Field(min_length=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_expression(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return parse_inequality(value)
-        return value
-
-    @model_validator(mode="after")
-    def _distinct(self) -> Self:
-        if self.left == self.right:
-            raise ValueError(f"inequality {self} compares column {self.left!r} with itself")
-        return self
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return (self.left, self.right)
-
-    def __str__(self) -> str:
-        return f"{self.left} {self.op} {self.right}"
-
-    def violation(self, row: Mapping[str, Any]) -> str | None:
-        a, b = _comparable(row.get(self.left)), _comparable(row.get(self.right))
-        if a is None or b is None:
-            return None
-        try:
-            holds = _OPS[self.op](a, b)
-        except TypeError:
-            return f"{self} cannot compare {row.get(self.left)!r} with {row.get(self.right)!r}"
-        return None if holds else f"{self} is violated ({self.left}={_show(row.get(self.left))}, " \
-                                  f"{self.right}={_show(row.get(self.right))})"
-
-
-class FixedCombinations(BaseModel):
-    """Only these combinations of values of `columns` may occur (those seen in the real data, typically)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    type: Literal["fixed_combinations"] = "fixed_combinations"
-    columns: tuple[str, ...] = Field(min_length=2)
-    combinations: tuple[tuple[Category, ...], ...] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _shape(self) -> Self:
-        if len(set(self.columns)) != len(self.columns):
-            raise ValueError(f"fixed combinations list a column twice: {list(self.columns)}")
-        for combo in self.combinations:
-            if len(combo) != len(self.columns):
-                raise ValueError(f"combination {list(combo)} has {len(combo)} values for {len(self.columns)} "
-                                 f"columns {list(self.columns)}")
-        return self
-
-    def __str__(self) -> str:
-        return f"fixed combinations of {', '.join(self.columns)}"
-
-    def violation(self, row: Mapping[str, Any]) -> str | None:
-        values = tuple(row.get(c) for c in self.columns)
-        if any(v is None for v in values):
-            return None
-        if values in set(self.combinations):
-            return None
-        shown = ", ".join(f"{c}={_show(v)}" for c, v in zip(self.columns, values, strict=True))
-        return f"{shown} is not an allowed combination of {', '.join(self.columns)}"
-
-
-Constraint = Annotated[Inequality | FixedCombinations, Field(discriminator="type")]
-
-
-def parse_inequality(expression: str) -> dict[str, str]:
-    """`"admit_date <= discharge_date"` as Inequality fields; ValueError for anything else."""
-    match = _EXPRESSION.match(expression)
-    if match is None:
-        raise ValueError(f"{expression!r} is not an inequality like 'admit_date <= discharge_date' "
-                         "(operators <, <=, >, >=)")
-    return {"type": "inequality", **match.groupdict()}
+__all__ = ["Constraint", "FixedCombinations", "Inequality", "Violation", "check_rows", "parse_inequality",
+           "row_violations"]
+_plain = plain_value
 
 
 @dataclass(frozen=True)
@@ -176,42 +91,3 @@ def _records(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list[Mapping[s
         if not isinstance(row, Mapping):
             raise InputDataError(f"row {i} is a {type(row).__name__}, expected a mapping of column to value")
     return out
-
-
-def _plain(value: Any) -> Any:
-    """numpy / pandas scalars as Python values; NaN, NaT and NA as None."""
-    import pandas as pd
-
-    if value is None:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return None if pd.isna(value) else value.to_pydatetime()
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    item = getattr(value, "item", None)
-    if callable(item) and not isinstance(value, (str, bytes)):
-        value = item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def _comparable(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day)
-    return value
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return repr(value)
-
-
