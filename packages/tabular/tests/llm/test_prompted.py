@@ -25,10 +25,10 @@ from biosynth.core import (
     Strategy,
     SyntheticDataset,
     TableRowPayload,
+    achieved_distribution,
 )
 from biosynth.core.testing import GeneratorContract
 from biosynth.tabular import check_rows, detect_metadata
-from biosynth.tabular._balance import balance_report
 from biosynth.tabular._llm.prompted import LlmPrompted, parse_rows
 
 
@@ -98,6 +98,36 @@ class TestLlmPrompted(GeneratorContract):
         # independent uniform draws break `systolic > diastolic` now and then: retried, then counted
         for failure in failures:
             assert "systolic > diastolic is violated" in failure.reason and failure.attempts == 3
+
+
+def test_a_block_split_across_batches_is_asked_for_once(data_files: tuple[Path, Path], tmp_path: Path) -> None:
+    _, meta = data_files
+    generator = LlmPrompted({"backend": {"backend": "fake"}, "metadata": {"path": str(meta), "real": False},
+                             "rows_per_call": 4})
+    ctx = StepContext(step="rows", seed=5, root=tmp_path)
+    generator.setup(ctx)
+    sent: list[list[int | None]] = []
+    model_generate = generator.model.generate
+
+    def counting(requests: Any) -> Any:
+        sent[-1].extend(r.seed for r in requests)
+        return model_generate(requests)
+
+    generator.model.generate = counting  # type: ignore[method-assign]
+    requests = [SampleRequest(index=i, seed=1000 + i) for i in range(6)]
+    outcomes: list[Record | SampleFailure] = []
+    for batch in (requests[:1], requests[1:3], requests[3:]):
+        sent.append([])
+        outcomes += generator.generate(batch, ctx)
+    assert [o.index if isinstance(o, SampleFailure) else o.id for o in outcomes] == [
+        f"rows-{i:06d}" if isinstance(o, Record) else i for i, o in enumerate(outcomes)]
+    assert sent[1] == []  # rows 1 and 2 were made with row 0's block: no second call
+    seeds = [s for batch in sent for s in batch]
+    assert len(seeds) == len(set(seeds))  # no call (block and attempt) was made twice
+    calls = [o.provenance.extra["call"] for o in outcomes if isinstance(o, Record)]
+    assert {(c["first_index"], c["rows_asked"]) for c in calls} <= {(0, 4), (4, 4)}  # the last block asks for 4 rows
+    whole = LlmPrompted(generator.params).generate(requests, StepContext(step="rows", seed=5, root=tmp_path))
+    assert [o.payload for o in whole if isinstance(o, Record)] == [o.payload for o in outcomes if isinstance(o, Record)]
 
 
 def test_invalid_rows_are_retried_with_the_error_in_the_prompt(data_files: tuple[Path, Path], tmp_path: Path) -> None:
@@ -193,7 +223,9 @@ def test_real_few_shot_rows_never_reach_a_remote_backend(data_files: tuple[Path,
     csv, _ = data_files
     step = {"name": "rows", "generator": "llm_prompted", "count": 2,
             "params": {"backend": {"backend": "fake", "params": {"remote": True}}, "few_shot": str(csv)}}
-    with pytest.raises(PolicyError, match="step 'rows' would send real data to the remote backend 'fake'"):
+    refused = (r"step 'rows' would send real data to the remote language model 'fake' \(a component that runs "
+               r"remotely or does not declare where it runs\)")
+    with pytest.raises(PolicyError, match=refused):
         Runner(Recipe.model_validate({"name": "p", "seed": 1, "steps": [step]}), tmp_path / "out").run()
     assert not (tmp_path / "out" / "records.parquet").exists()
     # outside the runner too: the generator marks its context real before asking for the backend
@@ -222,7 +254,7 @@ def test_balanced_target_is_met_and_reported(data_files: tuple[Path, Path], tmp_
                    "rows_per_call": 4, "max_attempts": 5,
                    "target": {"column": "sex", "distribution": {"female": 0.25, "male": 0.75}}}}]})
     manifest = Runner(recipe, tmp_path / "out").run()
-    report = balance_report(tmp_path / "out", "sex")
+    report = achieved_distribution(tmp_path / "out", "sex")
     produced = manifest.steps["rows"].produced
     assert report.total == produced and report.target == {"female": 0.25, "male": 0.75}
     assert produced == 12  # constrained decoding (the fake follows the narrowed schema) + 5 attempts

@@ -3,7 +3,9 @@
 One call asks for `rows_per_call` rows as `{"rows": [...]}`. Every row is validated against the row model
 built from the metadata (types, ranges, categories, nullability, constraints) and against the conditions;
 the rows still missing are asked for again with the validation errors in the prompt, up to `max_attempts`
-calls, after which each missing row is a counted failure with its reasons (never dropped silently).
+calls (core's `retry_until_valid`, seeds from `attempt_seed`), after which each missing row is a counted
+failure with every attempt's reasons (never dropped silently). A call covers a fixed block of indices, so a
+row depends on the step seed and its index, not on the batching.
 Conditions are written into the prompt, narrow the JSON schema for backends that can constrain decoding,
 and are enforced by validation. ID columns are never asked from the model: each row gets its record id.
 """
@@ -34,19 +36,25 @@ from biosynth.core import (
     Modality,
     PromptRef,
     Record,
+    Rejected,
     SampleRequest,
     StepContext,
     Strategy,
     TableRowPayload,
+    TargetDistribution,
     Validation,
+    achieved_distribution,
+    attempt_seed,
+    balance_facts,
     derive_seed,
     extract_json,
     read_table,
     render_messages,
     retry_turns,
+    retry_until_valid,
     rng,
+    target_value,
 )
-from biosynth.tabular._balance import BalanceTarget, balance_report, target_value
 from biosynth.tabular._conditions import Condition, Conditions, parse_conditions
 from biosynth.tabular._constraints import FixedCombinations, row_violations
 from biosynth.tabular._llm.row_model import row_model, validate_row
@@ -76,7 +84,7 @@ class LlmPromptedParams(GeneratorParams):
     rows_per_call: int = Field(5, ge=1, le=50)
     conditions: str | dict[str, Any] | None = Field(
         None, description='"diagnosis = X and age > 65" or {diagnosis: X, age: {gt: 65}}')
-    target: BalanceTarget | None = Field(None, description="a target distribution of one categorical column")
+    target: TargetDistribution | None = Field(None, description="a target distribution of one categorical column")
     max_attempts: int = Field(3, ge=1, le=20, description="calls per row before it is recorded as a failure")
     decoding: DecodingConfig = DecodingConfig(temperature=0.7, max_new_tokens=768)
     use_json_schema: bool = Field(True, description="constrain decoding with the row schema where the backend can")
@@ -93,31 +101,50 @@ class LlmPromptedParams(GeneratorParams):
 
 @dataclass
 class _Call:
-    """One prompt for several rows and its retries."""
+    """One prompt for the rows of one block (and target value), and its retries.
 
-    index: int
+    `members` are every index of the block with this target value, whether or not the current batch asks
+    for them, so the call (prompt, seed, answer) is the same however the runner batches the requests.
+    """
+
     seed: int
     conditions: Conditions
-    pending: list[SampleRequest]
+    members: list[int]
     examples: list[tuple[str, dict[str, Any]]]
     target: Any = None
     messages: list[ChatMessage] = field(default_factory=list)
-    attempts: int = 0
-    errors: list[str] = field(default_factory=list)
     last_text: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """An accepted row and the facts of the answer that held it."""
+
+    values: dict[str, Any]
+    completion: Completion
+    prompt: PromptRef
+    surplus: int
+    backend_seed: int
 
 
 class LlmPrompted(Generator[LlmPromptedParams]):
-    """Rows from prompting a language model with the table's schema (and real examples, few-shot)."""
+    """Rows from prompting a language model with the table's schema (and real examples, few-shot).
+
+    Requests are cut into blocks of `rows_per_call` consecutive indices (and, with a `target`, by target
+    value); one call asks for a whole block. A row therefore depends only on the step seed and its index,
+    never on how the runner batches requests: a block split across batches is made once, and the rows of
+    the requests not yet asked for wait in memory for their batch. At the end of a step, the last block may
+    ask for rows past the step's count, which are not used.
+    """
 
     name = "llm_prompted"
-    Params = LlmPromptedParams
 
     def summarize(self, records: Sequence[Record]) -> dict[str, Any] | None:
         """With a `target`, the achieved distribution beside it (stored in the manifest's step summary)."""
         if self.params.target is None:
             return None
-        return {"balance": balance_report(records, self.params.target.column).model_dump()}
+        return {"balance": achieved_distribution(records, self.params.target.column).model_dump()}
 
     def _setup(self, ctx: StepContext) -> None:
         params = self.params
@@ -150,52 +177,59 @@ class LlmPrompted(Generator[LlmPromptedParams]):
         if any(f is not None and f.real for f in (params.few_shot, params.metadata)):
             ctx.real_data = True
         self.model: LanguageModel = ctx.language_model(params.backend)
+        self._waiting: dict[tuple[str, int, int], Draft | GenerationError] = {}
 
     # generation --------------------------------------------------------------------------------
     def _generate(self, requests: list[SampleRequest], ctx: StepContext) -> list[Draft | GenerationError]:
-        calls = self._plan(requests, ctx)
-        outcomes: dict[int, Draft | GenerationError] = {}
-        active = [c for c in calls if c.pending]
-        while active:
-            for call in active:
-                call.attempts += 1
-                call.messages = self._messages(call)
-            completions = self.model.generate([self._request(c) for c in active])
-            for call, completion in zip(active, completions, strict=True):
-                self._accept(call, completion, ctx, outcomes)
-                if call.pending and call.attempts >= self.params.max_attempts:
-                    errors = list(dict.fromkeys(call.errors))
-                    reason = "; ".join(errors[:MAX_ERRORS_SHOWN]) or "no rows in the answer"
-                    if len(errors) > MAX_ERRORS_SHOWN:
-                        reason += f"; and {len(errors) - MAX_ERRORS_SHOWN} more"
-                    for request in call.pending:
-                        outcomes[request.index] = GenerationError(
-                            f"no valid row after {call.attempts} attempt(s): {reason}", attempts=call.attempts)
-                    call.pending = []
-            active = [c for c in active if c.pending]
-        return [outcomes[r.index] for r in requests]
+        def key(index: int) -> tuple[str, int, int]:
+            return (ctx.step, ctx.seed, index)
 
-    def _plan(self, requests: list[SampleRequest], ctx: StepContext) -> list[_Call]:
-        """Group requests by target value (each call has one set of conditions), then chunk them.
+        missing = [r.index for r in requests if key(r.index) not in self._waiting]
+        calls = self._plan(missing, ctx)
+        items = [(call, index) for call in calls for index in call.members]
 
-        A request's target value depends on the step seed and its index only, so it is the same however
-        the runner batches the requests.
+        def attempt(number: int, pending: list[int]) -> list[_Row | Rejected]:
+            by_call: dict[int, list[int]] = {}
+            for position in pending:
+                by_call.setdefault(id(items[position][0]), []).append(position)
+            active = [(items[positions[0]][0], positions) for positions in by_call.values()]
+            for call, positions in active:
+                call.messages = self._messages(call, number, len(positions))
+            completions = self.model.generate([self._request(call, number, len(positions))
+                                               for call, positions in active])
+            outcome: dict[int, _Row | Rejected] = {}
+            for (call, positions), completion in zip(active, completions, strict=True):
+                pairs = [(p, items[p][1]) for p in positions]
+                outcome.update(self._accept(call, pairs, completion, number, ctx))
+            return [outcome[p] for p in pending]
+
+        results = retry_until_valid(len(items), attempt, max_attempts=self.params.max_attempts, what="row")
+        for (call, index), result in zip(items, results, strict=True):
+            self._waiting[key(index)] = result if isinstance(result, GenerationError) else \
+                self._draft(call, result.value, result.attempts)
+        return [self._waiting.pop(key(r.index)) for r in requests]
+
+    def _plan(self, indices: list[int], ctx: StepContext) -> list[_Call]:
+        """The calls that make `indices`: one per block of `rows_per_call` indices and target value.
+
+        A request's target value depends on the step seed and its index only, and so does its block, so
+        the calls are the same however the runner batches the requests.
         """
-        groups: dict[str, tuple[Any, list[SampleRequest]]] = {}
-        for request in requests:
-            value = target_value(self._targets, ctx.seed, request.index) if self._targets else None
-            groups.setdefault(repr(value), (value, []))[1].append(request)
+        size = self.params.rows_per_call
+        groups: dict[tuple[int, str], tuple[Any, list[int]]] = {}
+        for block in sorted({i // size for i in indices}):
+            for member in range(block * size, (block + 1) * size):
+                value = target_value(self._targets, ctx.seed, member) if self._targets else None
+                groups.setdefault((block, repr(value)), (value, []))[1].append(member)
         calls: list[_Call] = []
-        for value, members in groups.values():
+        for value, members in sorted(groups.values(), key=lambda group: group[1][0]):
             conditions = self.conditions
             if self.params.target is not None:
                 conditions = conditions.and_(Conditions(clauses=(Condition(column=self.params.target.column, op="eq",
                                                                            value=value),)))
-            for start in range(0, len(members), self.params.rows_per_call):
-                chunk = members[start : start + self.params.rows_per_call]
-                seed = derive_seed(chunk[0].seed, "llm_prompted-call")
-                calls.append(_Call(index=chunk[0].index, seed=seed, conditions=conditions, pending=list(chunk),
-                                   examples=self._draw_examples(seed, conditions), target=value))
+            seed = derive_seed(ctx.seed, "llm_prompted-call", members[0])
+            calls.append(_Call(seed=seed, conditions=conditions, members=members,
+                               examples=self._draw_examples(seed, conditions), target=value))
         return calls
 
     def _draw_examples(self, seed: int, conditions: Conditions) -> list[tuple[str, dict[str, Any]]]:
@@ -207,9 +241,8 @@ class LlmPrompted(Generator[LlmPromptedParams]):
         order = rng(derive_seed(seed, "few-shot")).choice(len(candidates), size=k, replace=False)
         return [candidates[int(i)] for i in sorted(order)]
 
-    def _messages(self, call: _Call) -> list[ChatMessage]:
-        k = len(call.pending)
-        if call.attempts == 1 or not call.messages:
+    def _messages(self, call: _Call, number: int, k: int) -> list[ChatMessage]:
+        if number == 0 or not call.messages:
             return [ChatMessage(role="system", content=SYSTEM), ChatMessage(role="user", content=self._prompt(call, k))]
         errors = "; ".join(call.errors[-MAX_ERRORS_SHOWN:]) or "the answer held no usable rows"
         return [*call.messages[:2], *retry_turns(call.last_text, errors, RETRY, k=k)]
@@ -230,15 +263,16 @@ class LlmPrompted(Generator[LlmPromptedParams]):
         return USER.format(table=metadata.table, columns=columns, constraints=constraints,
                            instructions=instructions, examples=examples, k=k, conditions=conditions)
 
-    def _request(self, call: _Call) -> ChatRequest:
+    def _request(self, call: _Call, number: int, k: int) -> ChatRequest:
         schema = None
         if self.params.use_json_schema and self.model.supports_json_schema:
-            schema = rows_schema(self._asked, call.conditions, len(call.pending))
+            schema = rows_schema(self._asked, call.conditions, k)
         return ChatRequest(messages=tuple(call.messages), decoding=self.params.decoding,
-                           seed=derive_seed(call.seed, "attempt", call.attempts), json_schema=schema)
+                           seed=attempt_seed(call.seed, number), json_schema=schema)
 
-    def _accept(self, call: _Call, completion: Completion, ctx: StepContext,
-                outcomes: dict[int, Draft | GenerationError]) -> None:
+    def _accept(self, call: _Call, pending: list[tuple[int, int]], completion: Completion, number: int,
+                ctx: StepContext) -> dict[int, _Row | Rejected]:
+        """Give the answer's valid rows, in order, to the call's pending (position, index) items; reject the rest."""
         call.last_text = completion.text
         rows, problem = parse_rows(completion.text)
         call.errors = [problem] if problem else []
@@ -246,24 +280,29 @@ class LlmPrompted(Generator[LlmPromptedParams]):
             call.errors = ["the answer held an empty list of rows"]
         if completion.finish_reason == "length":
             call.errors.append(f"the answer was cut at max_new_tokens={self.params.decoding.max_new_tokens}")
-        accepted: list[tuple[SampleRequest, dict[str, Any]]] = []
+        waiting = list(pending)
+        accepted: list[tuple[int, dict[str, Any]]] = []
         examined = 0
-        for position, raw in enumerate(rows):
-            if not call.pending:
+        for row_number, raw in enumerate(rows):
+            if not waiting:
                 break
             examined += 1
-            request = call.pending[0]
-            values, errors = self._judge(raw, f"{ctx.step}-{request.index:06d}", call)
+            values, errors = self._judge(raw, f"{ctx.step}-{waiting[0][1]:06d}", call)
             if errors:
-                call.errors += [f"row {position + 1}: {e}" for e in errors]
+                call.errors += [f"row {row_number + 1}: {e}" for e in errors]
                 continue
-            accepted.append((request, values))
-            call.pending.pop(0)
+            accepted.append((waiting.pop(0)[0], values))
         surplus = len(rows) - examined  # rows beyond those asked for: counted in provenance, not used
-        rendered = render_messages(call.messages)
-        prompt = PromptRef.build(TEMPLATE_ID, TEMPLATE, rendered, redact=ctx.redact_prompts)
-        for request, values in accepted:
-            outcomes[request.index] = self._draft(call, request, values, completion, prompt, surplus)
+        prompt = PromptRef.build(TEMPLATE_ID, TEMPLATE, render_messages(call.messages), redact=ctx.redact_prompts)
+        out: dict[int, _Row | Rejected] = {position: _Row(values, completion, prompt, surplus,
+                                                          attempt_seed(call.seed, number))
+                                           for position, values in accepted}
+        errors = list(dict.fromkeys(call.errors))
+        reason = "; ".join(errors[:MAX_ERRORS_SHOWN]) or "no rows in the answer"
+        if len(errors) > MAX_ERRORS_SHOWN:
+            reason += f"; and {len(errors) - MAX_ERRORS_SHOWN} more"
+        out.update({position: Rejected(reason) for position, _ in waiting})
+        return out
 
     def _judge(self, raw: Any, record_id: str, call: _Call) -> tuple[dict[str, Any], list[str]]:
         if not isinstance(raw, Mapping):
@@ -285,28 +324,27 @@ class LlmPrompted(Generator[LlmPromptedParams]):
                 return {}, [f"the row copies example {copied}; write a new row"]
         return values, []
 
-    def _draft(self, call: _Call, request: SampleRequest, values: dict[str, Any], completion: Completion,
-               prompt: PromptRef, surplus: int) -> Draft:
+    def _draft(self, call: _Call, row: _Row, attempts: int) -> Draft:
+        completion = row.completion
         extra: dict[str, Any] = {
-            "call": {"first_index": call.index, "rows_asked": self.params.rows_per_call, "backend_seed":
-                     derive_seed(call.seed, "attempt", call.attempts), "prompt_tokens": completion.prompt_tokens,
-                     "completion_tokens": completion.completion_tokens, "surplus_rows": surplus},
+            "call": {"first_index": call.members[0], "rows_asked": len(call.members), "backend_seed": row.backend_seed,
+                     "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
+                     "surplus_rows": row.surplus},
             "metadata_table": self.metadata.table,
         }
         if call.conditions:
             extra["conditions"] = str(call.conditions)
         if self.params.target is not None and self._targets is not None:
-            extra["balance"] = {"column": self.params.target.column, "value": call.target,
-                                "distribution": {str(k): v for k, v in self._targets.items()}}
-        labels = {c: values[c] for c in self.params.label_columns}
+            extra["balance"] = balance_facts(self.params.target.column, call.target, self._targets)
+        labels = {c: row.values[c] for c in self.params.label_columns}
         strategy: tuple[Strategy, ...] = (Strategy.FEW_SHOT,) if call.examples else (Strategy.ZERO_SHOT,)
         if self.params.instructions:
             strategy += (Strategy.INSTRUCTION,)
         return Draft(
-            payload=TableRowPayload(table=self.metadata.table, values=values), modality=Modality.TABULAR,
-            labels=labels, model=completion.model, prompt=prompt, strategy=strategy,
+            payload=TableRowPayload(table=self.metadata.table, values=row.values), modality=Modality.TABULAR,
+            labels=labels, model=completion.model, prompt=row.prompt, strategy=strategy,
             few_shot_ids=tuple(i for i, _ in call.examples), decoding=self.params.decoding,
-            attempts=call.attempts, validation=Validation.PASSED, extra=extra,
+            attempts=attempts, validation=Validation.PASSED, extra=extra,
         )
 
 
@@ -414,7 +452,7 @@ def _without_ids(metadata: TableMetadata) -> TableMetadata:
     return TableMetadata(table=metadata.table, columns=kept, constraints=metadata.constraints)
 
 
-def _resolve_target(target: BalanceTarget, metadata: TableMetadata, conditions: Conditions) -> dict[Any, float]:
+def _resolve_target(target: TargetDistribution, metadata: TableMetadata, conditions: Conditions) -> dict[Any, float]:
     spec = metadata.column(target.column)
     if spec.type is ColumnType.CATEGORICAL:
         values: tuple[Any, ...] = tuple(spec.categories or ())
