@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from biosynth.core import ConfigError, InputDataError
+from biosynth.core import MARKER, ConfigError, InputDataError, SampleFailure, read_marker, weights_sha256
 from biosynth.tabular import Conditions, SampleOutcome, SamplingError, Synthesizer, TableMetadata
-from biosynth.tabular._synthesizer import MARKER, read_marker
 
 
 class ColumnSampler(Synthesizer):
@@ -61,7 +60,7 @@ def test_fit_sample_save_load_round_trip(tmp_path: Path) -> None:
     assert len(first) == 20 and set(first["sex"]) <= {"F", "M"}
     folder = synth.save(tmp_path / "model")
     marker = read_marker(folder)
-    assert marker["generator"] == "column_sampler_test"
+    assert marker["kind"] == "column_sampler_test" and marker["format_version"] == 1
     assert set(marker["files"]) == {"weights.safetensors", "values.json", "metadata.json"}
     loaded = ColumnSampler.load(folder)
     pd.testing.assert_frame_equal(loaded.sample(20, seed=4), first)
@@ -87,6 +86,7 @@ def test_invalid_rows_are_counted_and_sample_raises() -> None:
     outcome = synth.sample_outcome(9, seed=0)
     assert isinstance(outcome, SampleOutcome)
     assert len(outcome.rows) == 6 and [f.index for f in outcome.failures] == [0, 3, 6]
+    assert all(isinstance(f, SampleFailure) for f in outcome.failures)  # core's one per-sample failure type
     assert "column 'age'" in outcome.failures[0].reason
     assert outcome.failure_reasons and sum(outcome.failure_reasons.values()) == 3
     with pytest.raises(SamplingError, match=r"6 valid rows of 9 requested \(3 failed"):
@@ -120,8 +120,8 @@ def test_foreign_corrupted_and_unsafe_folders_are_refused(tmp_path: Path) -> Non
     foreign.mkdir()
     for name in ("weights.safetensors", "values.json", "metadata.json"):
         (foreign / name).write_bytes((folder / name).read_bytes())
-    (foreign / MARKER).write_text(json.dumps({**other, "generator": "halo"}))
-    with pytest.raises(InputDataError, match=r"describes a model of generator 'halo', not 'column_sampler_test'"):
+    (foreign / MARKER).write_text(json.dumps({**other, "kind": "halo"}))
+    with pytest.raises(InputDataError, match=r"describes a model of kind 'halo', not 'column_sampler_test'"):
         ColumnSampler.load(foreign)
     # a corrupted file
     (folder / "values.json").write_text('{"sex": ["F"]}')
@@ -139,6 +139,35 @@ def test_a_save_writing_other_files_is_refused_and_leaves_nothing(tmp_path: Path
         def _save(self, folder: Path) -> None:
             (folder / "state.pkl").write_bytes(b"\x80\x04")
 
-    with pytest.raises(RuntimeError, match="JSON and safetensors only"):
+    with pytest.raises(RuntimeError, match=r"refusing to save 'state\.pkl'"):
         Pickler().fit(_data()).save(tmp_path / "model")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_saved_before_the_shared_marker_still_loads(tmp_path: Path) -> None:
+    synth = ColumnSampler().fit(_data())
+    folder = synth.save(tmp_path / "model")
+    marker = json.loads((folder / MARKER).read_text())
+    legacy = {k: v for k, v in marker.items() if k not in ("kind", "written_at")} | {"generator": "column_sampler_test"}
+    (folder / MARKER).write_text(json.dumps(legacy))  # the marker as tabular wrote it before core's
+    pd.testing.assert_frame_equal(ColumnSampler.load(folder).sample(5, seed=1), synth.sample(5, seed=1))
+
+
+def test_overwrite_replaces_only_a_model_folder(tmp_path: Path) -> None:
+    folder = ColumnSampler().fit(_data()).save(tmp_path / "model")
+    refit = ColumnSampler().fit(_data().assign(age=[31, 46, 62, 71, 53, 39]))
+    refit.save(folder, overwrite=True)
+    assert ColumnSampler.load(folder).values["age"] == [31, 46, 62, 71, 53, 39]
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match=r"holds no biosynth_model\.json"):
+        refit.save(project, overwrite=True)
+    assert [p.name for p in project.iterdir()] == ["notes.txt"] and (project / "notes.txt").read_text() == "mine"
+
+
+def test_one_fingerprint_in_memory_saved_and_loaded(tmp_path: Path) -> None:
+    synth = ColumnSampler().fit(_data())
+    folder = synth.save(tmp_path / "model")
+    assert synth.weights_sha256() == weights_sha256(folder) == ColumnSampler.load(folder).weights_sha256()
+    assert ColumnSampler().fit(_data().assign(age=[31, 46, 62, 71, 53, 39])).weights_sha256() != weights_sha256(folder)

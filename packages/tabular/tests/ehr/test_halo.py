@@ -127,8 +127,8 @@ def test_truncated_weights_with_matching_hash_are_named(tiny_model_dir: Path, tm
 def test_folder_of_another_generator_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
     folder = _copy(tiny_model_dir, tmp_path / "m")
     marker = json.loads((folder / "biosynth_model.json").read_text())
-    (folder / "biosynth_model.json").write_text(json.dumps({**marker, "generator": "llm_finetuned"}))
-    with pytest.raises(InputDataError, match="model of generator 'llm_finetuned', not 'halo'"):
+    (folder / "biosynth_model.json").write_text(json.dumps({**marker, "kind": "llm_finetuned"}))
+    with pytest.raises(InputDataError, match="model of kind 'llm_finetuned', not 'halo'"):
         Halo.load(folder)
     empty = tmp_path / "other"
     empty.mkdir()

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from biosynth.core import (
+    ConfigError,
     InputDataError,
     Modality,
     Recipe,
@@ -15,7 +16,8 @@ from biosynth.core import (
     Strategy,
     SyntheticDataset,
     VisitSequencePayload,
-    sha256_file,
+    plan,
+    weights_sha256,
 )
 from biosynth.core.testing import GeneratorContract
 from biosynth.tabular import HaloGenerator
@@ -39,7 +41,8 @@ class TestHaloGenerator(GeneratorContract):
             assert isinstance(record.payload, VisitSequencePayload) and record.payload.vocabulary == "OMOP"
             assert record.provenance.strategy == (Strategy.LEARNED_GENERATOR,)
             assert record.provenance.model is not None
-            assert record.provenance.model.sha256 == sha256_file(self.model_dir)
+            assert record.provenance.model.sha256 == weights_sha256(self.model_dir)
+            assert record.provenance.model.backend == "halo"
             assert record.labels == {k: v for k, v in record.payload.static.items() if v is not None}
 
 
@@ -70,10 +73,13 @@ def test_recipe_run_produces_patient_records(tiny_model_dir: Path, tmp_path: Pat
     manifest = Runner(recipe, tmp_path / "out").run()
     assert manifest.steps["patients"].produced == 7 and manifest.steps["patients"].failed == 0
     assert manifest.steps["notes"].produced == 7
-    assert [fp.sha256 for fp in manifest.inputs] == [sha256_file(tiny_model_dir)]
+    # the model folder is a component (ehr_model 'halo', local): the policy decided on it, every record names it
+    assert [(d["kind"], d["backend"], d["remote"]) for d in manifest.policy_decisions
+            if d["step"] == "patients"] == [("ehr_model", "halo", False)]
     dataset = SyntheticDataset(tmp_path / "out")
     records = list(dataset.records())
     patients = [r for r in records if r.modality is Modality.EHR]
+    assert {r.provenance.model.sha256 for r in patients if r.provenance.model} == {weights_sha256(tiny_model_dir)}
     assert len(patients) == 7 and all(isinstance(r.payload, VisitSequencePayload) for r in patients)
     notes = [r for r in records if r.modality is Modality.TEXT]
     assert notes[0].text is not None and "patient born in the 19" in notes[0].text
@@ -85,3 +91,23 @@ def test_length_calibration_is_recorded(tiny_halo, tiny_model_dir: Path, tmp_pat
                                  StepContext(step="s", seed=1, root=tmp_path))
     offset = tiny_halo.config.end_logit_offset
     assert offset != 0.0 and all(r.provenance.extra["end_logit_offset"] == offset for r in records)
+
+
+def test_the_model_is_a_component_and_a_plain_path_reads_as_its_spec(tiny_model_dir: Path, tmp_path: Path) -> None:
+    spec = {"kind": "ehr_model", "backend": "halo", "params": {"path": str(tiny_model_dir)}}
+    short, full = HaloGenerator({"model": str(tiny_model_dir)}), HaloGenerator({"model": spec})
+    assert short.params == full.params
+    [(where, found)] = short.components()
+    assert (where, found.kind.value, found.backend, found.params) == ("model", "ehr_model", "halo",
+                                                                       {"path": str(tiny_model_dir)})
+    with pytest.raises(ConfigError, match="expected a ehr_model component"):
+        HaloGenerator({"model": {"backend": "transformers"}})  # a language model is not a HALO folder
+
+
+def test_validate_checks_the_model_folder_without_loading_it(tmp_path: Path) -> None:
+    (tmp_path / "not-a-model").mkdir()
+    (tmp_path / "not-a-model" / "notes.txt").write_text("mine")
+    recipe = Recipe.model_validate({"name": "v", "seed": 1, "steps": [{
+        "name": "patients", "generator": "halo", "count": 2, "params": {"model": "not-a-model"}}]})
+    with pytest.raises(InputDataError, match=r"not-a-model.*biosynth_model\.json is missing"):
+        plan(recipe, base_dir=tmp_path)  # what `biosynth validate` runs; the relative path is the recipe's

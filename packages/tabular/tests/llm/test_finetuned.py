@@ -13,10 +13,13 @@ from biosynth.core import (
     InputDataError,
     Recipe,
     Runner,
+    SampleRequest,
+    StepContext,
     Strategy,
     SyntheticDataset,
     TableRowPayload,
     sha256_file,
+    weights_sha256,
 )
 from biosynth.core.testing import GeneratorContract
 from biosynth.tabular import FinetunedConfig, FinetunedLM, check_rows, detect_metadata, parse_conditions
@@ -184,8 +187,8 @@ def test_damaged_or_foreign_folders_are_refused(saved: Path, tmp_path: Path) -> 
     foreign = tmp_path / "foreign"
     shutil.copytree(saved, foreign)
     marker = json.loads((foreign / "biosynth_model.json").read_text())
-    (foreign / "biosynth_model.json").write_text(json.dumps({**marker, "generator": "halo"}))
-    with pytest.raises(InputDataError, match="halo"):
+    (foreign / "biosynth_model.json").write_text(json.dumps({**marker, "kind": "halo"}))
+    with pytest.raises(InputDataError, match="model of kind 'halo', not 'llm_finetuned'"):
         FinetunedLM.load(foreign)
 
 
@@ -255,7 +258,8 @@ class TestLlmFinetunedGenerator(GeneratorContract):
             assert record.payload.values["age"] > 40
             assert record.provenance.strategy == (Strategy.FINE_TUNED, Strategy.LEARNED_GENERATOR)
             assert record.provenance.model is not None
-            assert record.provenance.model.sha256 == sha256_file(self.model_dir)
+            assert record.provenance.model.sha256 == weights_sha256(self.model_dir)
+            assert record.provenance.model.backend == "llm_finetuned"
             assert "model/model.safetensors" in record.provenance.extra["model_files"]
             assert record.provenance.extra["constraints"] == ["diastolic < systolic"]
 
@@ -289,3 +293,28 @@ def test_generator_params_need_one_source(tmp_path: Path) -> None:
 def test_parse_conditions_reach_the_plan(fitted: FinetunedLM) -> None:
     parsed = parse_conditions("smoker = false", fitted.metadata)
     assert not fitted.sample(6, parsed, seed=0)["smoker"].any()
+
+
+def test_a_saved_folder_is_a_row_model_component(saved: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from biosynth.tabular import LlmFinetuned
+
+    spec = {"kind": "row_model", "backend": "llm_finetuned", "params": {"path": str(saved)}}
+    assert LlmFinetuned({"model": str(saved)}).params == LlmFinetuned({"model": spec}).params
+    with pytest.raises(ConfigError, match="expected a row_model component"):
+        LlmFinetuned({"model": {"kind": "ehr_model", "backend": "halo", "params": {"path": str(saved)}}})
+    # a folder written before the shared marker ("generator" instead of "kind") still resolves and samples
+    legacy = tmp_path / "legacy"
+    shutil.copytree(saved, legacy)
+    marker = json.loads((legacy / "biosynth_model.json").read_text())
+    marker["generator"] = marker.pop("kind")
+    (legacy / "biosynth_model.json").write_text(json.dumps(marker))
+    ctx = StepContext(step="rows", seed=1, root=tmp_path)
+    [record] = LlmFinetuned({"model": str(legacy)}).generate([SampleRequest(index=0, seed=3)], ctx)
+    assert record.provenance.model.sha256 == weights_sha256(saved)  # the marker is not part of the fingerprint
+    assert [(d.kind, d.backend, d.remote) for d in ctx.decisions] == [("row_model", "llm_finetuned", False)]
+
+
+def test_a_model_fitted_in_memory_has_its_saved_folders_fingerprint(fitted: FinetunedLM, tmp_path: Path) -> None:
+    assert fitted.weights_sha256() == weights_sha256(fitted.save(tmp_path / "again"))

@@ -67,13 +67,14 @@ def fit_table(
     max_seconds: Annotated[float | None, typer.Option(help="stop after this much training time")] = None,
     base_model: Annotated[Path | None, typer.Option(help="a local Hugging Face causal-LM folder to fine-tune")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (1 is fastest on a busy machine)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace a model biosynth saved in --out (a folder holding "
+                                                 "biosynth_model.json); any other folder is refused")] = False,
 ) -> None:
     """Fine-tune the row model (`llm_finetuned`: a small GPT-2 from scratch by default) on a table and save it."""
     from biosynth.core import read_table
     from biosynth.tabular._metadata import TableMetadata
 
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"--out {str(out)!r} already exists and is not empty; choose a new folder")
+    _check_model_out(out, overwrite)
     table = read_table(data, "DATA")
     spec = TableMetadata.load(metadata, table, what="--metadata file") if metadata is not None else None
     from biosynth.tabular._llm.finetuned import FinetunedLM  # torch: imported only once the inputs are sound
@@ -81,7 +82,7 @@ def fit_table(
     _set_threads(threads)
     model = FinetunedLM(epochs=epochs, seed=seed, max_steps=max_steps, max_seconds=max_seconds, base_model=base_model)
     model.fit(table, spec)
-    model.save(out)
+    model.save(out, overwrite=overwrite)
     typer.echo(f"{len(table)} rows, {len(model.metadata.names)} columns, {model.steps} steps, final loss "
                f"{model.losses[-1]:.4f} -> {out}")
 
@@ -98,13 +99,13 @@ def sample_table(
     """Sample COUNT valid rows from a fit-table model; writes OUT and OUT.provenance.json beside it."""
     import json
 
-    from biosynth.core import atomic_path, atomic_write_text
-    from biosynth.tabular._synthesizer import SamplingError, read_marker
+    from biosynth.core import atomic_path, atomic_write_text, read_marker
+    from biosynth.tabular._synthesizer import SamplingError
 
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise ConfigError(f"--out {str(out)!r}: expected a .csv or .parquet file")
-    kind = read_marker(model).get("generator")
+    kind = read_marker(model).get("kind")  # core maps the old "generator" key
     if kind != "llm_finetuned":
         hint = " (use sample-halo for HALO models)" if kind == "halo" else ""
         raise InputDataError(f"--model {str(model)!r} holds a {kind!r} model; sample-table reads llm_finetuned "
@@ -156,12 +157,13 @@ def fit_halo(
                                                        "very long histories) or 'mean'")] = "median",
     validation_share: Annotated[float, typer.Option(help="hold out this share of the persons and print their "
                                                          "cross-entropy during training (0: train on all)")] = 0.0,
+    overwrite: Annotated[bool, typer.Option(help="replace a model biosynth saved in --out (a folder holding "
+                                                 "biosynth_model.json); any other folder is refused")] = False,
 ) -> None:
     """Train HALO on an OMOP database and save it (safetensors + JSON) to --out."""
     if omop_eunomia == (omop is not None):
         raise ConfigError("give exactly one data source: --omop-eunomia or --omop FILE")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"--out {str(out)!r} already exists and is not empty; choose a new folder")
+    _check_model_out(out, overwrite)
     from biosynth.tabular._ehr.halo import Halo, HaloTraining  # torch: imported only once the options are sound
     from biosynth.tabular._ehr.halo_network import HaloConfig
     from biosynth.tabular._ehr.omop import load_eunomia, load_omop
@@ -185,7 +187,7 @@ def fit_halo(
 
     halo = Halo.fit(cohort.patients, config=config, training=training, vocabulary_name="OMOP",
                     code_domains=cohort.code_domains, code_names=cohort.code_names, on_step=report)
-    halo.save(out)
+    halo.save(out, overwrite=overwrite)
     if halo.validation:
         typer.echo("held-out cross-entropy by step: " + ", ".join(f"{step}: {loss:.5f}" for step, loss in
                                                                    halo.validation))
@@ -207,9 +209,9 @@ def sample_halo(
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (1 is fastest on a busy machine)")] = None,
 ) -> None:
     """Sample COUNT patients from a HALO model and write them as OMOP tables."""
-    from biosynth.tabular._ehr.halo import Halo
-    from biosynth.tabular._ehr.omop_writer import write_omop
+    from biosynth.tabular._ehr.omop_writer import check_omop_out
 
+    check_omop_out(out)  # before loading or sampling anything
     if file_format not in ("parquet", "csv"):
         raise ConfigError(f"--format must be parquet or csv, got {file_format!r}")
     fmt: Literal["parquet", "csv"] = "parquet" if file_format == "parquet" else "csv"
@@ -219,6 +221,9 @@ def sample_halo(
         if not sep or not key:
             raise ConfigError(f"--condition {item!r}: expected KEY=VALUE")
         conditions[key] = value
+    from biosynth.tabular._ehr.halo import Halo
+    from biosynth.tabular._ehr.omop_writer import write_omop
+
     _set_threads(threads)
     halo = Halo.load(model)
     patients = halo.sample(count, seed=seed, conditions=conditions)
@@ -226,6 +231,21 @@ def sample_halo(
     typer.echo(", ".join(f"{t}: {n} rows" for t, n in report.rows.items()) + f" -> {out}")
     if report.visits_without_gap:
         typer.echo(f"{report.visits_without_gap} visits had no sampled gap and share the previous visit's date")
+
+
+def _check_model_out(out: Path, overwrite: bool) -> None:
+    """Refuse --out before any training: a file, or a non-empty folder unless --overwrite and biosynth's marker."""
+    from biosynth.core import MARKER, is_model_folder
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file; expected a new or empty folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"--out {str(out)!r} already exists and is not empty; choose a new folder (or pass "
+                              "--overwrite to replace a model biosynth saved there)")
+        if not is_model_folder(out):
+            raise ConfigError(f"refusing to overwrite {str(out)!r}: it holds no {MARKER}, so biosynth did not write "
+                              "it; choose a new folder (nothing was changed)")
 
 
 def _set_threads(threads: int | None) -> None:

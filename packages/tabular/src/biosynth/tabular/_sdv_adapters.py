@@ -31,6 +31,7 @@ from biosynth.core import (
     GeneratorParams,
     InputFile,
     ModelRef,
+    SampleFailure,
     SampleRequest,
     StepContext,
     Strategy,
@@ -41,7 +42,7 @@ from biosynth.core import (
 )
 from biosynth.tabular._conditions import Conditions, parse_conditions
 from biosynth.tabular._metadata import ColumnType, TableMetadata
-from biosynth.tabular._synthesizer import RowFailure, SampleOutcome, Synthesizer
+from biosynth.tabular._synthesizer import SampleOutcome, Synthesizer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -108,7 +109,7 @@ class SdvSynthesizer(Synthesizer):
             if have >= n:
                 break
         out = pd.concat(kept, ignore_index=True).head(n)
-        failures = tuple(RowFailure(index=i, reason=f"condition not met in {tries} sampling round(s): {conditions}",
+        failures = tuple(SampleFailure(index=i, reason=f"condition not met in {tries} sampling round(s): {conditions}",
                                     attempts=tries) for i in range(len(out), n))
         return SampleOutcome(rows=out, failures=failures, requested=n, attempts=tries)
 
@@ -214,7 +215,6 @@ class SdvGenerator(Generator[SdvParams]):
     """
 
     name = "sdv"
-    Params = SdvParams
 
     def _setup(self, ctx: StepContext) -> None:
         from biosynth.core import read_table

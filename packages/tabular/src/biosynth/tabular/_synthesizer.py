@@ -13,13 +13,16 @@ API (stable; subclasses: `llm_finetuned`, the SDV adapters, ...)::
         # categories, constraints) and the conditions; raises SamplingError (a BiosynthError) with
         # counts and reasons when fewer than `n` valid rows could be made.
     synth.sample_outcome(n, conditions=None, *, seed=0) -> SampleOutcome
-        # never raises for a shortfall: `.rows` (valid rows), `.failures` (RowFailure: index, reason,
-        # attempts), `.requested`, `.failure_reasons` (reason -> count). `sample` wraps it.
+        # never raises for a shortfall: `.rows` (valid rows), `.failures` (core's SampleFailure: index,
+        # reason, attempts), `.requested`, `.failure_reasons` (reason -> count). `sample` wraps it.
         # `conditions`: a string ("diagnosis = X and age > 65"), a mapping
         # ({"diagnosis": "X", "age": {"gt": 65}}) or a Conditions; parsed and checked against the
         # metadata first (unknown column, unseen category, empty range -> ConfigError naming it).
-    synth.save(folder) -> Path                        # atomic: staging folder, then rename
-    MySynthesizer.load(folder) -> MySynthesizer       # marker, kind, format version, sha256 checked
+    synth.save(folder, overwrite=False) -> Path       # core's write_model_folder: staged, fsynced, one rename;
+                                                      # overwrite replaces only a folder holding biosynth's marker
+    MySynthesizer.load(folder) -> MySynthesizer       # core's check_model_folder: kind, format version, sha256
+    synth.weights_sha256() -> str                     # core's weights_sha256 of the saved folder (a model fitted
+                                                      # in memory is saved to a temporary folder first)
 
 Subclasses set `kind` (the generator name written to `biosynth_model.json`, e.g. "llm_finetuned") and
 `format_version`, and implement:
@@ -31,25 +34,34 @@ Subclasses set `kind` (the generator name written to `biosynth_model.json`, e.g.
     _save(self, folder: Path) -> None                 # write *.json / *.safetensors files only
     @classmethod _load(cls, folder: Path, metadata: TableMetadata) -> Self
 
-The base writes `metadata.json` and the marker `biosynth_model.json`
-(`{"generator": kind, "format_version": n, "files": {name: sha256}, ...}`, the same marker HALO
-writes); any other file type in a save (a pickle, say) is refused. `read_marker(folder)` tells which
-generator wrote a folder; `write_model_folder` / `check_model_folder` are the shared save/load steps.
+The base writes `metadata.json`; core's `write_model_folder` adds the marker `biosynth_model.json`
+(`{"kind": kind, "format_version": n, "files": {name: sha256}, ...}`, as for every model biosynth saves)
+and refuses any other file type (a pickle, say). Folders written before the marker was shared (key
+`"generator"` instead of `"kind"`) still load: core's `read_marker` reads the old key.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from biosynth.core import BiosynthError, ConfigError, InputDataError, sha256_file
+from biosynth.core import (
+    BiosynthError,
+    ComponentKind,
+    ComponentSpec,
+    ConfigError,
+    InputDataError,
+    SampleFailure,
+    check_model_folder,
+    read_marker,
+    weights_sha256,
+    write_model_folder,
+)
 from biosynth.tabular._metadata import TableMetadata, detect_metadata
 
 if TYPE_CHECKING:
@@ -57,9 +69,7 @@ if TYPE_CHECKING:
 
     from biosynth.tabular._conditions import Conditions, ConditionsInput
 
-MARKER = "biosynth_model.json"
 METADATA_FILE = "metadata.json"
-ALLOWED_SUFFIXES = (".json", ".safetensors")
 
 
 class SamplingError(BiosynthError):
@@ -67,20 +77,11 @@ class SamplingError(BiosynthError):
 
 
 @dataclass(frozen=True)
-class RowFailure:
-    """A requested row that could not be made valid: why, after how many attempts."""
-
-    index: int
-    reason: str
-    attempts: int = 1
-
-
-@dataclass(frozen=True)
 class SampleOutcome:
     """Valid rows and counted failures of one `sample_outcome` call."""
 
     rows: pd.DataFrame
-    failures: tuple[RowFailure, ...] = ()
+    failures: tuple[SampleFailure, ...] = ()
     requested: int = 0
     attempts: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -97,6 +98,7 @@ class Synthesizer(ABC):
     format_version: ClassVar[int] = 1
 
     _metadata: TableMetadata | None = None
+    _folder: Path | None = None  # the folder it was loaded from (its fingerprint), None when fitted in memory
 
     # public API ----------------------------------------------------------------------------------
     @property
@@ -128,6 +130,7 @@ class Synthesizer(ABC):
                 raise InputDataError(f"the data breaks its metadata in {len(broken)} place(s); first: {broken[0]}")
         self._fit(data[list(metadata.names)], metadata)
         self._metadata = metadata
+        self._folder = None
         return self
 
     def sample_outcome(self, n: int, conditions: ConditionsInput = None, *, seed: int = 0) -> SampleOutcome:
@@ -157,7 +160,7 @@ class Synthesizer(ABC):
             unmet = parsed.unmet(row)
             if unmet and i not in bad:
                 bad[i] = f"condition not met: {unmet[0]}"
-        failures = list(outcome.failures) + [RowFailure(index=i, reason=r) for i, r in sorted(bad.items())]
+        failures = list(outcome.failures) + [SampleFailure(index=i, reason=r) for i, r in sorted(bad.items())]
         kept = rows.drop(index=list(bad)).reset_index(drop=True) if bad else rows
         if len(kept) > n:
             raise RuntimeError(f"{type(self).__name__}._sample returned {len(kept)} rows for n={n}")
@@ -174,8 +177,11 @@ class Synthesizer(ABC):
                                 "use sample_outcome() to keep the valid rows")
         return outcome.rows
 
-    def save(self, folder: str | Path) -> Path:
-        """Write the model folder atomically: subclass files + metadata.json + biosynth_model.json."""
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the model folder atomically: subclass files + metadata.json + biosynth_model.json.
+
+        An existing non-empty `folder` is refused, unless `overwrite` is set and it holds biosynth's marker.
+        """
         metadata = self.metadata
 
         def write(staging: Path) -> dict[str, Any]:
@@ -183,7 +189,16 @@ class Synthesizer(ABC):
             metadata.save(staging / METADATA_FILE)
             return self._marker_extra()
 
-        return write_model_folder(folder, self.kind, self.format_version, write)
+        return write_model_folder(folder, self.kind, self.format_version, write, replace=overwrite)
+
+    def weights_sha256(self) -> str:
+        """The model's fingerprint (core's `weights_sha256`): of the folder it was loaded from, or, for a model
+        fitted in memory, of the folder `save` writes (so a model and its saved folder have one fingerprint)."""
+        _ = self.metadata  # not fitted: ConfigError
+        if self._folder is not None:
+            return weights_sha256(self._folder)
+        with tempfile.TemporaryDirectory(prefix="biosynth-fingerprint-") as tmp:
+            return weights_sha256(self.save(Path(tmp) / "model"))
 
     @classmethod
     def load(cls, folder: str | Path) -> Self:
@@ -193,6 +208,7 @@ class Synthesizer(ABC):
         metadata = TableMetadata.load(folder / METADATA_FILE)
         instance = cls._load(folder, metadata)
         instance._metadata = metadata
+        instance._folder = folder
         return instance
 
     # subclass hooks ------------------------------------------------------------------------------
@@ -226,79 +242,39 @@ def _columns_for(data: pd.DataFrame, metadata: TableMetadata) -> pd.DataFrame:
     return data.rename(columns=str)
 
 
-# the model folder (shared with HALO's layout) ----------------------------------------------------
-def write_model_folder(folder: str | Path, kind: str, format_version: int,
-                       write: Callable[[Path], Mapping[str, Any] | None]) -> Path:
-    """Create `folder` atomically: `write(staging)` fills a staging folder, then the marker is added.
+def model_kind(folder: str | Path) -> str | None:
+    """Which kind of model a biosynth model folder holds (`llm_finetuned`, `halo`, ...), read from its marker."""
+    kind = read_marker(folder).get("kind")
+    return str(kind) if kind is not None else None
 
-    Only JSON and safetensors files are allowed (no pickle); the marker records each file's sha256.
-    """
-    folder = Path(folder)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise ConfigError(f"model folder {str(folder)!r} already exists and is not empty; choose a new folder")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
-    try:
-        extra = dict(write(staging) or {})
-        files: dict[str, str] = {}
-        for path in sorted(staging.rglob("*")):
-            if path.is_dir():
-                continue
-            name = path.relative_to(staging).as_posix()
-            if name == MARKER:
-                raise RuntimeError(f"{kind}: a save may not write {MARKER} itself")
-            if path.suffix not in ALLOWED_SUFFIXES:
-                raise RuntimeError(f"{kind}: refusing to save {name!r}; model folders hold JSON and safetensors only")
-            files[name] = sha256_file(path)
-        marker = {**extra, "generator": kind, "format_version": format_version, "files": files}
-        (staging / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
-        if folder.exists():
-            folder.rmdir()
-        staging.rename(folder)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+
+def check_folder_params(params: Mapping[str, Any], kind: str, what: str) -> Path:
+    """A saved-model component's params (`{path: FOLDER}`), checked without loading: the folder exists and its
+    marker names `kind`. Returns the folder."""
+    unknown = sorted(set(params) - {"path"})
+    if unknown or "path" not in params:
+        raise ConfigError(f"{what}: parameters are {{path: FOLDER}}, got {sorted(params)}")
+    folder = Path(str(params["path"]))
+    found = model_kind(folder)  # InputDataError naming the folder when absent or unmarked
+    if found != kind:
+        raise InputDataError(f"{what}: {str(folder)!r} holds a {found!r} model, not {kind!r}")
     return folder
 
 
-def read_marker(folder: str | Path) -> dict[str, Any]:
-    """The marker of a model folder (`generator`, `format_version`, `files`), or InputDataError."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputDataError(f"model folder {str(folder)!r} does not exist or is not a folder")
-    marker_path = folder / MARKER
-    if not marker_path.is_file():
-        raise InputDataError(f"{str(folder)!r} holds no biosynth model: {MARKER} is missing")
-    try:
-        marker = json.loads(marker_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputDataError(f"{str(marker_path)!r} is not valid JSON: {err}") from None
-    if not isinstance(marker, dict):
-        raise InputDataError(f"{str(marker_path)!r} must hold a JSON object")
-    return marker
+def saved_model_spec(value: Any, kind: ComponentKind, backend: str) -> Any:
+    """A generator's `model` parameter as a ComponentSpec: the plain path shorthand (`model: models/halo`) and
+    `{path: ...}` become `{kind, backend, params: {path}}`; a full spec is kept. Use as a `mode="before"` validator."""
+    if isinstance(value, str | Path):
+        return {"kind": kind.value, "backend": backend, "params": {"path": str(value)}}
+    if isinstance(value, Mapping) and "path" in value and not {"kind", "backend", "params"} & set(value):
+        if set(value) - {"path", "real"}:
+            raise ValueError(f"a saved model is a folder path or a component spec, got keys {sorted(value)}")
+        return {"kind": kind.value, "backend": backend, "params": {"path": str(value["path"])}}
+    return value
 
 
-def check_model_folder(folder: str | Path, kind: str, format_version: int) -> dict[str, Any]:
-    """Check the marker names `kind` and `format_version` and every listed file's sha256; return it."""
-    folder = Path(folder)
-    marker = read_marker(folder)
-    marker_path = folder / MARKER
-    if marker.get("generator") != kind:
-        raise InputDataError(f"{str(marker_path)!r} describes a model of generator {marker.get('generator')!r}, "
-                             f"not {kind!r}")
-    if marker.get("format_version") != format_version:
-        raise InputDataError(f"{str(marker_path)!r}: format_version {marker.get('format_version')!r} is not "
-                             f"supported (expected {format_version})")
-    files = marker.get("files")
-    if not isinstance(files, dict) or not files:
-        raise InputDataError(f"{str(marker_path)!r}: 'files' must map file names to sha256")
-    for name, expected in files.items():
-        path = folder / str(name)
-        if Path(str(name)).suffix not in ALLOWED_SUFFIXES or ".." in Path(str(name)).parts:
-            raise InputDataError(f"{str(marker_path)!r} lists {name!r}; only JSON and safetensors files are loaded")
-        if not path.is_file():
-            raise InputDataError(f"model file {str(path)!r} is missing")
-        if sha256_file(path) != expected:
-            raise InputDataError(f"model file {str(path)!r} is corrupted: its sha256 differs from the one "
-                                 f"recorded in {MARKER}")
-    return marker
+def check_model_spec(spec: ComponentSpec | None, kind: ComponentKind) -> ComponentSpec | None:
+    """Refuse a spec of another kind in a saved-model parameter (e.g. a language model given as a HALO model)."""
+    if spec is not None and spec.kind is not kind:
+        raise ValueError(f"expected a {kind.value} component (a saved model folder), got a {spec.describe()}")
+    return spec

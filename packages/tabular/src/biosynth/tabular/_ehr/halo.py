@@ -17,10 +17,18 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from biosynth.core import ConfigError, InputDataError, Visit, VisitSequencePayload, derive_seed
+from biosynth.core import (
+    MARKER,
+    ConfigError,
+    InputDataError,
+    Visit,
+    VisitSequencePayload,
+    check_model_folder,
+    derive_seed,
+    write_model_folder,
+)
 from biosynth.tabular._ehr.halo_network import HaloConfig, HaloNetwork
 from biosynth.tabular._ehr.halo_vocab import DEFAULT_GAP_EDGES, Category, HaloVocabulary
-from biosynth.tabular._synthesizer import MARKER, check_model_folder, write_model_folder
 
 GENERATOR_NAME = "halo"
 FORMAT_VERSION = 1
@@ -374,9 +382,9 @@ class Halo:
         return SampledPatient(payload=payload, ended=ended, empty_visits_dropped=dropped, static_missing=missing)
 
     # persistence -------------------------------------------------------------------------------
-    def save(self, folder: str | Path) -> Path:
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the model folder atomically: weights (safetensors), config and vocabulary (JSON), and the marker
-        (`write_model_folder`, shared with the table synthesizers)."""
+        (core's `write_model_folder`). `overwrite` replaces only a folder holding biosynth's marker."""
 
         def write(staging: Path) -> dict[str, Any]:
             state = {k: v.detach().contiguous() for k, v in self.network.state_dict().items()}
@@ -387,7 +395,7 @@ class Halo:
                     "validation_losses": [list(v) for v in self.validation] or None,
                     "length_calibration": self.calibration.model_dump() if self.calibration else None}
 
-        return write_model_folder(folder, GENERATOR_NAME, FORMAT_VERSION, write)
+        return write_model_folder(folder, GENERATOR_NAME, FORMAT_VERSION, write, replace=overwrite)
 
     @classmethod
     def load(cls, folder: str | Path) -> Halo:
@@ -395,7 +403,7 @@ class Halo:
         folder = Path(folder)
         if not folder.is_dir():
             raise InputDataError(f"HALO model folder {str(folder)!r} does not exist or is not a folder")
-        marker = check_model_folder(folder, GENERATOR_NAME, FORMAT_VERSION)  # generator, version, sha256 of files
+        marker = check_model_folder(folder, GENERATOR_NAME, FORMAT_VERSION)  # kind, version, files' sha256
         marker_path = folder / MARKER
         if set(marker["files"]) != {WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE}:
             raise InputDataError(f"{str(marker_path)!r}: 'files' must list {WEIGHTS_FILE}, {CONFIG_FILE}, {VOCAB_FILE}")

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from biosynth.core import ConfigError, InputDataError, derive_seed
+from biosynth.core import ConfigError, InputDataError, SampleFailure, derive_seed
 from biosynth.tabular._conditions import Conditions
 from biosynth.tabular._llm.constrained_decoding import RowGrammar, RowPlan, TokenIndex
 from biosynth.tabular._llm.finetuned_tokens import RowTokenizer, check_roundtrip, hf_tokenizer, load_tokenizer, table_tokenizer
 from biosynth.tabular._llm.row_text import IS, SEP, RowCodec
 from biosynth.tabular._metadata import TableMetadata
-from biosynth.tabular._synthesizer import RowFailure, SampleOutcome, Synthesizer
+from biosynth.tabular._synthesizer import SampleOutcome, Synthesizer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -238,10 +238,10 @@ class FinetunedLM(Synthesizer):
         import pandas as pd
 
         rows: list[dict[str, Any]] = []
-        failures: list[RowFailure] = []
+        failures: list[SampleFailure] = []
         for i, result in enumerate(self.sample_rows([derive_seed(seed, i) for i in range(n)], conditions)):
             if isinstance(result, str):
-                failures.append(RowFailure(index=i, reason=result))
+                failures.append(SampleFailure(index=i, reason=result))
             else:
                 rows.append(result)
         frame = pd.DataFrame(rows, columns=list(self.metadata.names))
@@ -436,17 +436,6 @@ class FinetunedLM(Synthesizer):
         return {"steps": self.steps, "final_loss": self.losses[-1] if self.losses else None}
 
     # facts ---------------------------------------------------------------------------------------------
-    def weights_sha256(self) -> str:
-        """sha256 of the weights as safetensors bytes (identifies a model fitted in memory)."""
-        import hashlib
-
-        from safetensors.torch import save
-
-        state = {k: v.detach().clone().contiguous() for k, v in self.model.state_dict().items()}
-        if self.value_bias is not None:
-            state["value_bias"] = self.value_bias.detach().clone().contiguous()
-        return hashlib.sha256(save(state)).hexdigest()
-
     @property
     def model_name(self) -> str:
         return str(self.config.base_model) if self.config.base_model else \

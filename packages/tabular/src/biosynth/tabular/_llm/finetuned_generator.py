@@ -1,12 +1,22 @@
-"""The `llm_finetuned` generator: table rows from a causal LM fitted on a data file (or a saved model folder)."""
+"""The `llm_finetuned` generator: table rows from a causal LM fitted on a data file (or a saved model folder).
+
+A saved folder is a component (kind `row_model`, backend `llm_finetuned`, registered under
+`biosynth.row_models`), resolved with `ctx.component(spec)`: its `ModelRef` (core's `weights_sha256` of the
+folder) lands in every record and `biosynth validate` and the policy see it. A model fitted in memory from
+`data` gets the same fingerprint its saved folder would have (it is saved to a temporary folder and hashed).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Self
+from pathlib import Path
+from typing import Any, ClassVar, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from biosynth.core import (
+    Component,
+    ComponentKind,
+    ComponentSpec,
     DecodingConfig,
     Draft,
     GenerationError,
@@ -19,22 +29,56 @@ from biosynth.core import (
     Strategy,
     TableRowPayload,
     Validation,
+    read_marker,
     read_table,
-    sha256_file,
 )
 from biosynth.tabular._conditions import Conditions, parse_conditions
-from biosynth.tabular._llm.finetuned import FinetunedConfig, FinetunedLM
+from biosynth.tabular._llm.finetuned import KIND, FinetunedConfig, FinetunedLM
 from biosynth.tabular._metadata import TableMetadata
-from biosynth.tabular._synthesizer import read_marker
+from biosynth.tabular._synthesizer import check_folder_params, check_model_spec, saved_model_spec
+
+
+class FinetunedRowModel(Component):
+    """A folder written by `FinetunedLM.save` as a component: `{kind: row_model, backend: llm_finetuned,
+    params: {path: FOLDER}}`."""
+
+    kind: ClassVar[ComponentKind] = ComponentKind.ROW_MODEL
+    remote: ClassVar[bool | None] = False  # torch on this machine
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.synthesizer = FinetunedLM.load(self.path)
+        self._model_ref = ModelRef(name=self.synthesizer.model_name, backend=KIND,
+                                   sha256=self.synthesizer.weights_sha256())
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> object:
+        return check_folder_params(params, KIND, f"{ComponentKind.ROW_MODEL.value} {KIND!r}")
+
+    @property
+    def model_ref(self) -> ModelRef:
+        return self._model_ref
 
 
 class LlmFinetunedParams(GeneratorParams):
     data: InputFile | None = Field(None, description="CSV or Parquet table to fit on (real data by default)")
     metadata: InputFile | None = Field(None, description="table metadata JSON; detected from `data` when absent")
-    model: InputFile | None = Field(None, description="folder written by FinetunedLM.save (instead of `data`)")
+    model: ComponentSpec | None = Field(None, description="folder written by FinetunedLM.save or `biosynth tabular "
+                                        "fit-table` (instead of `data`): a path, or the spec {kind: row_model, "
+                                        "backend: llm_finetuned, params: {path: ...}}")
     base_model: InputFile | None = Field(None, description="local Hugging Face causal-LM folder to fine-tune")
     training: FinetunedConfig = Field(default_factory=FinetunedConfig)
     conditions: str | dict[str, Any] | None = Field(None, description='e.g. "sex = F and age > 65"')
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _path_shorthand(cls, value: Any) -> Any:
+        return saved_model_spec(value, ComponentKind.ROW_MODEL, KIND)
+
+    @field_validator("model")
+    @classmethod
+    def _model_kind(cls, spec: ComponentSpec | None) -> ComponentSpec | None:
+        return check_model_spec(spec, ComponentKind.ROW_MODEL)
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -51,15 +95,15 @@ class LlmFinetuned(Generator[LlmFinetunedParams]):
     """One row per request; row i depends on its request's seed. Every record's values meet the metadata."""
 
     name = "llm_finetuned"
-    Params = LlmFinetunedParams
 
     def _setup(self, ctx: StepContext) -> None:
         p = self.params
         if p.model is not None:
-            p.model.check("model")
-            self._synth = FinetunedLM.load(p.model.path)
-            files = read_marker(p.model.path).get("files", {})
-            sha = sha256_file(p.model.path)
+            resolved = ctx.component(p.model)
+            row_model: FinetunedRowModel = resolved.component
+            self._synth = row_model.synthesizer
+            files = read_marker(row_model.path).get("files", {})
+            self._model_ref = resolved.model_ref
         else:
             assert p.data is not None
             p.data.check("data")
@@ -72,15 +116,14 @@ class LlmFinetuned(Generator[LlmFinetunedParams]):
                 p.base_model.check("base_model")
                 config = config.model_copy(update={"base_model": p.base_model.path})
             self._synth = FinetunedLM(config).fit(read_table(p.data.path, "parameter `data`"), metadata)
-            sha = self._synth.weights_sha256()
-            files = {"weights (in memory)": sha}
+            files = {}  # not saved: ModelRef.sha256 is that of the folder `save` would write
+            self._model_ref = ModelRef(name=self._synth.model_name, backend=KIND, sha256=self._synth.weights_sha256())
         self._conditions: Conditions = parse_conditions(p.conditions, self._synth.metadata)
         cfg = self._synth.config
-        self._model_ref = ModelRef(name=self._synth.model_name, backend="transformers", sha256=sha)
         self._decoding = DecodingConfig(temperature=cfg.temperature,
                                         max_new_tokens=int(self._synth.context_length))
         self._extra: dict[str, Any] = {
-            "model_files": files, "training_steps": self._synth.steps,
+            **({"model_files": files} if files else {}), "training_steps": self._synth.steps,
             "constraints": [str(c) for c in self._synth.metadata.constraints],
             "decoding": "constrained: every value within the metadata's types, ranges and categories",
         }
