@@ -123,3 +123,36 @@ def test_sample_table_refuses_bad_inputs_and_writes_nothing(tmp_path: Path) -> N
     missing = runner.invoke(app, ["fit-table", str(tmp_path / "none.csv"), "--out", str(tmp_path / "m")])
     assert isinstance(missing.exception, InputDataError) and "none.csv" in str(missing.exception)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["halo"]
+
+
+def test_sample_halo_refuses_a_non_empty_out_before_loading_the_model(tmp_path: Path) -> None:
+    out = tmp_path / "omop"
+    out.mkdir()
+    (out / "person.csv").write_text("mine\n")
+    # the model does not exist: a refusal naming --out (not the model) shows nothing was loaded first
+    result = _cli("sample-halo", "--model", str(tmp_path / "no-model"), "--out", str(out), "--count", "100000")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "'" + str(out) + "' already exists and is not empty" in result.stderr and "no-model" not in result.stderr
+    assert [p.name for p in out.iterdir()] == ["person.csv"] and (out / "person.csv").read_text() == "mine\n"
+
+
+def test_fit_table_overwrite_replaces_only_a_model_biosynth_saved(tmp_path: Path) -> None:
+    g = np.random.default_rng(1)
+    pd.DataFrame({"age": g.integers(20, 90, 30), "sex": g.choice(["F", "M"], 30)}).to_csv(tmp_path / "real.csv",
+                                                                                            index=False)
+    fit = ["fit-table", str(tmp_path / "real.csv"), "--max-steps", "2", "--threads", "1"]
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("mine")
+    refused = _cli(*fit, "--out", str(project), "--overwrite")
+    assert refused.returncode == 2 and "holds no biosynth_model.json" in refused.stderr, refused.stderr
+    assert [p.name for p in project.iterdir()] == ["notes.txt"] and (project / "notes.txt").read_text() == "mine"
+    model = tmp_path / "model"
+    runner = CliRunner()
+    assert runner.invoke(app, [*fit, "--out", str(model), "--seed", "1"]).exit_code == 0
+    again = runner.invoke(app, [*fit, "--out", str(model), "--seed", "2"])
+    assert isinstance(again.exception, ConfigError) and "--overwrite" in str(again.exception)
+    first = (model / "biosynth_model.json").read_text()
+    assert runner.invoke(app, [*fit, "--out", str(model), "--seed", "2", "--overwrite"]).exit_code == 0
+    assert (model / "biosynth_model.json").read_text() != first
+    assert json.loads((model / "finetuned.json").read_text())["config"]["seed"] == 2

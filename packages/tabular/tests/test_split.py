@@ -47,6 +47,13 @@ def test_rerunning_the_same_split_is_a_no_op_and_a_different_one_is_refused(tabl
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
     split_table(table, out, seed=2, overwrite=True)
     assert json.loads((out / "split.json").read_text())["seed"] == 2
+    # --overwrite replaces only a split biosynth wrote: a folder without split.json is left untouched
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "train.csv").write_text("my own rows\n")
+    with pytest.raises(ConfigError, match=r"holds no split\.json"):
+        split_table(table, mine, seed=2, overwrite=True)
+    assert [p.name for p in mine.iterdir()] == ["train.csv"] and (mine / "train.csv").read_text() == "my own rows\n"
 
 
 def test_data_that_ships_in_a_package(tmp_path: Path) -> None:

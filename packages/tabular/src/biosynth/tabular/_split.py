@@ -62,9 +62,13 @@ def split_table(source: str | Path, out: str | Path, *, holdout_fraction: float 
     existing = _existing(out)
     if existing is not None and existing.same_split(record) and _intact(out, existing):
         return existing
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"{str(out)!r} already holds other files or a different split; choose a new folder or "
-                          "pass --overwrite")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"{str(out)!r} already holds other files or a different split; choose a new folder or "
+                              "pass --overwrite")
+        if existing is None:  # --overwrite replaces only a split biosynth wrote (its marker: split.json)
+            raise ConfigError(f"refusing to overwrite {str(out)!r}: it holds no {SPLIT_FILE}, so biosynth did not "
+                              "write a split there; choose a new folder (nothing was changed)")
     out.mkdir(parents=True, exist_ok=True)
     mask = np.zeros(len(frame), dtype=bool)
     mask[holdout_index] = True

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from biosynth.core import ConfigError, InputDataError, VisitSequencePayload
+from biosynth.core import ConfigError, InputDataError, VisitSequencePayload, fsync_tree
 
 _GENDER = {"MALE": 8507, "FEMALE": 8532}
 _EVENT_COLUMNS = {
@@ -48,9 +48,7 @@ def write_omop(patients: Sequence[VisitSequencePayload], out: str | Path, *, cod
 
     if file_format not in ("parquet", "csv"):
         raise ConfigError(f"file_format must be 'parquet' or 'csv', got {file_format!r}")
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"OMOP output folder {str(out)!r} already exists and is not empty; choose a new folder")
+    out = check_omop_out(out)
     tables: dict[str, list[dict[str, Any]]] = {"person": [], "visit_occurrence": []}
     tables.update({table: [] for table, _, _ in _EVENT_COLUMNS.values()})
     without_gap = anchored_by_default = 0
@@ -107,14 +105,24 @@ def write_omop(patients: Sequence[VisitSequencePayload], out: str | Path, *, cod
             else:
                 frame.to_csv(staging / name, index=False)
             files[table] = str(out / name)
+        fsync_tree(staging)
         if out.exists():
             out.rmdir()
         staging.rename(out)
+        fsync_tree(out.parent, recursive=False)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return OmopWriteReport(folder=str(out), files=files, rows={t: len(r) for t, r in tables.items()},
                            visits_without_gap=without_gap, anchored_by_default=anchored_by_default)
+
+
+def check_omop_out(out: str | Path) -> Path:
+    """`out` must be a new or empty folder (checked before any work; OMOP output is never overwritten)."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"OMOP output folder {str(out)!r} already exists and is not empty; choose a new folder")
+    return out
 
 
 def _columns(table: str) -> list[str]:
