@@ -21,8 +21,8 @@ from biosynth.core import (
     Strategy,
     TableRowPayload,
     Validation,
-    sha256_file,
     sha256_text,
+    weights_sha256,
 )
 from biosynth.core.testing import FakeLanguageModel, GeneratorContract
 from biosynth.text import ClinicalNote
@@ -204,5 +204,5 @@ def test_tiny_model_notes_carry_the_weights_hash(tiny_model_dir: Path, tmp_path:
     assert len(records) == 3
     for record in records:
         assert record.provenance.model is not None
-        assert record.provenance.model.sha256 == sha256_file(tiny_model_dir / "model.safetensors")
+        assert record.provenance.model.sha256 == weights_sha256(tiny_model_dir)  # core: the whole folder
         assert record.provenance.completion_tokens is not None and 4 <= record.provenance.completion_tokens <= 12

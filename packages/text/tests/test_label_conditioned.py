@@ -16,10 +16,12 @@ from biosynth.core import (
     SampleRequest,
     StepContext,
     Strategy,
+    achieved_distribution,
     derive_seed,
+    target_value,
 )
 from biosynth.core.testing import FakeLanguageModel, GeneratorContract
-from biosynth.text._label_conditioned import LabelConditioned, assign_label
+from biosynth.text._label_conditioned import LabelConditioned, label_target
 
 LABELS = ("asthma", "COPD", "heart failure")
 # The model's text names a different disease: the label must still be the assigned one.
@@ -47,6 +49,11 @@ class TestLabelConditionedTinyModelContract(GeneratorContract):
                 "decoding": {"temperature": 1.0, "max_new_tokens": 10, "min_new_tokens": 3}, "min_words": 2}
 
 
+def assign_label(labels: tuple[str, ...], weights: tuple[float, ...] | None, seed: int, index: int) -> str:
+    """What the generator does: core's balanced assignment over the labels' target."""
+    return str(target_value(label_target(labels, weights, "label"), seed, index))
+
+
 def test_balanced_by_default_and_deterministic_from_the_step_seed() -> None:
     labels = [assign_label(LABELS, None, 5, i) for i in range(30)]
     assert Counter(labels) == {label: 10 for label in LABELS}
@@ -58,9 +65,9 @@ def test_balanced_by_default_and_deterministic_from_the_step_seed() -> None:
 
 def test_weighted_distribution_is_met_closely() -> None:
     counts = Counter(assign_label(("pos", "neg"), (0.2, 0.8), 3, i) for i in range(200))
-    assert abs(counts["pos"] - 40) <= 2 and counts["pos"] + counts["neg"] == 200
+    assert counts == {"pos": 40, "neg": 160}  # blocks of 5 hold the exact proportions
     zero = Counter(assign_label(("a", "b", "c"), (1.0, 0.0, 1.0), 3, i) for i in range(50))
-    assert zero["b"] == 0 and abs(zero["a"] - 25) <= 2
+    assert zero == {"a": 25, "c": 25}
 
 
 def test_label_is_stored_not_parsed_and_written_into_the_prompt(tmp_path: Path) -> None:
@@ -83,6 +90,15 @@ def test_label_is_stored_not_parsed_and_written_into_the_prompt(tmp_path: Path) 
         assert record.provenance.prompt.template_id == "label-conditioned/v1"
         assert record.provenance.strategy == (Strategy.ZERO_SHOT, Strategy.INSTRUCTION)
     assert Counter(r.labels["diagnosis"] for r in records if isinstance(r, Record)) == {label: 2 for label in LABELS}
+    for record in records:  # each record keeps its target, read back by core's achieved_distribution
+        assert isinstance(record, Record)
+        assert record.provenance.extra["balance"] == {"column": "diagnosis", "value": record.labels["diagnosis"],
+                                                      "distribution": {label: 1 / 3 for label in LABELS}}
+    summary = LabelConditioned(params).summarize([r for r in records if isinstance(r, Record)])
+    assert summary is not None and summary["labels"]["max_abs_error"] == 0.0
+    assert summary["labels"]["counts"] == {label: 2 for label in LABELS}
+    achieved = achieved_distribution([r for r in records if isinstance(r, Record)], "diagnosis")
+    assert achieved.target == {label: 1 / 3 for label in LABELS} and achieved.total == 6
 
 
 def test_few_shot_examples_match_the_label(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from biosynth.core import Runner, SyntheticDataset, TextPayload, load_recipe, parse_recipe, plan, sha256_file
+from biosynth.core import Runner, SyntheticDataset, TextPayload, load_recipe, parse_recipe, plan, weights_sha256
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "clinical_notes.yaml"
 
@@ -37,7 +37,7 @@ def test_attributes_then_clinical_notes_with_the_tiny_model(tiny_model_dir: Path
         assert note.labels == {"diagnosis": patients[parent].labels["diagnosis"]}
         assert isinstance(note.payload, TextPayload) and note.payload.text and note.payload.document_type == "progress note"
         assert note.provenance.model is not None
-        assert note.provenance.model.sha256 == sha256_file(tiny_model_dir / "model.safetensors")
+        assert note.provenance.model.sha256 == weights_sha256(tiny_model_dir)  # core: the whole folder
         assert note.provenance.prompt is not None and note.provenance.prompt.template_id == "clinical-note/v1"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from biosynth.core import ChatMessage, ChatRequest, ConfigError, DecodingConfig, InputDataError, sha256_file
+from biosynth.core import ChatMessage, ChatRequest, ConfigError, DecodingConfig, InputDataError, sha256_file, weights_sha256
 from biosynth.core.testing import LanguageModelContract
 from biosynth.text._backends.embedded import embedded_model
 from biosynth.text._backends.llamacpp import LlamaCppLanguageModel
@@ -30,6 +30,7 @@ class TestLlamaCppContract(LanguageModelContract):
 def test_model_ref_carries_the_gguf_sha256(smollm2: LlamaCppLanguageModel) -> None:
     ref = smollm2.model_ref
     assert ref.backend == "llamacpp" and ref.sha256 == sha256_file(embedded_model().path)
+    assert ref.sha256 == weights_sha256(embedded_model().path)  # core: a file is fingerprinted by its sha256
     assert "SmolLM2" in ref.name and ref.license == "apache-2.0" and not ref.remote
 
 

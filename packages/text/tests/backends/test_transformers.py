@@ -16,7 +16,7 @@ from biosynth.core import (
     Group,
     InputDataError,
     default_registry,
-    sha256_file,
+    weights_sha256,
 )
 from biosynth.core.testing import LanguageModelContract
 from biosynth.text import TransformersLanguageModel
@@ -135,7 +135,7 @@ def test_context_overflow_is_a_clear_error(tiny: TransformersLanguageModel) -> N
 def test_model_reference(tiny: TransformersLanguageModel, tiny_model_dir: Path) -> None:
     ref = tiny.model_ref
     assert ref.backend == "transformers" and not ref.remote
-    assert ref.sha256 == sha256_file(tiny_model_dir / "model.safetensors")
+    assert ref.sha256 == weights_sha256(tiny_model_dir)  # core: the whole folder
     assert ref.license == "apache-2.0"  # from the model card's front matter
     assert ref.name == tiny_model_dir.name
 

@@ -279,7 +279,7 @@ def test_uncovered_facts_fail_with_the_missing_facts(tmp_path: Path) -> None:
 
     [failure], _ = run({"turns": 4, "max_attempts": 2}, [SampleRequest(0, 3, note(1))], tmp_path, answer=mute_patient)
     assert isinstance(failure, SampleFailure) and failure.attempts == 2
-    assert failure.reason.startswith("dialogue: no dialogue covering the source's key facts after 2 attempt(s)")
+    assert failure.reason.startswith("dialogue: no valid dialogue after 2 attempt(s): attempt 1: coverage")
     assert "attempt 2: coverage 0.33" in failure.reason
     assert "'takes amlodipine' (terms not found: ['amlodipine'])" in failure.reason
 

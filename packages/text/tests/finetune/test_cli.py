@@ -31,8 +31,9 @@ def test_finetune_command_writes_a_model_folder(tiny_model_dir: Path, tmp_path: 
                                       str(tiny_model_dir), "--text-column", "note", "--max-steps", "3",
                                       "--batch-size", "2", "--seed", "2", "--threads", "1"])
     assert result.exit_code == 0, result.output
-    record = json.loads((out / "biosynth_finetune.json").read_text(encoding="utf-8"))
-    assert record["steps"] == 3 and record["mode"] == "domain-adaptive" and record["threads"] == 1
+    record = json.loads((out / "biosynth_model.json").read_text(encoding="utf-8"))
+    assert record["kind"] == "finetuned_lm" and record["steps"] == 3
+    assert record["mode"] == "domain-adaptive" and record["threads"] == 1
     assert f"weights sha256 {sha256_file(out / 'model.safetensors')}" in result.output
     assert "2 examples, 3 steps" in result.output
 
@@ -51,3 +52,19 @@ def test_user_errors_exit_2_with_one_paragraph(tiny_model_dir: Path, tmp_path: P
     assert "Traceback" not in result.stderr and not out.exists()
     bad_option = _biosynth("text", "finetune", str(_data(tmp_path)), "--out", str(out), "--dtype", "float16")
     assert bad_option.returncode == 2 and "error: fine-tuning options: dtype" in bad_option.stderr
+
+
+def test_overwrite_replaces_only_a_folder_biosynth_wrote(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Issue 14: `--overwrite` on a folder without biosynth's marker is refused (exit 2), and nothing changes."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.txt").write_text("years of work", encoding="utf-8")
+    args = ["text", "finetune", str(_data(tmp_path)), "--out", str(out), "--base-model", str(tiny_model_dir),
+            "--text-column", "note", "--max-steps", "1", "--overwrite"]
+    result = _biosynth(*args)
+    assert result.returncode == 2, result.stderr
+    assert "refusing to overwrite" in result.stderr and "holds no biosynth_model.json" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [p.name for p in out.iterdir()] == ["thesis.txt"]
+    assert (out / "thesis.txt").read_text(encoding="utf-8") == "years of work"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

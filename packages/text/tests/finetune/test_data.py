@@ -80,7 +80,7 @@ def test_unreadable_and_unknown_files(tmp_path: Path) -> None:
     with pytest.raises(InputDataError, match="is not UTF-8 text"):
         read_corpus((tmp_path / "latin1.jsonl",), DOMAIN, COLUMNS)
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"text": \n', encoding="utf-8")
-    with pytest.raises(InputDataError, match=r"bad\.jsonl:2: not valid JSON"):
+    with pytest.raises(InputDataError, match=r"bad\.jsonl' line 2 is not valid JSON"):
         read_corpus((tmp_path / "bad.jsonl",), DOMAIN, COLUMNS)
     (tmp_path / "list.jsonl").write_text('["text"]\n', encoding="utf-8")
     with pytest.raises(InputDataError, match="expected a JSON object per line, got list"):
@@ -88,13 +88,16 @@ def test_unreadable_and_unknown_files(tmp_path: Path) -> None:
     with pytest.raises(InputDataError, match="does not exist"):
         read_corpus((tmp_path / "missing.jsonl",), DOMAIN, COLUMNS)
     (tmp_path / "data.parquet").write_bytes(b"PAR1")
-    with pytest.raises(InputDataError, match=r"unknown file type '\.parquet'"):
+    with pytest.raises(InputDataError, match=r"data\.parquet. is a \.parquet file; expected a folder of \.txt files"):
         read_corpus((tmp_path / "data.parquet",), DOMAIN, COLUMNS)
     empty_txt = tmp_path / "txt"
     empty_txt.mkdir()
-    (empty_txt / "a.txt").write_text("  \n", encoding="utf-8")
-    with pytest.raises(InputDataError, match=r"a\.txt' is empty"):
+    (empty_txt / "a.txt").write_text("  \n", encoding="utf-8")  # empty files are skipped (core's read_corpus)
+    with pytest.raises(InputDataError, match=r"txt' holds no examples"):
         read_corpus((empty_txt,), DOMAIN, COLUMNS)
+    (empty_txt / "b.txt").write_text(" a note \n", encoding="utf-8")
+    corpus = read_corpus((empty_txt,), DOMAIN, COLUMNS)
+    assert [e.text for e in corpus.examples] == ["a note"] and corpus.sources[0].kind == "txt-folder"
 
 
 def test_txt_folder_cannot_hold_instruction_pairs(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,16 +24,20 @@ from biosynth.core import (
     Strategy,
     SyntheticDataset,
     TextPayload,
+    check_model_folder,
     parse_recipe,
     sha256_file,
+    weights_sha256,
 )
 from biosynth.core.testing import GeneratorContract
 from biosynth.text import TransformersLanguageModel
+from biosynth.text._finetune import training as _training
 from biosynth.text._finetune.config import FinetuneConfig, FinetuneMode, build_config
 from biosynth.text._finetune.data import read_corpus
 from biosynth.text._finetune.encode import encode_corpus
 from biosynth.text._finetune.generator import FinetunedText
-from biosynth.text._finetune.training import _staged_folder, finetune
+from biosynth.text._finetune.model_card import FinetuneRecord
+from biosynth.text._finetune.training import finetune
 
 # Two labels, each with its own (repeated) document, so that conditioning on the label can be checked.
 ASTHMA = "she denies fever chills or cough"
@@ -121,7 +126,8 @@ def task_model(gpt2_dir: Path, labelled_data: Path, tmp_path_factory: pytest.Tem
 
 
 def _record(folder: Path) -> dict[str, object]:
-    return json.loads((folder / "biosynth_finetune.json").read_text(encoding="utf-8"))
+    """The training record: core's marker, checked (kind, format, every file's sha256)."""
+    return check_model_folder(folder, "finetuned_lm", 1, allowed_suffixes=None)
 
 
 def _greedy(model: TransformersLanguageModel, prompt: str, tokens: int = 8) -> str:
@@ -143,18 +149,21 @@ def test_task_adaptive_loss_falls_and_the_label_conditions_the_text(task_model: 
 
 def test_output_folder_and_provenance(task_model: Path, gpt2_dir: Path, labelled_data: Path) -> None:
     names = {p.name for p in task_model.iterdir()}
-    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "biosynth_finetune.json"} <= names
+    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "biosynth_model.json"} <= names
     assert "chat_template.jinja" not in names
     assert [p.name for p in task_model.parent.iterdir() if p.name.startswith(".")] == []  # no staging folder left
     record = _record(task_model)
     base = record["base_model"]
-    assert isinstance(base, dict) and base["sha256"] == sha256_file(gpt2_dir / "model.safetensors")
+    assert isinstance(base, dict) and base["sha256"] == weights_sha256(gpt2_dir)
     assert base["license"] == "mit" and base["name"] == gpt2_dir.name
     assert record["data"] == [{"path": str(labelled_data), "kind": "jsonl", "sha256": sha256_file(labelled_data),
                                "rows": 10}]
     assert record["labels"] == {"asthma": 5, "copd": 5}
     assert (record["mode"], record["method"], record["saved"], record["seed"]) == ("task-adaptive", "full", "merged", 1)
     assert record["weights_sha256"] == sha256_file(task_model / "model.safetensors") != base["sha256"]
+    # the folder's fingerprint, which every sample records, is core's weights_sha256 (the marker left out)
+    assert record["model_sha256"] == weights_sha256(task_model) == TransformersLanguageModel(
+        model=str(task_model)).model_ref.sha256
     again = FinetuneConfig.model_validate(record["config"])  # the run can be repeated from its record
     assert again == build_config(data=[labelled_data], out=task_model, base_model=str(gpt2_dir), mode="task-adaptive",
                                  max_steps=40, batch_size=4, learning_rate=2e-2, seed=1)
@@ -196,7 +205,7 @@ def test_fine_tuned_model_in_a_recipe_carries_the_new_weights(task_model: Path, 
         assert record.payload.text.startswith(ASTHMA if label == "asthma" else COPD)
     for note in [*dataset.records("notes"), *dataset.records("conditioned")]:
         ref = note.provenance.model
-        assert ref is not None and ref.sha256 == sha256_file(task_model / "model.safetensors")
+        assert ref is not None and ref.sha256 == weights_sha256(task_model) == _record(task_model)["model_sha256"]
         assert ref.name == task_model.name and ref.license == "mit"  # read from the model card
 
 
@@ -232,7 +241,8 @@ def test_gguf_base_model_is_dequantized_and_saved_as_safetensors(labelled_data: 
     loss = record["loss"]
     assert isinstance(loss, dict) and loss["final"] < loss["first"]
     model = TransformersLanguageModel(model=str(out))  # a plain safetensors folder now
-    assert model.model_ref.sha256 == record["weights_sha256"] == sha256_file(out / "model.safetensors")
+    assert model.model_ref.sha256 == record["model_sha256"] == weights_sha256(out)
+    assert record["weights_sha256"] == sha256_file(out / "model.safetensors")
     assert model.model_ref.license == "apache-2.0"
     assert model.generate([ChatRequest(messages=(ChatMessage(role="user", content="chest pain"),),
                                        decoding=DecodingConfig(max_new_tokens=3, min_new_tokens=3))])[0].completion_tokens == 3
@@ -278,9 +288,11 @@ def test_lora_instruction_tuning_merges_and_keeps_the_adapter(tiny_model_dir: Pa
     assert (out / "chat_template.jinja").is_file()  # instruction models keep their chat template
     adapter = out / "adapter"
     assert (adapter / "adapter_model.safetensors").is_file() and (adapter / "adapter_config.json").is_file()
-    assert record["adapter_sha256"] == sha256_file(adapter / "adapter_model.safetensors")
+    assert record["adapter_sha256"] == weights_sha256(adapter / "adapter_model.safetensors")
     model = TransformersLanguageModel(model=str(out))
-    assert model.model_ref.sha256 == record["weights_sha256"] != sha256_file(tiny_model_dir / "model.safetensors")
+    assert record["weights_sha256"] == sha256_file(out / "model.safetensors") != sha256_file(
+        tiny_model_dir / "model.safetensors")
+    assert model.model_ref.sha256 == record["model_sha256"] == weights_sha256(out)
     assert model.generate([ChatRequest(messages=(ChatMessage(role="user", content=QA[0][0]),),
                                        decoding=DecodingConfig(max_new_tokens=4))])[0].completion_tokens >= 1
 
@@ -293,7 +305,7 @@ def test_lora_adapter_alone(gpt2_dir: Path, labelled_data: Path, tmp_path: Path)
     assert "model.safetensors" not in names
     record = _record(out)
     assert record["saved"] == "adapter" and record["weights_sha256"] is None
-    assert record["adapter_sha256"] == sha256_file(out / "adapter_model.safetensors")
+    assert record["adapter_sha256"] == weights_sha256(out / "adapter_model.safetensors")
 
 
 def test_existing_output_is_refused_before_training_unless_overwrite(tiny_model_dir: Path, labelled_data: Path,
@@ -304,10 +316,16 @@ def test_existing_output_is_refused_before_training_unless_overwrite(tiny_model_
     config = {"data": [labelled_data], "out": out, "base_model": str(tiny_model_dir), "max_steps": 1}
     with pytest.raises(ConfigError, match=r"already exists and is not empty.*--overwrite"):
         finetune(build_config(**config))
-    assert (out / "keep.txt").is_file()
-    finetune(build_config(**config, overwrite=True))
-    assert not (out / "keep.txt").exists() and (out / "model.safetensors").is_file()
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging or old folder left
+    # --overwrite replaces only a folder biosynth wrote (it holds the marker); this one is left untouched
+    with pytest.raises(ConfigError, match=r"refusing to overwrite .*holds no biosynth_model\.json"):
+        finetune(build_config(**config, overwrite=True))
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    model = tmp_path / "model"
+    first = _record(finetune(build_config(**{**config, "out": model})))
+    finetune(build_config(**{**config, "out": model}, overwrite=True, seed=9))
+    second = _record(model)
+    assert second["written_at"] != first["written_at"] and second["seed"] == 9
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staging or old folder
 
 
 def test_interrupted_training_writes_nothing(tiny_model_dir: Path, labelled_data: Path, tmp_path: Path) -> None:
@@ -328,12 +346,16 @@ def test_interrupted_training_writes_nothing(tiny_model_dir: Path, labelled_data
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failure_while_saving_leaves_no_folder(tmp_path: Path) -> None:
-    out = tmp_path / "model"
-    with pytest.raises(OSError), _staged_folder(out, overwrite=False) as staging:
-        (staging / "model.safetensors").write_bytes(b"half")
+def test_failure_while_saving_leaves_no_folder(tiny_model_dir: Path, labelled_data: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(*args: object, **kwargs: object) -> str:
         raise OSError("disk full")
-    assert list(tmp_path.iterdir()) == []
+
+    monkeypatch.setattr(_training, "render_card", disk_full)  # after the weights are saved in the staging folder
+    out = tmp_path / "out" / "model"
+    with pytest.raises(OSError, match="disk full"):
+        finetune(build_config(data=[labelled_data], out=out, base_model=str(tiny_model_dir), max_steps=1))
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_bad_options_are_config_errors(tmp_path: Path) -> None:
@@ -394,9 +416,23 @@ def test_finetuned_text_conditions_on_the_label_and_records_it(task_model: Path,
         assert isinstance(record.payload, TextPayload) and record.payload.text.startswith(expected)
         prov = record.provenance
         assert prov.strategy == (Strategy.FINE_TUNED,)
-        assert prov.model is not None and prov.model.sha256 == sha256_file(task_model / "model.safetensors")
+        assert prov.model is not None and prov.model.sha256 == weights_sha256(task_model)
         assert prov.prompt is not None and prov.prompt.rendered == label
-        assert prov.extra["finetune_record_sha256"] == sha256_file(task_model / "biosynth_finetune.json")
+        assert prov.extra["finetune_record_sha256"] == sha256_file(task_model / "biosynth_model.json")
+        assert prov.extra["balance"] == {"column": "label", "value": label, "distribution": {"asthma": 0.5, "copd": 0.5}}
+
+
+def test_finetuned_text_reads_folders_written_before_the_shared_marker(task_model: Path, tmp_path: Path) -> None:
+    legacy = tmp_path / "legacy"
+    shutil.copytree(task_model, legacy)
+    marker = json.loads((legacy / "biosynth_model.json").read_text(encoding="utf-8"))
+    (legacy / "biosynth_model.json").unlink()
+    record = {k: v for k, v in marker.items() if k in FinetuneRecord.model_fields}
+    (legacy / "biosynth_finetune.json").write_text(json.dumps(record), encoding="utf-8")
+    generator = FinetunedText(_generator_params(legacy, decoding={"temperature": 0.0, "max_new_tokens": 4}))
+    [outcome] = generator.generate([SampleRequest(index=0, seed=0)], StepContext(step="n", seed=1, root=tmp_path))
+    assert isinstance(outcome, Record)
+    assert outcome.provenance.extra["finetune_record_sha256"] == sha256_file(legacy / "biosynth_finetune.json")
 
 
 def test_finetuned_text_from_records_and_bad_labels(task_model: Path, tmp_path: Path) -> None:
@@ -420,7 +456,7 @@ def test_finetuned_text_from_records_and_bad_labels(task_model: Path, tmp_path: 
 
 def test_finetuned_text_needs_a_task_adaptive_model(tiny_model_dir: Path, labelled_data: Path, tmp_path: Path) -> None:
     ctx = StepContext(step="x", seed=0, root=tmp_path)
-    with pytest.raises(ConfigError, match=r"has no biosynth_finetune\.json"):
+    with pytest.raises(ConfigError, match=r"holds no biosynth_model\.json"):
         FinetunedText(_generator_params(tiny_model_dir)).setup(ctx)
     domain = finetune(build_config(data=[labelled_data], out=tmp_path / "domain", base_model=str(tiny_model_dir),
                                    max_steps=1))

@@ -121,7 +121,7 @@ def test_bad_pool_rows_name_the_file_and_row(tmp_path: Path) -> None:
     path = write_pool(tmp_path, [{"id": "x", "text": "fine"}, {"id": "y", "body": "no text"}])
     with pytest.raises(InputDataError, match=r"pool\.jsonl' row 2 lacks \['text'\]"):
         FewShotPool(FewShotConfig(pool=InputFile(path=path), k=1))
-    with pytest.raises(InputDataError, match=r"expected a \.jsonl or \.csv"):
+    with pytest.raises(InputDataError, match=r"expected a \.jsonl file or a \.csv file"):
         FewShotPool(FewShotConfig(pool=InputFile(path=write_pool(tmp_path, name="pool.txt")), k=1))
 
 

@@ -82,7 +82,7 @@ def test_an_empty_knowledge_base_is_a_clear_error(tmp_path: Path) -> None:
         generator.generate([SampleRequest(0, 1)], StepContext(step="notes", seed=1, root=tmp_path))
     bad = tmp_path / "kb.jsonl"
     bad.write_text('{"text": "no id"}\n', encoding="utf-8")
-    with pytest.raises(InputDataError, match="line 1 needs an `id`"):
+    with pytest.raises(InputDataError, match=r"kb\.jsonl:1 needs an `id`"):
         load_documents(InputFile(path=bad))
 
 

@@ -21,6 +21,7 @@ from biosynth.core import (
     GeneratorParams,
     Modality,
     PromptRef,
+    PromptTemplate,
     Relation,
     SampleFailure,
     SampleRequest,
@@ -62,6 +63,9 @@ Rules:
 document (same spelling and case), and its character offsets in the document: "start" (counting from 0) \
 and "end" (one past the last character).$relation_rule
 $schema"""
+
+SYSTEM = PromptTemplate(id=TEMPLATE_ID, text=SYSTEM_TEMPLATE)
+USER = PromptTemplate(id=TEMPLATE_ID, text=USER_TEMPLATE)
 
 DEFAULT_ENTITY_TYPES: dict[str, str] = {
     "problem": "a disease, symptom, finding or diagnosis",
@@ -153,7 +157,6 @@ class AnnotatedIE(Generator[AnnotatedIEParams]):
     """
 
     name = "annotated_ie"
-    Params = AnnotatedIEParams
     input_modalities = (Modality.TABULAR,)
 
     def _setup(self, ctx: StepContext) -> None:
@@ -218,8 +221,8 @@ class AnnotatedIE(Generator[AnnotatedIEParams]):
                               'its two entities, in the order given.') if relations else "",
             "schema": json_instruction(self._schema),
         }
-        messages = (ChatMessage(role="system", content=_prompts.render(SYSTEM_TEMPLATE, fields)),
-                    ChatMessage(role="user", content=_prompts.render(USER_TEMPLATE, fields)))
+        messages = (ChatMessage(role="system", content=SYSTEM.render(fields)),
+                    ChatMessage(role="user", content=USER.render(fields)))
         return _Prompt(messages=messages, labels=labels, sampled=sampled)
 
     # -- validation -----------------------------------------------------------------------------

@@ -6,13 +6,12 @@ command runs, so `biosynth --help` stays fast.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from biosynth.core import InputDataError
+from biosynth.core import InputDataError, read_marker
 from biosynth.text._finetune.config import FinetuneColumns, FinetuneMode, build_config, check_output_folder
 from biosynth.text._finetune.data import read_corpus
 
@@ -87,7 +86,6 @@ def finetune_command(  # one option per FinetuneConfig field; typer needs them s
     )
     check_output_folder(config.out, overwrite=config.overwrite)
     corpus = read_corpus(config.data, config.mode, config.columns)
-    from biosynth.text._finetune.model_card import RECORD_FILE
     from biosynth.text._finetune.training import finetune_corpus  # torch and transformers: once options and data are sound
 
     try:
@@ -95,7 +93,7 @@ def finetune_command(  # one option per FinetuneConfig field; typer needs them s
     except KeyboardInterrupt:
         typer.echo("interrupted: no output folder was written", err=True)
         raise typer.Exit(130) from None
-    record = json.loads((folder / RECORD_FILE).read_text(encoding="utf-8"))
+    record = read_marker(folder)
     loss = record["loss"]
     typer.echo(f"{record['examples']} examples, {record['steps']} steps ({record['epochs']:g} epochs), loss "
                f"{loss['first']:.4f} -> {loss['final']:.4f}; weights sha256 {record['weights_sha256']} -> {folder}")

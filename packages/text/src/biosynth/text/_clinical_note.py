@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -20,6 +21,8 @@ from biosynth.core import (
     Generator,
     Modality,
     PromptRef,
+    PromptTemplate,
+    Rejected,
     SampleFailure,
     SampleRequest,
     Scalar,
@@ -28,8 +31,10 @@ from biosynth.core import (
     TableRowPayload,
     TextPayload,
     Validation,
+    attempt_seed,
     derive_seed,
     render_messages,
+    retry_until_valid,
 )
 from biosynth.text import _prompts
 from biosynth.text._strategies.assembly import Augmentation, PromptStrategies, StrategyParams
@@ -109,7 +114,6 @@ class ClinicalNote(Generator[ClinicalNoteParams]):
     """
 
     name = "clinical_note"
-    Params: ClassVar[type[ClinicalNoteParams]] = ClinicalNoteParams
     input_modalities = (Modality.TABULAR,)
     base_template_id: ClassVar[str] = _prompts.TEMPLATE_ID
     default_system_template: ClassVar[str] = _prompts.SYSTEM_TEMPLATE
@@ -135,6 +139,15 @@ class ClinicalNote(Generator[ClinicalNoteParams]):
     def _user_template(self) -> str:
         return self.params.user_template or self.default_user_template
 
+    @functools.cached_property
+    def _parts(self) -> tuple[PromptTemplate, PromptTemplate]:
+        """The system and user message templates (core `PromptTemplate`s; a user's own text is `+custom`)."""
+        base = PromptTemplate(id=self.base_template_id, text="")
+        return tuple(  # type: ignore[return-value]
+            PromptTemplate(id=self.base_template_id, text=text) if text == default else base.custom(text)
+            for text, default in ((self._system_template, self.default_system_template),
+                                  (self._user_template, self.default_user_template)))
+
     def _generate(self, requests: list[SampleRequest], ctx: StepContext) -> list[Draft | GenerationError]:
         model = ctx.language_model(self.params.model)
         outcomes: dict[int, Draft | GenerationError] = {}
@@ -144,29 +157,24 @@ class ClinicalNote(Generator[ClinicalNoteParams]):
                 prompts[i] = self._prompt(request, ctx)
             except GenerationError as err:
                 outcomes[i] = err
-        reasons: dict[int, list[str]] = {i: [] for i in prompts}
-        pending = list(prompts)
+        order = list(prompts)
+
+        def attempt(number: int, pending: list[int]) -> list[tuple[Completion, _Output] | Rejected]:
+            completions = model.generate([self._chat_request(prompts[order[k]], attempt_seed(requests[order[k]].seed,
+                                                                                             number)) for k in pending])
+            checked = [(completion, self._check(completion)) for completion in completions]
+            return [(c, out) if isinstance(out, _Output) else Rejected(out) for c, out in checked]
+
         attempts = self.params.max_attempts if self._retry_changes_output else 1
-        for attempt in range(attempts):
-            if not pending:
-                break
-            chat = [self._chat_request(prompts[i], requests[i].seed, attempt) for i in pending]
-            completions = model.generate(chat)
-            still: list[int] = []
-            for i, completion in zip(pending, completions, strict=True):
-                output = self._check(completion)
-                if isinstance(output, _Output):
-                    outcomes[i] = self._draft(prompts[i], completion, output, attempt + 1,
-                                              _attempt_seed(requests[i].seed, attempt), ctx)
-                else:
-                    reasons[i].append(output)
-                    still.append(i)
-            pending = still
-        for i in pending:
-            note = "" if self._retry_changes_output else " (decoding is deterministic, so retrying cannot help)"
-            outcomes[i] = GenerationError(
-                f"{self.name}: no acceptable output after {attempts} attempt(s){note}: "
-                + "; ".join(dict.fromkeys(reasons[i])), attempts=attempts)
+        results = retry_until_valid(len(order), attempt, max_attempts=attempts, what="text")
+        for i, result in zip(order, results, strict=True):
+            if isinstance(result, GenerationError):
+                note = "" if self._retry_changes_output else " (decoding is deterministic, so retrying cannot help)"
+                outcomes[i] = GenerationError(f"{self.name}: {result.reason}{note}", attempts=result.attempts)
+            else:
+                completion, output = result.value
+                outcomes[i] = self._draft(prompts[i], completion, output, result.attempts,
+                                          attempt_seed(requests[i].seed, result.attempts - 1), ctx)
         return [outcomes[i] for i in range(len(requests))]
 
     @property
@@ -215,8 +223,9 @@ class ClinicalNote(Generator[ClinicalNoteParams]):
         }
         augmentation = self._strategies.augment(request.seed, self._query(document_type, values, own_fields),
                                                 example_label)
-        system = _prompts.render(self._system_template, fields)
-        user = augmentation.apply(_prompts.render(self._user_template, fields))
+        system_part, user_part = self._parts
+        system = system_part.render(fields)
+        user = augmentation.apply(user_part.render(fields))
         messages = (ChatMessage(role="system", content=system), ChatMessage(role="user", content=user))
         return _Prompt(messages=messages, rendered=render_messages(messages), document_type=document_type,
                        labels=labels, sampled=sampled, augmentation=augmentation)
@@ -250,8 +259,8 @@ class ClinicalNote(Generator[ClinicalNoteParams]):
         assert isinstance(payload, TableRowPayload)
         return dict(payload.values)
 
-    def _chat_request(self, prompt: _Prompt, seed: int, attempt: int) -> ChatRequest:
-        return ChatRequest(messages=prompt.messages, decoding=self.params.decoding, seed=_attempt_seed(seed, attempt))
+    def _chat_request(self, prompt: _Prompt, seed: int) -> ChatRequest:
+        return ChatRequest(messages=prompt.messages, decoding=self.params.decoding, seed=seed)
 
     # -- output ---------------------------------------------------------------------------------
     def _check(self, completion: Completion) -> _Output | str:
@@ -289,7 +298,3 @@ class ClinicalNote(Generator[ClinicalNoteParams]):
             prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens, extra=extra,
         )
 
-
-def _attempt_seed(seed: int, attempt: int) -> int:
-    """The language model's seed for an attempt: the sample's own seed first, then derived ones."""
-    return seed if attempt == 0 else derive_seed(seed, "attempt", attempt)

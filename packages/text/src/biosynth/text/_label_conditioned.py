@@ -1,14 +1,13 @@
 """`label_conditioned`: classification data — each text written for a label assigned beforehand.
 
 The label is chosen before generation from a target distribution and stored as the record's label
-(`labels[label_field]`); it is never parsed back from the generated text. Assignment is a function
-of the step seed and the sample index only, so resumed or re-batched runs give every sample the same
-label:
-
-- balanced (default, no `weights`): indices are taken in blocks of len(labels); each block is a
-  seeded permutation of the labels, so every prefix of the step is balanced to within one block.
-- `weights`: a golden-ratio (Weyl) sequence with a seeded offset, mapped through the cumulative
-  weights; the counts of any prefix stay within a few samples of the target proportions.
+(`labels[label_field]`); it is never parsed back from the generated text. Assignment is core's
+balanced assignment (`TargetDistribution`, `target_value`): a function of the step seed and the sample
+index only, so resumed or re-batched runs give every sample the same label. Indices are cut into
+blocks whose size makes the target proportions whole numbers (len(labels) when balanced, the default;
+at most 100), each block a seeded shuffle of its quota, so every whole block meets the target exactly.
+Each record keeps its target in `provenance.extra["balance"]`, and the step's summary in the manifest
+is the achieved label distribution (`achieved_distribution`).
 
 Everything else (attributes, `from:` records, persona/format/style, few-shot — with
 `few_shot.label_field` examples of the sample's own label —, chain-of-thought, retrieval, retries)
@@ -17,12 +16,25 @@ works as in `clinical_note`.
 
 from __future__ import annotations
 
-import math
+import functools
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 from pydantic import Field, model_validator
 
-from biosynth.core import SampleRequest, Scalar, StepContext, derive_seed, rng
+from biosynth.core import (
+    Completion,
+    Draft,
+    Generator,
+    Record,
+    SampleRequest,
+    Scalar,
+    StepContext,
+    TargetDistribution,
+    achieved_distribution,
+    balance_facts,
+    target_value,
+)
 from biosynth.text import _prompts
 from biosynth.text._clinical_note import ClinicalNote, ClinicalNoteParams
 
@@ -39,8 +51,6 @@ Format: $format
 Style: $style. About $target_words words.$constraints
 
 Write only the $document_type itself, with no preamble or commentary."""
-
-_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
 class LabelConditionedParams(ClinicalNoteParams):
@@ -73,28 +83,20 @@ class LabelConditionedParams(ClinicalNoteParams):
         return self
 
 
-def assign_label(labels: tuple[str, ...], weights: tuple[float, ...] | None, step_seed: int, index: int) -> str:
-    """The label of sample `index` of a step seeded `step_seed` (see the module doc)."""
-    if weights is None:
-        block, position = divmod(index, len(labels))
-        order = rng(derive_seed(step_seed, "labels", block)).permutation(len(labels))
-        return labels[int(order[position])]
-    offset = float(rng(derive_seed(step_seed, "labels")).random())
-    u = (offset + (index + 1) * _GOLDEN) % 1.0
-    total = sum(weights)
-    cumulative = 0.0
-    for label, weight in zip(labels, weights, strict=True):
-        cumulative += weight / total
-        if u < cumulative:
-            return label
-    return next(label for label, weight in zip(reversed(labels), reversed(weights), strict=True) if weight > 0)
+def label_target(labels: tuple[str, ...], weights: tuple[float, ...] | None, column: str) -> dict[str, float]:
+    """The labels' target probabilities (core `TargetDistribution`): balanced, or proportional to `weights`."""
+    distribution = "balanced" if weights is None else dict(zip(labels, weights, strict=True))
+    probabilities = TargetDistribution(column=column, distribution=distribution).resolve(labels)
+    return {str(label): p for label, p in probabilities.items()}
 
 
-class LabelConditioned(ClinicalNote):
-    """Writes one text per request for a label assigned from the target distribution (see module doc)."""
+class LabelConditioned(ClinicalNote, Generator[LabelConditionedParams]):
+    """Writes one text per request for a label assigned from the target distribution (see module doc).
+
+    `Params` comes from the generic argument, which narrows `clinical_note`'s parameters.
+    """
 
     name = "label_conditioned"
-    Params = LabelConditionedParams
     base_template_id = TEMPLATE_ID
     default_user_template = USER_TEMPLATE
 
@@ -103,7 +105,7 @@ class LabelConditioned(ClinicalNote):
     def _conditioning(self, request: SampleRequest, ctx: StepContext, values: dict[str, Scalar]
                       ) -> tuple[dict[str, Scalar], dict[str, object], Scalar]:
         params = self.params
-        label = assign_label(params.labels, params.weights, ctx.seed, request.index)
+        label = str(target_value(self._target, ctx.seed, request.index))
         description = params.label_descriptions.get(label)
         fields: dict[str, Any] = {
             "label": label, "task": params.task,
@@ -111,6 +113,22 @@ class LabelConditioned(ClinicalNote):
         }
         example_label = label if params.few_shot is not None and params.few_shot.label_field else None
         return {params.label_field: label}, fields, example_label
+
+    @functools.cached_property
+    def _target(self) -> dict[str, float]:
+        return label_target(self.params.labels, self.params.weights, self.params.label_field)
+
+    def _draft(self, prompt: Any, completion: Completion, output: Any, attempts: int, llm_seed: int,
+               ctx: StepContext) -> Draft:
+        draft = super()._draft(prompt, completion, output, attempts, llm_seed, ctx)
+        field = self.params.label_field
+        balance = balance_facts(field, prompt.labels[field], self._target)
+        return draft.model_copy(update={"extra": {**draft.extra, "balance": balance}})
+
+    def summarize(self, records: Sequence[Record]) -> dict[str, Any] | None:
+        """The achieved label distribution against the target (the manifest's step summary)."""
+        achieved = achieved_distribution(records, self.params.label_field, target=self._target)
+        return {"labels": achieved.model_dump(mode="json")}
 
     def _query(self, document_type: str, values: dict[str, Scalar], fields: dict[str, object]) -> str:
         """The retrieval query leads with the sample's label."""

@@ -1,14 +1,19 @@
-"""Versioned instruction-prompt templates for clinical documents.
+"""Versioned instruction-prompt templates for clinical documents (core `PromptTemplate`s).
 
 A template's id and sha256 go into every record's provenance; change the text only together with
 a new id (e.g. `clinical-note/v2`), so that datasets made with different prompts can be told apart.
+A generator's system and user messages are rendered from two parts that share the generator's id; the
+recorded text (and hash) is the two joined by a blank line.
 """
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from biosynth.core import PromptTemplate
 
 Scalar = str | int | float | bool | None
 
@@ -104,17 +109,10 @@ def _show(value: Scalar) -> str:
     return str(value)
 
 
-def render(template: str, fields: Mapping[str, object]) -> str:
-    """`string.Template` substitution (no attribute access, unlike str.format)."""
-    return string.Template(template).substitute({k: str(v) for k, v in fields.items()})
-
-
 def template_problems(template: str, placeholders: frozenset[str] = PLACEHOLDERS) -> list[str]:
-    """Why a user template cannot be used: invalid syntax or placeholders we do not fill."""
-    parsed = string.Template(template)
-    if not parsed.is_valid():
+    """Why a user template cannot be used: invalid syntax or placeholders we do not fill (core's checks)."""
+    try:
+        parsed = PromptTemplate(id="custom/v1+custom", text=template)
+    except ValidationError:
         return ["invalid placeholder syntax; use ${name} or $name, and $$ for a dollar sign"]
-    unknown = sorted(set(parsed.get_identifiers()) - placeholders)
-    if unknown:
-        return [f"unknown placeholders {unknown}; available: {sorted(placeholders)}"]
-    return []
+    return parsed.problems(placeholders)

@@ -31,6 +31,7 @@ from biosynth.core import (
     LanguageModel,
     Modality,
     PromptRef,
+    PromptTemplate,
     QAPayload,
     SampleFailure,
     SampleRequest,
@@ -62,6 +63,8 @@ $source
 Answer style: $answer_style.$constraints
 
 $json_instruction"""
+SYSTEM = PromptTemplate(id=TEMPLATE_ID, text=SYSTEM_TEMPLATE)
+USER = PromptTemplate(id=TEMPLATE_ID, text=USER_TEMPLATE)
 DOCUMENT_TYPE = "question-answer pair"
 DEFAULT_DECODING = DecodingConfig(temperature=0.7, top_p=0.9, max_new_tokens=384, repetition_penalty=1.1)
 
@@ -109,7 +112,6 @@ class QuestionAnswer(Generator[QuestionAnswerParams]):
     """Writes one validated question-answer pair per request (see the module doc)."""
 
     name = "qa"
-    Params = QuestionAnswerParams
     input_modalities = (Modality.TEXT, Modality.DIALOGUE, Modality.TABULAR)
 
     def __init__(self, params: Any = None, **kwargs: Any) -> None:
@@ -189,8 +191,8 @@ class QuestionAnswer(Generator[QuestionAnswerParams]):
         }
         query = source_text[:2000] if source_text else " ".join(f"{k.replace('_', ' ')} {v}" for k, v in values.items())
         augmentation = self._strategies.augment(request.seed, f"{params.question_type}. {query}")
-        system = _prompts.render(SYSTEM_TEMPLATE, fields)
-        user = augmentation.apply(_prompts.render(USER_TEMPLATE, fields))
+        system = SYSTEM.render(fields)
+        user = augmentation.apply(USER.render(fields))
         return _Prompt(messages=(ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)),
                        sampled=sampled, augmentation=augmentation)
 

@@ -17,7 +17,7 @@ from biosynth.core import (
     ConfigError,
     InputDataError,
     ModelRef,
-    sha256_file,
+    weights_sha256,
 )
 from biosynth.core._validation import describe_validation_error
 from biosynth.text._backends import embedded as _embedded
@@ -62,7 +62,7 @@ class LlamaCppLanguageModel(BaseLanguageModel):
             path, name, license_ = self.params.model, self.params.name or self.params.model.name, self.params.license
         check_gguf(path)
         self._path, self._name, self._license = path, name, license_
-        self._sha256 = sha256_file(path)
+        self._sha256 = weights_sha256(path)
         self._lock = threading.Lock()
         log = io.StringIO()
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from biosynth.core import (
     ConfigError,
     InputDataError,
     ModelRef,
-    sha256_file,
+    weights_sha256,
 )
 from biosynth.text._backends import embedded as _embedded
 from biosynth.text._backends.gguf import check_gguf
@@ -135,16 +134,16 @@ class TransformersLanguageModel(BaseLanguageModel):
         if source.kind == "embedded":
             assert gguf is not None
             return ModelRef(name=config.name or _embedded.MODEL_NAME, backend="transformers",
-                            revision=f"{_embedded.DISTRIBUTION}=={source.version}", sha256=sha256_file(gguf),
+                            revision=f"{_embedded.DISTRIBUTION}=={source.version}", sha256=weights_sha256(gguf),
                             license=config.license or str(metadata.get("general.license") or _embedded.LICENSE))
         if gguf is not None:
             return ModelRef(name=config.name or gguf.stem, backend="transformers", revision=config.revision,
-                            sha256=sha256_file(gguf),
+                            sha256=weights_sha256(gguf),
                             license=config.license or _str_or_none(metadata.get("general.license")))
         if source.kind == "folder":
             folder = Path(source.location)
             return ModelRef(name=config.name or folder.resolve().name, backend="transformers",
-                            revision=config.revision, sha256=_weights_sha256(folder),
+                            revision=config.revision, sha256=weights_sha256(folder),
                             license=config.license or _card_license(folder / "README.md"))
         commit = getattr(self.model.config, "_commit_hash", None)
         return ModelRef(name=config.name or source.location, backend="transformers",
@@ -302,20 +301,6 @@ def _max_positions(model: PreTrainedModel) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
-
-
-def _weights_sha256(folder: Path) -> str | None:
-    """sha256 of the weights: the single *.safetensors file, or over all shards (name + hash each)."""
-    files = sorted(folder.glob("*.safetensors"))
-    if len(files) == 1:
-        return sha256_file(files[0])
-    if not files:
-        return None
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode())
-        digest.update(sha256_file(file).encode())
-    return digest.hexdigest()
 
 
 def _card_license(readme: Path) -> str | None:

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from biosynth.core import ChatMessage, ChatRequest, Completion, DecodingConfig, LanguageModel, derive_seed
-from biosynth.text import _prompts
 from biosynth.text._dialogue.planner import Plan, Role
 from biosynth.text._dialogue.prompts import AGENT, NO_HISTORY, REMINDER
 
@@ -84,11 +83,10 @@ def agent_messages(conversation: Conversation, role: Role, scene: Scene) -> tupl
         "language": scene.language, "summary": plan.summary,
         "goal": plan.goals.get(role.role, "play your part in the encounter"),
         "facts": "\n".join(f"- {f.fact}" for f in facts) or "- none: respond to the others",
-        "reminder": _prompts.render(REMINDER, {"missing": "; ".join(missing)}) if missing else "",
+        "reminder": AGENT.part(REMINDER).render({"missing": "; ".join(missing)}) if missing else "",
         "history": "\n".join(f"{r.speaker}: {text}" for r, text in conversation.turns) or NO_HISTORY,
     }
-    return (ChatMessage(role="system", content=_prompts.render(AGENT.system, fields)),
-            ChatMessage(role="user", content=_prompts.render(AGENT.user, fields)))
+    return AGENT.messages(fields)
 
 
 def clean_turn(text: str, speakers: Sequence[str]) -> str:

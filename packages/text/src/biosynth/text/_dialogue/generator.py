@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,6 +20,7 @@ from biosynth.core import (
     Modality,
     ModelRef,
     PromptRef,
+    Rejected,
     SampleRequest,
     StepContext,
     Strategy,
@@ -29,6 +31,7 @@ from biosynth.core import (
     canonical_json,
     derive_seed,
     generate_structured,
+    retry_until_valid,
     sha256_text,
 )
 from biosynth.text._dialogue.agents import CallStats, Conversation, Scene, speak
@@ -131,6 +134,16 @@ class DialogueParams(GeneratorParams):
         return self.setting or SCENARIOS[self.scenario].setting
 
 
+@dataclass(frozen=True)
+class _Spoken:
+    """A dialogue that covers its key facts: its plan, turns, coverage and what the refiner did."""
+
+    plan: Plan
+    turns: list[tuple[Role, str]]
+    covered: Coverage
+    refiner: dict[str, Any]
+
+
 class Dialogue(Generator[DialogueParams]):
     """Writes one clinical dialogue per request with a team of LLM calls.
 
@@ -148,7 +161,6 @@ class Dialogue(Generator[DialogueParams]):
     """
 
     name = "dialogue"
-    Params = DialogueParams
     input_modalities = (Modality.TEXT, Modality.TABULAR)
 
     def _setup(self, ctx: StepContext) -> None:
@@ -171,46 +183,45 @@ class Dialogue(Generator[DialogueParams]):
                 outcomes[i] = err
         plans = self._plan(requests, sources, ctx, outcomes)
         stats: dict[int, dict[str, CallStats]] = {i: {"planner": _structured_stats(plans[i])} for i in plans}
-        reasons: dict[int, list[str]] = {i: [] for i in plans}
         missing: dict[int, dict[str, list[str]]] = {i: {} for i in plans}
         agents = ctx.language_model(params.model)
-        pending = list(plans)
-        for attempt in range(params.max_attempts):
-            if not pending:
-                break
+        order = list(plans)
+
+        def attempt(number: int, pending: list[int]) -> list[_Spoken | Rejected]:
+            """Speak (and refine) every pending dialogue once; reject those short of the coverage."""
             conversations = {i: Conversation(plan=to_plan(plans[i].value), missing=missing[i], stats=stats[i],
-                                             seed=derive_seed(requests[i].seed, "dialogue", attempt)) for i in pending}
+                                             seed=derive_seed(requests[i].seed, "dialogue", number))
+                             for i in (order[k] for k in pending)}
             speak(agents, list(conversations.values()), self._scene, n_turns=params.turns, decoding=params.decoding,
                   max_turn_attempts=params.max_turn_attempts)
             spoken = {i: c for i, c in conversations.items() if c.failed is None}
-            for i, c in conversations.items():
-                if c.failed is not None:
-                    reasons[i].append(f"attempt {attempt + 1}: {c.failed}")
-            refined = self._refine(spoken, requests, attempt, ctx) if params.refine else {}
-            still: list[int] = []
-            for i in pending:
+            refined = self._refine(spoken, requests, number, ctx) if params.refine else {}
+            outcomes: list[_Spoken | Rejected] = []
+            for i in (order[k] for k in pending):
                 c = conversations[i]
                 if c.failed is not None:
-                    still.append(i)
+                    outcomes.append(Rejected(c.failed))
                     continue
                 turns, refiner = refined.get(i, (c.turns, {"status": "off"}))
                 covered = coverage([(f.fact, f.terms) for f in c.plan.facts], spoken_text(turns))
                 if covered.fraction >= params.min_coverage:
-                    outcomes[i] = self._draft(sources[i], plans[i], c.plan, turns, covered, refiner, stats[i],
-                                              attempt + 1, reasons[i], ctx, agents.model_ref)
+                    outcomes.append(_Spoken(c.plan, turns, covered, refiner))
                     continue
                 # With real data in the source, the facts' words stay out of the reasons (they reach the manifest).
                 missed = (f"{len(covered.missing)} key fact(s) missing" if ctx.redact_prompts
                           else f"missing {covered.describe_missing()}")
-                reasons[i].append(f"attempt {attempt + 1}: coverage {covered.fraction:.2f} below {params.min_coverage}; "
-                                  f"{missed}")
                 missing[i] = _missing_by_role(c.plan, covered)
-                still.append(i)
-            pending = still
-        for i in pending:
-            outcomes[i] = GenerationError(
-                f"{self.name}: no dialogue covering the source's key facts after {params.max_attempts} attempt(s): "
-                + "; ".join(reasons[i]), attempts=params.max_attempts)
+                outcomes.append(Rejected(f"coverage {covered.fraction:.2f} below {params.min_coverage}; {missed}"))
+            return outcomes
+
+        results = retry_until_valid(len(order), attempt, max_attempts=params.max_attempts, what="dialogue")
+        for i, result in zip(order, results, strict=True):
+            if isinstance(result, GenerationError):
+                outcomes[i] = GenerationError(f"{self.name}: {result.reason}", attempts=result.attempts)
+                continue
+            done = result.value
+            outcomes[i] = self._draft(sources[i], plans[i], done.plan, done.turns, done.covered, done.refiner,
+                                      stats[i], result.attempts, list(result.rejected), ctx, agents.model_ref)
         return [outcomes[i] for i in range(len(requests))]
 
     # -- stages ---------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from biosynth.core import ChatMessage, json_instruction
-from biosynth.text import _prompts
 from biosynth.text._dialogue.coverage import term_in, tokens
 from biosynth.text._dialogue.prompts import PLANNER
 
@@ -68,8 +67,7 @@ def planner_messages(schema: type[BaseModel], *, setting: str, language: str, ro
         "participants": "\n".join(f"- {r.speaker} ({r.role}): {r.persona}" for r in roles),
         "roles": ", ".join(r.role for r in roles), "schema": json_instruction(schema),
     }
-    return (ChatMessage(role="system", content=_prompts.render(PLANNER.system, fields)),
-            ChatMessage(role="user", content=_prompts.render(PLANNER.user, fields)))
+    return PLANNER.messages(fields)
 
 
 def plan_problems(value: Any, source: str, *, min_facts: int, max_facts: int) -> list[str]:

@@ -6,9 +6,10 @@ a new id (e.g. `dialogue-agent/v2`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from biosynth.core import sha256_text
+from biosynth.core import ChatMessage, PromptTemplate
 
 TEMPLATE_ID = "dialogue/v1"  # the set of the three templates below
 
@@ -82,8 +83,22 @@ class Template:
         return "\n\n".join((self.system, self.user, *self.parts))
 
     @property
+    def prompt(self) -> PromptTemplate:
+        """The whole template (system, user and sub-templates) as one core `PromptTemplate`."""
+        return PromptTemplate(id=self.id, text=self.text)
+
+    @property
     def sha256(self) -> str:
-        return sha256_text(self.text)
+        return self.prompt.sha256
+
+    def part(self, text: str) -> PromptTemplate:
+        """One part of this template (the system or user message, or a sub-template) under its id."""
+        return PromptTemplate(id=self.id, text=text)
+
+    def messages(self, fields: Mapping[str, object]) -> tuple[ChatMessage, ChatMessage]:
+        """The system and user messages with every placeholder filled."""
+        return (ChatMessage(role="system", content=self.part(self.system).render(fields)),
+                ChatMessage(role="user", content=self.part(self.user).render(fields)))
 
 
 PLANNER = Template(PLANNER_ID, PLANNER_SYSTEM, PLANNER_USER)

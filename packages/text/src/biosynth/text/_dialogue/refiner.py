@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from biosynth.core import ChatMessage, json_instruction
-from biosynth.text import _prompts
 from biosynth.text._dialogue.coverage import coverage
 from biosynth.text._dialogue.planner import Plan, Role
 from biosynth.text._dialogue.prompts import REFINER
@@ -33,8 +32,7 @@ def refiner_messages(turns: Sequence[tuple[Role, str]], plan: Plan, setting: str
     transcript = json.dumps([{"speaker": r.speaker, "text": text} for r, text in turns], ensure_ascii=False, indent=1)
     fields = {"setting": setting, "n_turns": len(turns), "transcript": transcript,
               "facts": "\n".join(f"- {f.fact}" for f in plan.facts), "schema": json_instruction(RefinedTranscript)}
-    return (ChatMessage(role="system", content=_prompts.render(REFINER.system, fields)),
-            ChatMessage(role="user", content=_prompts.render(REFINER.user, fields)))
+    return REFINER.messages(fields)
 
 
 def refine_problems(value: RefinedTranscript, draft: Sequence[tuple[Role, str]], plan: Plan) -> list[str]:

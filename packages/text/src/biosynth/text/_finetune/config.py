@@ -8,7 +8,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from biosynth.core import ConfigError
+from biosynth.core import MARKER, ConfigError, is_model_folder
 
 
 class FinetuneMode(StrEnum):
@@ -106,9 +106,15 @@ def build_config(**values: object) -> FinetuneConfig:
 
 
 def check_output_folder(out: Path, *, overwrite: bool) -> None:
-    """Refuse an output path that is a file, or a non-empty folder unless `overwrite`."""
+    """Refuse, before any training, what core's `write_model_folder` will refuse when the model is saved: an
+    output path that is a file, or a non-empty folder unless `overwrite` and the folder holds biosynth's marker."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output {str(out)!r} is a file; give a folder path")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not overwrite:
         raise ConfigError(f"output folder {str(out)!r} already exists and is not empty; choose a new folder or "
-                          "pass --overwrite (overwrite=True) to replace it")
+                          "pass --overwrite (overwrite=True) to replace a model biosynth wrote there")
+    if not is_model_folder(out):
+        raise ConfigError(f"refusing to overwrite {str(out)!r}: it holds no {MARKER}, so biosynth did not write it; "
+                          "choose a new folder (nothing was changed)")

