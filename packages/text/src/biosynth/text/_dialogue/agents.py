@@ -7,7 +7,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from biosynth.core import ChatMessage, ChatRequest, Completion, DecodingConfig, LanguageModel, derive_seed
+from biosynth.core import (
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    DecodingConfig,
+    GenerationError,
+    LanguageModel,
+    Rejected,
+    derive_seed,
+    retry_until_valid,
+)
 from biosynth.text._dialogue.planner import Plan, Role
 from biosynth.text._dialogue.prompts import AGENT, NO_HISTORY, REMINDER
 
@@ -55,23 +65,24 @@ def speak(model: LanguageModel, conversations: Sequence[Conversation], scene: Sc
     speakers = [r.speaker for r in scene.roles] + [r.role for r in scene.roles]
     for t in range(n_turns):
         role = scene.order[t % len(scene.order)]
-        pending = [c for c in conversations if c.failed is None]
-        for attempt in range(max_turn_attempts):
-            if not pending:
-                break
-            requests = [ChatRequest(messages=agent_messages(c, role, scene), decoding=decoding,
-                                    seed=derive_seed(c.seed, "turn", t, attempt)) for c in pending]
-            still: list[Conversation] = []
-            for c, completion in zip(pending, model.generate(requests), strict=True):
-                c.stats.setdefault(role.role, CallStats()).add(completion)
-                text = clean_turn(completion.text, speakers)
-                if text:
-                    c.turns.append((role, text))
-                else:
-                    still.append(c)
-            pending = still
-        for c in pending:
-            c.failed = f"turn {t + 1} ({role.speaker}) was empty in {max_turn_attempts} tries"
+        active = [c for c in conversations if c.failed is None]
+
+        def attempt(number: int, pending: list[int], t: int = t, role: Role = role,
+                    active: list[Conversation] = active) -> list[str | Rejected]:
+            requests = [ChatRequest(messages=agent_messages(active[k], role, scene), decoding=decoding,
+                                    seed=derive_seed(active[k].seed, "turn", t, number)) for k in pending]
+            texts: list[str | Rejected] = []
+            for k, completion in zip(pending, model.generate(requests), strict=True):
+                active[k].stats.setdefault(role.role, CallStats()).add(completion)
+                texts.append(clean_turn(completion.text, speakers) or Rejected("empty turn"))
+            return texts
+
+        for c, result in zip(active, retry_until_valid(len(active), attempt, max_attempts=max_turn_attempts,
+                                                        what="turn"), strict=True):
+            if isinstance(result, GenerationError):
+                c.failed = f"turn {t + 1} ({role.speaker}) was empty in {max_turn_attempts} tries"
+            else:
+                c.turns.append((role, result.value))
 
 
 def agent_messages(conversation: Conversation, role: Role, scene: Scene) -> tuple[ChatMessage, ...]:
