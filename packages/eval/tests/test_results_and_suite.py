@@ -31,7 +31,7 @@ from biosynth.eval import (
     evaluate_tabular,
     range_coverage,
 )
-from biosynth.eval._detection import _features
+from biosynth.eval._tabular.detection import _features
 
 
 def test_result_schema_refuses_silent_failures() -> None:

@@ -4,12 +4,13 @@ Metrics are plain functions over pandas DataFrames (tabular) or lists of strings
 `MetricResult`; `evaluate_tabular` and `evaluate_text` run them all.
 """
 
-from biosynth.eval._attribute_inference import attribute_inference_cap, attribute_inference_nn
-from biosynth.eval._columns import ColumnKind, TableMetadata, infer_metadata
-from biosynth.eval._detection import detection_auc
-from biosynth.eval._distance import nearest_records
-from biosynth.eval._embeddings import Embedder, SentenceTransformerEmbedder, default_embedder
-from biosynth.eval._fidelity import (
+from biosynth.eval._report import EvaluationReport, render_html
+from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
+from biosynth.eval._tabular.attribute_inference import attribute_inference_cap, attribute_inference_nn
+from biosynth.eval._tabular.columns import ColumnKind, TableMetadata, infer_metadata
+from biosynth.eval._tabular.detection import detection_auc
+from biosynth.eval._tabular.distance import nearest_records
+from biosynth.eval._tabular.fidelity import (
     category_coverage,
     column_pair_trends,
     column_shapes,
@@ -21,14 +22,13 @@ from biosynth.eval._fidelity import (
     range_coverage,
     tv_complement,
 )
-from biosynth.eval._perplexity import CausalLMScorer, perplexity
-from biosynth.eval._privacy import distance_to_closest_record, exact_copy_rate, membership_inference_distance
-from biosynth.eval._privacy_density import membership_inference_density
-from biosynth.eval._report import EvaluationReport, render_html
-from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
-from biosynth.eval._suite import evaluate_tabular
-from biosynth.eval._text_diversity import distinct_n, embedding_similarity, length_distribution, self_bleu
-from biosynth.eval._text_factuality import (
+from biosynth.eval._tabular.privacy import distance_to_closest_record, exact_copy_rate, membership_inference_distance
+from biosynth.eval._tabular.privacy_density import membership_inference_density
+from biosynth.eval._tabular.suite import evaluate_tabular
+from biosynth.eval._tabular.utility import utility_tstr
+from biosynth.eval._text.diversity import distinct_n, embedding_similarity, length_distribution, self_bleu
+from biosynth.eval._text.embeddings import Embedder, SentenceTransformerEmbedder, default_embedder
+from biosynth.eval._text.factuality import (
     ConceptExtractor,
     DictionaryConceptExtractor,
     concept_f1,
@@ -36,9 +36,9 @@ from biosynth.eval._text_factuality import (
     hpo_validity,
     icd10_validity,
 )
-from biosynth.eval._text_fidelity import frechet_distance, mauve
-from biosynth.eval._text_labels import label_consistency
-from biosynth.eval._text_memorisation import (
+from biosynth.eval._text.fidelity import frechet_distance, mauve
+from biosynth.eval._text.labels import label_consistency
+from biosynth.eval._text.memorisation import (
     PHI_PATTERNS,
     duplicates,
     find_phi,
@@ -46,10 +46,9 @@ from biosynth.eval._text_memorisation import (
     ngram_overlap,
     phi_patterns,
 )
-from biosynth.eval._text_suite import evaluate_text
-from biosynth.eval._utility import utility_tstr
-from biosynth.eval._visit_suite import evaluate_visits
-from biosynth.eval._visits import (
+from biosynth.eval._text.perplexity import CausalLMScorer, perplexity
+from biosynth.eval._text.suite import evaluate_text
+from biosynth.eval._visits.measures import (
     HALO_MEASURES,
     code_statistics,
     codes_per_visit_distribution,
@@ -57,6 +56,7 @@ from biosynth.eval._visits import (
     halo_r2_all,
     visit_count_distribution,
 )
+from biosynth.eval._visits.suite import evaluate_visits
 
 __all__ = [
     "ColumnKind", "ConfidenceInterval", "Direction", "EvaluationReport", "Family", "MetricResult", "TableMetadata",

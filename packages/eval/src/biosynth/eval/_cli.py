@@ -9,13 +9,13 @@ import typer
 
 from biosynth.core import ConfigError, SyntheticDataset
 from biosynth.eval._dataset_io import align, load_metadata, provenance_checklist, read_real_table, synthetic_rows
-from biosynth.eval._perplexity import CausalLMScorer
 from biosynth.eval._report import REPORT_HTML, EvaluationReport
-from biosynth.eval._suite import evaluate_tabular
-from biosynth.eval._text_io import holds_text, read_real_labels, read_real_texts, synthetic_labels, synthetic_texts
-from biosynth.eval._text_suite import evaluate_text
-from biosynth.eval._visit_io import holds_visits, read_real_visits, synthetic_visits
-from biosynth.eval._visit_suite import evaluate_visits
+from biosynth.eval._tabular.suite import evaluate_tabular
+from biosynth.eval._text.io import holds_text, read_real_labels, read_real_texts, synthetic_labels, synthetic_texts
+from biosynth.eval._text.perplexity import CausalLMScorer
+from biosynth.eval._text.suite import evaluate_text
+from biosynth.eval._visits.io import holds_visits, read_real_visits, synthetic_visits
+from biosynth.eval._visits.suite import evaluate_visits
 
 app = typer.Typer(help="Evaluate a biosynth dataset against real data; writes report.json and report.html.",
                   no_args_is_help=True,

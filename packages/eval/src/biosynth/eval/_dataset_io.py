@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from biosynth.core import DatasetError, InputDataError, Record, SyntheticDataset, TableRowPayload, read_table
-from biosynth.eval._columns import ColumnKind, TableMetadata, infer_metadata
+from biosynth.eval._tabular.columns import ColumnKind, TableMetadata, infer_metadata
 
 
 def read_real_table(path: str | Path, role: str = "--real") -> pd.DataFrame:

@@ -33,7 +33,7 @@ from scipy.spatial.distance import cdist
 from sklearn.metrics import pairwise_distances_argmin_min
 from threadpoolctl import threadpool_limits
 
-from biosynth.eval._columns import TableMetadata, continuous_with_nan
+from biosynth.eval._tabular.columns import TableMetadata, continuous_with_nan
 
 _SEARCH_ELEMENTS = 1 << 19  # query x reference cells per block of the search (4 MiB float64 per thread)
 _BLOCK_ELEMENTS = 1 << 22  # query x reference cells per numpy block on the out-of-range path (32 MiB float64)

@@ -15,7 +15,7 @@ import numpy as np
 from biosynth.core import ConfigError, sha256_file
 from biosynth.eval._measure import SMALL_SAMPLE, Outcome, check_bootstrap, run_metric
 from biosynth.eval._result import Direction, Family, MetricResult
-from biosynth.eval._text_common import MODALITY, check_texts, two_sample_interval, weighted_interval
+from biosynth.eval._text.common import MODALITY, check_texts, two_sample_interval, weighted_interval
 
 _EXTRA = "pip install 'biosynth-eval[perplexity]'"
 

@@ -16,8 +16,6 @@ import numpy as np
 import pandas as pd
 
 from biosynth.core import ConfigError, rng
-from biosynth.eval._columns import ColumnKind, TableMetadata, check_tables, continuous_with_nan
-from biosynth.eval._distance import nearest_records
 from biosynth.eval._measure import (
     SMALL_SAMPLE,
     NotApplicable,
@@ -28,6 +26,8 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
+from biosynth.eval._tabular.columns import ColumnKind, TableMetadata, check_tables, continuous_with_nan
+from biosynth.eval._tabular.distance import nearest_records
 
 NN_THREAT = (
     "Attribute inference by nearest neighbour: the adversary knows the quasi-identifier columns of a real person "

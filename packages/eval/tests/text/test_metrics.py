@@ -30,9 +30,9 @@ from biosynth.eval import (
     phi_patterns,
     self_bleu,
 )
-from biosynth.eval._text_common import tokenize
-from biosynth.eval._text_fidelity import divergence_curve, mauve_from_histograms
-from biosynth.eval._text_memorisation import _SuffixAutomaton
+from biosynth.eval._text.common import tokenize
+from biosynth.eval._text.fidelity import divergence_curve, mauve_from_histograms
+from biosynth.eval._text.memorisation import _SuffixAutomaton
 
 
 def test_distinct_n_by_hand() -> None:

@@ -17,7 +17,6 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from biosynth.core import ConfigError, rng
-from biosynth.eval._columns import ColumnKind, TableMetadata, check_tables, continuous_with_nan
 from biosynth.eval._measure import (
     SMALL_SAMPLE,
     NotApplicable,
@@ -28,6 +27,7 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import Direction, Family, MetricResult
+from biosynth.eval._tabular.columns import ColumnKind, TableMetadata, check_tables, continuous_with_nan
 
 ARMS = ("trtr", "tstr", "augmented")  # train on real / on synthetic / on real + synthetic; always test on real
 MODELS = ("logistic_regression", "gradient_boosting")

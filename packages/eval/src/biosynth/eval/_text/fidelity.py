@@ -12,10 +12,10 @@ from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
 from biosynth.core import ConfigError
-from biosynth.eval._embeddings import Embedder, embed, embedder_name
 from biosynth.eval._measure import Outcome, check_bootstrap, run_metric
 from biosynth.eval._result import Direction, Family, MetricResult
-from biosynth.eval._text_common import MODALITY, check_texts, require, small_sample_warning, two_sample_interval
+from biosynth.eval._text.common import MODALITY, check_texts, require, small_sample_warning, two_sample_interval
+from biosynth.eval._text.embeddings import Embedder, embed, embedder_name
 
 
 def _single_threaded(compute: Callable[[], Outcome]) -> Callable[[], Outcome]:

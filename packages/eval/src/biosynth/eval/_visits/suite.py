@@ -8,8 +8,8 @@ from typing import Any
 from biosynth.core import derive_seed
 from biosynth.eval._measure import check_bootstrap
 from biosynth.eval._report import EvaluationReport
-from biosynth.eval._suite import software_versions
-from biosynth.eval._visits import (
+from biosynth.eval._tabular.suite import software_versions
+from biosynth.eval._visits.measures import (
     MODALITY,
     Patients,
     codes_per_visit_distribution,

@@ -16,8 +16,6 @@ from scipy.stats import binomtest, fisher_exact
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from biosynth.core import rng
-from biosynth.eval._columns import TableMetadata, check_tables
-from biosynth.eval._distance import nearest_records
 from biosynth.eval._measure import (
     SMALL_SAMPLE,
     NotApplicable,
@@ -27,6 +25,8 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
+from biosynth.eval._tabular.columns import TableMetadata, check_tables
+from biosynth.eval._tabular.distance import nearest_records
 
 DISTANCE = ("SDMetrics' DCR (Gower) distance: mean over scored columns of min(|a-b|/range, 1) for numerical and "
             "datetime columns (range of the reference table; missing vs present = 1, missing vs missing = 0) and "

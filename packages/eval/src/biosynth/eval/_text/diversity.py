@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 
 from biosynth.core import ConfigError, rng
-from biosynth.eval._columns import ColumnArrays
-from biosynth.eval._embeddings import Embedder, embed, embedder_name
-from biosynth.eval._fidelity import _column_outcome, _KSComplement
 from biosynth.eval._measure import Outcome, check_bootstrap, run_metric
 from biosynth.eval._result import Direction, Family, MetricResult
-from biosynth.eval._text_common import (
+from biosynth.eval._tabular.columns import ColumnArrays
+from biosynth.eval._tabular.fidelity import _column_outcome, _KSComplement
+from biosynth.eval._text.common import (
     MODALITY,
     check_n,
     check_texts,
@@ -24,6 +23,7 @@ from biosynth.eval._text_common import (
     tokenize,
     weighted_interval,
 )
+from biosynth.eval._text.embeddings import Embedder, embed, embedder_name
 
 
 def _distinct(texts: Sequence[str], n: int) -> tuple[float, int, int]:

@@ -19,13 +19,6 @@ import numpy as np
 import pandas as pd
 
 from biosynth.core import ConfigError, derive_seed, rng
-from biosynth.eval._columns import (
-    ColumnArrays,
-    ColumnKind,
-    TableMetadata,
-    check_tables,
-    present_values,
-)
 from biosynth.eval._measure import (
     SMALL_SAMPLE,
     NotApplicable,
@@ -36,8 +29,15 @@ from biosynth.eval._measure import (
     one_blas_thread,
     run_metric,
 )
-from biosynth.eval._pair_trends import _PairTrends
 from biosynth.eval._result import Direction, Family, MetricResult
+from biosynth.eval._tabular.columns import (
+    ColumnArrays,
+    ColumnKind,
+    TableMetadata,
+    check_tables,
+    present_values,
+)
+from biosynth.eval._tabular.pair_trends import _PairTrends
 
 MAX_DECIMALS = sys.float_info.dig - 1  # SDMetrics' KSComplement rounds to 14 decimals before the test
 _TV_REGULARISATION = 1e-6  # SDMetrics' get_frequencies: a synthetic-only category gets this real count

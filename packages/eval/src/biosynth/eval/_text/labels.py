@@ -24,7 +24,7 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import Direction, Family, MetricResult
-from biosynth.eval._text_common import MODALITY, check_texts
+from biosynth.eval._text.common import MODALITY, check_texts
 
 DIRECTIONS = ("real_to_synthetic", "synthetic_to_real")
 SCORES = ("accuracy", "macro_f1", "cohen_kappa")

@@ -13,7 +13,6 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
 from biosynth.core import ConfigError, rng
-from biosynth.eval._columns import TableMetadata, check_tables, continuous_with_nan
 from biosynth.eval._measure import (
     SMALL_SAMPLE,
     NotApplicable,
@@ -23,6 +22,7 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import Direction, Family, MetricResult
+from biosynth.eval._tabular.columns import TableMetadata, check_tables, continuous_with_nan
 
 _MAX_NATIVE_CATEGORIES = 255  # HistGradientBoosting's native categorical support stops at max_bins categories
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from biosynth.eval._columns import ColumnArrays, ColumnKind, TableMetadata
 from biosynth.eval._measure import finite_or_none, one_blas_thread
+from biosynth.eval._tabular.columns import ColumnArrays, ColumnKind, TableMetadata
 
 _JOINT_DENSE_LIMIT = 1 << 20  # larger joint tables are compressed to the combinations that occur
 _BATCH_ELEMENTS = 1 << 18  # rows x pairs per contingency batch: 2 MiB of int64 codes stay in cache

@@ -8,9 +8,9 @@ import pytest
 from scipy.stats.contingency import association
 
 from biosynth.core import derive_seed
-from biosynth.eval import _pair_trends as pair_trends
 from biosynth.eval import column_pair_trends, column_shapes, quality_report
-from biosynth.eval._columns import ColumnArrays
+from biosynth.eval._tabular import pair_trends
+from biosynth.eval._tabular.columns import ColumnArrays
 
 
 def _columns(n: int = 3000) -> np.ndarray:

@@ -8,7 +8,7 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
 from biosynth.core import ConfigError
 from biosynth.eval import evaluate_text, label_consistency
-from biosynth.eval._text_labels import _confusion, _scores, classifier
+from biosynth.eval._text.labels import _confusion, _scores, classifier
 
 TOPICS = ("hypertension", "asthma", "diabetes")
 

@@ -12,7 +12,7 @@ import numpy as np
 from biosynth.core import ConfigError
 from biosynth.eval._measure import NotApplicable, Outcome, check_bootstrap, run_metric
 from biosynth.eval._result import Direction, Family, MetricResult
-from biosynth.eval._text_common import (
+from biosynth.eval._text.common import (
     MODALITY,
     check_texts,
     mean_with_interval,

@@ -10,18 +10,18 @@ from typing import Any
 import numpy as np
 
 from biosynth.core import ConfigError, derive_seed
-from biosynth.eval._embeddings import Embedder, default_embedder, embed, embedder_name
 from biosynth.eval._measure import Outcome, check_bootstrap, run_metric
-from biosynth.eval._perplexity import CausalLMScorer, perplexity
 from biosynth.eval._report import EvaluationReport
 from biosynth.eval._result import Direction, Family, MetricResult
-from biosynth.eval._suite import software_versions
-from biosynth.eval._text_common import check_texts
-from biosynth.eval._text_diversity import distinct_n, embedding_similarity, length_distribution, self_bleu
-from biosynth.eval._text_factuality import concept_f1, hpo_validity, icd10_validity
-from biosynth.eval._text_fidelity import frechet_distance, mauve
-from biosynth.eval._text_labels import label_consistency
-from biosynth.eval._text_memorisation import duplicates, longest_common_substring, ngram_overlap, phi_patterns
+from biosynth.eval._tabular.suite import software_versions
+from biosynth.eval._text.common import check_texts
+from biosynth.eval._text.diversity import distinct_n, embedding_similarity, length_distribution, self_bleu
+from biosynth.eval._text.embeddings import Embedder, default_embedder, embed, embedder_name
+from biosynth.eval._text.factuality import concept_f1, hpo_validity, icd10_validity
+from biosynth.eval._text.fidelity import frechet_distance, mauve
+from biosynth.eval._text.labels import label_consistency
+from biosynth.eval._text.memorisation import duplicates, longest_common_substring, ngram_overlap, phi_patterns
+from biosynth.eval._text.perplexity import CausalLMScorer, perplexity
 
 
 def evaluate_text(real_texts: Sequence[str], synthetic_texts: Sequence[str],

@@ -11,7 +11,7 @@ from scipy.stats import binomtest
 from biosynth.core import ConfigError
 from biosynth.eval._measure import Outcome, check_bootstrap, run_metric
 from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
-from biosynth.eval._text_common import MODALITY, check_n, check_texts, mean_with_interval, ngrams, require, tokenize
+from biosynth.eval._text.common import MODALITY, check_n, check_texts, mean_with_interval, ngrams, require, tokenize
 
 _MEMORISATION_NOTE = ("the reference corpus is what the generator saw (training, few-shot or retrieval texts); "
                       "text copied from it may carry real patients' details")

@@ -18,7 +18,6 @@ from scipy.stats import gaussian_kde
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from biosynth.core import ConfigError, rng
-from biosynth.eval._columns import TableMetadata, check_tables, continuous_with_nan
 from biosynth.eval._measure import (
     SMALL_SAMPLE,
     NotApplicable,
@@ -29,6 +28,7 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import Direction, Family, MetricResult
+from biosynth.eval._tabular.columns import TableMetadata, check_tables, continuous_with_nan
 
 FPR_TARGETS = (0.01, 0.001)
 

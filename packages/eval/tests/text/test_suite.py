@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from biosynth.core import ConfigError, Group, InputDataError, default_registry, parse_recipe, run_recipe
 from biosynth.eval import EvaluationReport, default_embedder, distinct_n, embedding_similarity, evaluate_text
 from biosynth.eval._cli import app as evaluate_app
-from biosynth.eval._text_io import read_real_texts
+from biosynth.eval._text.io import read_real_texts
 
 TEXT_METRICS = ("text.distinct_n", "text.self_bleu", "text.embedding_similarity", "text.length_distribution",
                 "text.frechet_distance", "text.mauve", "text.ngram_overlap", "text.longest_common_substring",

@@ -111,7 +111,7 @@ def test_dcr_equals_sdmetrics_distance(real_table, synthetic_table, metadata) ->
 def test_cramers_v_equals_scipy_association() -> None:
     from scipy.stats.contingency import association
 
-    from biosynth.eval._pair_trends import cramers_v
+    from biosynth.eval._tabular.pair_trends import cramers_v
 
     g = np.random.default_rng(3)
     for shape in ((2, 2), (3, 5), (7, 4)):

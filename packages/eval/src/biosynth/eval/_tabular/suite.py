@@ -10,15 +10,15 @@ from typing import Any
 import pandas as pd
 
 from biosynth.core import derive_seed
-from biosynth.eval._attribute_inference import attribute_inference_cap, attribute_inference_nn
-from biosynth.eval._columns import ColumnKind, TableMetadata, check_tables
-from biosynth.eval._detection import detection_auc
-from biosynth.eval._fidelity import category_coverage, missingness_similarity, quality_report, range_coverage
 from biosynth.eval._measure import check_bootstrap
-from biosynth.eval._privacy import distance_to_closest_record, exact_copy_rate, membership_inference_distance
-from biosynth.eval._privacy_density import membership_inference_density
 from biosynth.eval._report import EvaluationReport
-from biosynth.eval._utility import utility_tstr
+from biosynth.eval._tabular.attribute_inference import attribute_inference_cap, attribute_inference_nn
+from biosynth.eval._tabular.columns import ColumnKind, TableMetadata, check_tables
+from biosynth.eval._tabular.detection import detection_auc
+from biosynth.eval._tabular.fidelity import category_coverage, missingness_similarity, quality_report, range_coverage
+from biosynth.eval._tabular.privacy import distance_to_closest_record, exact_copy_rate, membership_inference_distance
+from biosynth.eval._tabular.privacy_density import membership_inference_density
+from biosynth.eval._tabular.utility import utility_tstr
 
 _SOFTWARE = ("biosynth-eval", "biosynth-core", "numpy", "pandas", "scipy", "scikit-learn")
 
