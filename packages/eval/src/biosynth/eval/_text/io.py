@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pandas as pd
-
-from biosynth.core import DatasetError, InputDataError, Record, SyntheticDataset, TextPayload
+from biosynth.core import (
+    Corpus,
+    CorpusRow,
+    DatasetError,
+    InputDataError,
+    Record,
+    SyntheticDataset,
+    TextPayload,
+    read_corpus,
+)
 
 
 def synthetic_texts(dataset: SyntheticDataset, step: str | None = None) -> tuple[list[str], list[Record]]:
@@ -26,63 +32,44 @@ def holds_text(dataset: SyntheticDataset, step: str | None = None) -> bool:
     return "text" in kinds and "table_row" not in kinds
 
 
+def _real_corpus(path: str | Path, role: str) -> Corpus:
+    """Core's one corpus reader, limited to what a text evaluation takes: a folder of .txt files, JSONL or CSV."""
+    return read_corpus(path, role=role, kinds=("folder", "jsonl", "csv"), text_suffixes=(".txt",))
+
+
+def _where(corpus: Corpus, row: CorpusRow, role: str) -> str:
+    line = row.where.rsplit(":", 1)[1] if corpus.kind in ("jsonl", "csv") else None
+    return f"{role} file {str(corpus.path)!r}" + (f" line {line}" if line else "")
+
+
 def read_real_texts(path: str | Path, role: str = "--real") -> list[str]:
-    """Texts from a folder of .txt files (sorted by name), a .jsonl file with a `text` field per line, or a CSV
-    file with a `text` column; errors name the file and what was expected."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(path.glob("*.txt"))
-        if not files:
-            raise InputDataError(f"{role} folder {str(path)!r} holds no .txt files")
-        return [f.read_text(encoding="utf-8") for f in files]
-    if not path.is_file():
-        raise InputDataError(f"{role} {str(path)!r} does not exist (expected a folder of .txt files, a .jsonl or a "
-                             ".csv file)")
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        texts = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputDataError(f"{role} file {str(path)!r} line {number} is not JSON: {err}") from None
-            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-                raise InputDataError(f"{role} file {str(path)!r} line {number} has no string field 'text'")
-            texts.append(item["text"])
-        return texts
-    if suffix == ".csv":
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except (ValueError, OSError) as err:
-            raise InputDataError(f"{role} file {str(path)!r} could not be read: {err}") from None
-        if "text" not in frame.columns:
-            raise InputDataError(f"{role} file {str(path)!r} has no 'text' column; it has {list(frame.columns)}")
-        return frame["text"].tolist()
-    raise InputDataError(f"{role} file {str(path)!r} has suffix {suffix!r}; for text expected a .txt folder, "
-                         ".jsonl or .csv")
+    """Texts read with core's `read_corpus`: a folder of .txt files (sorted by path, sub-folders included, empty
+    files skipped), a .jsonl file with a string field `text` per line, or a CSV file with a `text` column; errors
+    name the file, the line and what was expected."""
+    corpus = _real_corpus(path, role)
+    if corpus.kind == "folder" and not corpus.rows:
+        raise InputDataError(f"{role} folder {str(corpus.path)!r} holds no non-empty .txt files")
+    if corpus.kind == "csv" and "text" not in corpus.columns:
+        raise InputDataError(f"{role} file {str(corpus.path)!r} has no 'text' column; it has {list(corpus.columns)}")
+    texts = []
+    for row in corpus.rows:
+        text = row.fields.get("text")
+        if not isinstance(text, str):
+            raise InputDataError(f"{_where(corpus, row, role)} has no string field 'text'")
+        texts.append(text)
+    return texts
 
 
 def read_real_labels(path: str | Path, key: str, role: str = "--real") -> list[str | None]:
     """One label per text of `read_real_texts(path)`: the field `key` of each .jsonl line or the column `key` of a
-    .csv file (missing -> None); a folder of .txt files carries no labels."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if path.is_dir() or suffix not in (".jsonl", ".csv"):
-        raise InputDataError(f"{role} {str(path)!r} carries no labels; for label consistency give a .jsonl with a "
-                             f"{key!r} field or a .csv with a {key!r} column")
-    if suffix == ".csv":
-        frame = pd.read_csv(path, dtype=str, keep_default_na=True)
-        if key not in frame.columns:
-            raise InputDataError(f"{role} file {str(path)!r} has no {key!r} column; it has {list(frame.columns)}")
-        return [None if pd.isna(v) else str(v) for v in frame[key]]
-    labels: list[str | None] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            value = json.loads(line).get(key)
-            labels.append(None if value is None else str(value))
-    return labels
+    .csv file (missing or empty -> None); a folder of .txt files carries no labels."""
+    corpus = _real_corpus(path, role)
+    if corpus.kind == "folder":
+        raise InputDataError(f"{role} {str(corpus.path)!r} carries no labels; for label consistency give a .jsonl "
+                             f"with a {key!r} field or a .csv with a {key!r} column")
+    if corpus.kind == "csv" and key not in corpus.columns:
+        raise InputDataError(f"{role} file {str(corpus.path)!r} has no {key!r} column; it has {list(corpus.columns)}")
+    return [None if row.fields.get(key) in (None, "") else str(row.fields[key]) for row in corpus.rows]
 
 
 def synthetic_labels(records: list[Record], key: str) -> list[str | None]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from biosynth.core import ConfigError, sha256_file
+from biosynth.core import ConfigError, weights_sha256
 from biosynth.eval._measure import SMALL_SAMPLE, Outcome, check_bootstrap, run_metric
 from biosynth.eval._result import Direction, Family, MetricResult
 from biosynth.eval._text.common import MODALITY, check_texts, two_sample_interval, weighted_interval
@@ -63,8 +63,8 @@ class CausalLMScorer:
             self._model.config, "n_positions", None)
         self.max_length = int(max_length or context or 1024)
         self.name = name or (f"{model_dir.name}/{gguf_file}" if gguf_file else model_dir.name)
-        weights = model_dir / gguf_file if gguf_file else model_dir / "model.safetensors"
-        self.sha256 = sha256_file(weights) if weights.is_file() else None
+        # core's one fingerprint rule: the GGUF file, or the whole model folder (weights, config, tokenizer)
+        self.sha256 = weights_sha256(model_dir / gguf_file if gguf_file else model_dir)
         self.truncated = 0
 
     def token_nll(self, texts: Sequence[str]) -> list[np.ndarray]:

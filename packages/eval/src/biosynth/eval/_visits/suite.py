@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from biosynth.core import derive_seed
+from biosynth.core import derive_seed, software_versions
 from biosynth.eval._measure import check_bootstrap
-from biosynth.eval._report import EvaluationReport
-from biosynth.eval._tabular.suite import software_versions
+from biosynth.eval._report import SOFTWARE, EvaluationReport
 from biosynth.eval._visits.measures import (
     MODALITY,
     Patients,
@@ -32,6 +31,6 @@ def evaluate_visits(real: Patients, synthetic: Patients, seed: int = 0, *, n_boo
                                             n_bootstrap=n_bootstrap, level=level)]
     return EvaluationReport(
         modality=MODALITY, created_at=datetime.now(UTC).isoformat(timespec="seconds"), seed=seed, n_real=len(real),
-        n_synthetic=len(synthetic), n_holdout=None, columns={}, software=software_versions(), results=tuple(results),
+        n_synthetic=len(synthetic), n_holdout=None, columns={}, software=software_versions(SOFTWARE), results=tuple(results),
         provenance=provenance,
     )
