@@ -400,7 +400,15 @@ class FinetunedLM(Synthesizer):
     # save / load -------------------------------------------------------------------------------------
     def _save(self, folder: Path) -> None:
         assert self.codec is not None and self.tokenizer is not None
-        self.model.save_pretrained(str(folder / MODEL_DIR), safe_serialization=True)
+        from transformers.utils import logging as hf_logging
+
+        shown = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Writing model shards" bar in a step's log (fingerprints save too)
+        try:
+            self.model.save_pretrained(str(folder / MODEL_DIR), safe_serialization=True)
+        finally:
+            if shown:
+                hf_logging.enable_progress_bar()
         self.tokenizer.tokenizer.save(str(folder / TOKENIZER_FILE))
         (folder / CODEC_FILE).write_text(self.codec.model_dump_json(indent=2) + "\n")
         state = {"config": self.config.model_dump(mode="json"), "tokenizer": self.tokenizer.specials(),
