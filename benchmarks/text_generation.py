@@ -20,7 +20,7 @@ import torch
 
 from biosynth.core import ChatMessage, ChatRequest, DecodingConfig
 from biosynth.text import TransformersLanguageModel
-from biosynth.text._llamacpp_backend import LlamaCppLanguageModel
+from biosynth.text._backends.llamacpp import LlamaCppLanguageModel
 
 TOPICS = ["asthma", "a broken wrist", "type 2 diabetes", "community-acquired pneumonia", "migraine", "heart failure",
           "a urinary tract infection", "hypertension", "atrial fibrillation", "a COPD exacerbation", "cellulitis",

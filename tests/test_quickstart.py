@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from biosynth.core import DecodingConfig, SyntheticDataset, load_recipe, sha256_file
-from biosynth.text._embedded import embedded_model
+from biosynth.text._backends.embedded import embedded_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "from biosynth.core.cli import main; main()"]
