@@ -97,3 +97,23 @@ def test_missing_recipe_and_dataset(tmp_path: Path, subprocess_env: dict[str, st
                       "recipe file 'nope.yaml' does not exist")
     assert_user_error(cli("inspect", "nowhere", env=subprocess_env, cwd=tmp_path),
                       "'nowhere' is not a biosynth dataset: manifest.json is missing")
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_a_recipe_that_is_not_utf8_is_named(tmp_path: Path, subprocess_env: dict[str, str], command: str) -> None:
+    (tmp_path / "r.yaml").write_bytes(b"\xff\xfen\x00a\x00m\x00e\x00")  # UTF-16, as some editors save
+    args = ["run", "r.yaml", "--out", "out"] if command == "run" else ["validate", "r.yaml"]
+    assert_user_error(cli(*args, env=subprocess_env, cwd=tmp_path), "recipe file 'r.yaml' is not UTF-8 text (byte 0 is 0xff)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_inspect_names_a_truncated_records_file_and_its_hash_mismatch(tmp_path: Path,
+                                                                      subprocess_env: dict[str, str]) -> None:
+    (tmp_path / "r.yaml").write_text(GOOD)
+    assert cli("run", "r.yaml", "--out", "out", env=subprocess_env, cwd=tmp_path).returncode == 0
+    records = tmp_path / "out" / "records.parquet"
+    records.write_bytes(records.read_bytes()[: records.stat().st_size // 2])
+    truncated = records.read_bytes()
+    assert_user_error(cli("inspect", "out", env=subprocess_env, cwd=tmp_path),
+                      "records.parquet' cannot be read as Parquet (records.parquet does not match its sha256)")
+    assert records.read_bytes() == truncated

@@ -81,3 +81,27 @@ def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path: Path, subproce
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == sorted(["manifest.json", "records.parquet", *manifest.media])
     assert all(sha256_file(out / m) == sha256_file(tmp_path / "clean" / m) for m in manifest.media)
+
+
+def test_ctrl_c_exits_130_says_how_to_resume_and_resume_finishes(tmp_path: Path,
+                                                                 subprocess_env: dict[str, str]) -> None:
+    (tmp_path / "r.yaml").write_text(RECIPE)
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen([*CMD, str(out)], cwd=tmp_path, env=subprocess_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while committed(out) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run finished before it could be interrupted; slow the generator down"
+    os.kill(proc.pid, signal.SIGINT)  # what Ctrl-C sends
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Aborted!" not in stderr
+    assert f"Resume with: biosynth run r.yaml --out {out} --resume" in stderr
+    assert 2 <= committed(out)
+
+    resumed = subprocess.run([*CMD, str(out), "--resume"], cwd=tmp_path, env=subprocess_env,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert SyntheticDataset(out).manifest.steps["images"].requested == 36
+    assert SyntheticDataset(out).verify() == []

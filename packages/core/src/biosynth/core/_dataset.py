@@ -46,15 +46,24 @@ class SyntheticDataset:
     def table(self, step: str | None = None) -> pa.Table:
         if not self.complete:
             raise DatasetError(f"dataset {str(self.root)!r} is unfinished; resume it with `biosynth run ... --resume`")
-        path = self.root / self.manifest.records_file
-        if not path.is_file():
-            raise DatasetError(f"{str(path)!r} is missing")
-        table = read_table(path)
+        table = self.read_records()
         if step is not None:
             if step not in self.manifest.steps:
                 raise DatasetError(f"no step {step!r} in this dataset (steps: {list(self.manifest.steps)})")
             table = table.filter(pc.equal(table.column("step"), step))
         return table
+
+    def read_records(self, columns: list[str] | None = None) -> pa.Table:
+        """The records file as an Arrow table; a damaged file is a DatasetError that says what `verify` finds."""
+        path = self.root / self.manifest.records_file
+        if not path.is_file():
+            raise DatasetError(f"{str(path)!r} is missing")
+        try:
+            table = read_table(path)
+        except (pa.ArrowException, OSError) as err:
+            problems = "; ".join(self.verify()) or "its sha256 matches the manifest"
+            raise DatasetError(f"{str(path)!r} cannot be read as Parquet ({problems}): {err}") from None
+        return table.select(columns) if columns is not None else table
 
     def records(self, step: str | None = None) -> list[Record]:
         return table_to_records(self.table(step))

@@ -169,7 +169,13 @@ def load_recipe(path: str | Path) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe file {str(path)!r} does not exist (expected a .yaml, .yml or .json file)")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise RecipeError(f"recipe file {str(path)!r} cannot be read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise RecipeError(f"recipe file {str(path)!r} is not UTF-8 text (byte {err.start} is {err.object[err.start]:#04x}); "
+                          "save it as UTF-8 YAML or JSON") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as err:

@@ -38,7 +38,13 @@ def run(
         if seed < 0:
             raise BiosynthError(f"--seed must be a non-negative integer, got {seed}")
         loaded = loaded.with_seed(seed)
-    manifest = Runner(loaded, out_dir, base_dir=recipe.resolve().parent, resume=resume).run()
+    try:
+        manifest = Runner(loaded, out_dir, base_dir=recipe.resolve().parent, resume=resume).run()
+    except KeyboardInterrupt:  # caught here: typer would print "Aborted!" and exit 1
+        again = " ".join(["biosynth", *sys.argv[1:], *([] if resume else ["--resume"])])
+        Console(stderr=True, highlight=False, soft_wrap=True, markup=False).print(
+            f"interrupted; finished batches are kept in {out_dir}. Resume with: {again}")
+        raise typer.Exit(130) from None
     out.print(f"{manifest.requested} requested, {manifest.produced} produced, {manifest.failed} failed"
               f"{_removed(manifest.removed)} -> {out_dir}")
     for name, step in manifest.steps.items():

@@ -7,8 +7,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from biosynth.core._dataset import SyntheticDataset
 
 
@@ -21,7 +19,7 @@ def describe_dataset(path: Path) -> dict[str, Any]:
     decoding: Counter[str] = Counter()
     records_path = dataset.root / manifest.records_file
     if dataset.complete and records_path.is_file():
-        for raw in pq.read_table(records_path, columns=["provenance"]).column("provenance").to_pylist():
+        for raw in dataset.read_records(["provenance"]).column("provenance").to_pylist():
             prov = json.loads(raw)
             if prov.get("model"):
                 m = prov["model"]
