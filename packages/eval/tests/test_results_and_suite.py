@@ -20,11 +20,11 @@ from threadpoolctl import threadpool_limits
 
 from biosynth.core import ConfigError, Group, InputDataError, default_registry, parse_recipe, run_recipe
 from biosynth.eval import (
+    ColumnKinds,
     Direction,
     EvaluationReport,
     Family,
     MetricResult,
-    TableMetadata,
     column_pair_trends,
     column_shapes,
     detection_auc,
@@ -98,7 +98,7 @@ def test_detection_auc_equals_scikit_learn_cross_validation(real_table, syntheti
     numbers = ["age", "bmi", "sbp", "visits"]
     x = pd.concat([real_table[numbers], synthetic_table[numbers]], ignore_index=True).to_numpy()
     # the reference: the same classifier and folds on the numerical columns plus category codes
-    features, categorical = _features(real_table, synthetic_table, TableMetadata.coerce(metadata, real_table))
+    features, categorical = _features(real_table, synthetic_table, ColumnKinds.coerce(metadata, real_table))
     assert np.array_equal(features[:, :4], x, equal_nan=True)
     y = np.r_[np.zeros(len(real_table)), np.ones(len(synthetic_table))]
     with threadpool_limits(limits=1, user_api="openmp"):  # as detection_auc's default; shared CI machines

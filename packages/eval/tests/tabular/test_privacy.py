@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from biosynth.eval import (
-    TableMetadata,
+    ColumnKinds,
     distance_to_closest_record,
     evaluate_tabular,
     exact_copy_rate,
@@ -18,7 +18,7 @@ from biosynth.eval import (
 PRIVACY = (distance_to_closest_record, exact_copy_rate, membership_inference_distance)
 
 
-def brute_force_distances(query: pd.DataFrame, reference: pd.DataFrame, metadata: TableMetadata) -> np.ndarray:
+def brute_force_distances(query: pd.DataFrame, reference: pd.DataFrame, metadata: ColumnKinds) -> np.ndarray:
     """The DCR distance written out for every (query, reference) pair: an n x m matrix, no tricks."""
     total = np.zeros((len(query), len(reference)))
     for name in metadata.scored:
@@ -44,7 +44,7 @@ def test_dcr_matches_brute_force_with_out_of_range_missing_and_unseen(metadata, 
     query.loc[:9, "stage"] = "V"  # a category the reference never has
     query.loc[10:14, "age"] = 500.0  # far outside: the clip at 1 binds
     reference["visits"] = 3.0  # constant in the reference: compared as equal / not equal
-    meta = TableMetadata.coerce(metadata, reference)
+    meta = ColumnKinds.coerce(metadata, reference)
     ours, nearest = nearest_records(query, reference, meta)
     matrix = brute_force_distances(query, reference, meta)
     np.testing.assert_allclose(ours, matrix.min(axis=1), rtol=0, atol=1e-12)
@@ -54,7 +54,7 @@ def test_dcr_matches_brute_force_with_out_of_range_missing_and_unseen(metadata, 
 
 
 def test_dcr_of_an_exact_copy_is_zero(real_table, metadata) -> None:
-    meta = TableMetadata.coerce(metadata, real_table)
+    meta = ColumnKinds.coerce(metadata, real_table)
     distance, nearest = nearest_records(real_table.iloc[::7], real_table, meta)
     assert np.all(distance == 0)
     assert np.array_equal(real_table.iloc[nearest].index, real_table.iloc[::7].index) or np.all(distance == 0)
@@ -120,7 +120,7 @@ def test_suite_reports_both_controls(population, metadata) -> None:
 
 def test_dcr_numeric_only_path_matches_brute_force(make_table) -> None:
     """Without multi-category columns the search runs in scikit-learn's ArgKmin; same distances."""
-    meta = TableMetadata.coerce({"columns": {c: {"sdtype": "numerical"} for c in ("age", "bmi", "sbp", "visits")}},
+    meta = ColumnKinds.coerce({"columns": {c: {"sdtype": "numerical"} for c in ("age", "bmi", "sbp", "visits")}},
                                 pd.DataFrame())
     reference, query = make_table(250, seed=21), make_table(150, seed=22, shift=0.5)
     ours, nearest = nearest_records(query, reference, meta)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from biosynth.eval import (
-    TableMetadata,
+    ColumnKinds,
     category_coverage,
     column_pair_trends,
     column_shapes,
@@ -101,7 +101,7 @@ def test_coverage_and_missingness_equal_sdmetrics(real_table, synthetic_table, m
 
 def test_dcr_equals_sdmetrics_distance(real_table, synthetic_table, metadata) -> None:
     real, synthetic = real_table.iloc[:400], synthetic_table.iloc[:300]
-    ours, _ = nearest_records(synthetic, real, TableMetadata.coerce(metadata, real))
+    ours, _ = nearest_records(synthetic, real, ColumnKinds.coerce(metadata, real))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = calculate_dcr(synthetic, real, metadata).to_numpy()

@@ -59,6 +59,7 @@ from biosynth.core._table_schema import (
     FixedCombinations,
     Inequality,
     TableMetadata,
+    column_types_from,
     detect_metadata,
     read_table_metadata,
     table_metadata_from,
@@ -125,7 +126,7 @@ __all__ = [
     "json_instruction", "read_corpus", "read_table", "read_text_file", "render_messages", "retry_turns",
     "retry_until_valid", "rng", "target_value",
     # the one table schema
-    "ColumnSpec", "ColumnType", "FixedCombinations", "Inequality", "TableMetadata", "detect_metadata",
+    "ColumnSpec", "ColumnType", "FixedCombinations", "Inequality", "TableMetadata", "column_types_from", "detect_metadata",
     "read_table_metadata", "table_metadata_from",
     # component (backend) authors
     "BackendSpec", "BaseLanguageModel", "ChatMessage", "ChatRequest", "Completion", "Component", "ComponentKind",

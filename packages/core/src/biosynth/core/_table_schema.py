@@ -440,6 +440,25 @@ def table_metadata_from(document: Any, data: pd.DataFrame | None = None, *, what
     return TableMetadata(table=table, columns=tuple(specs))
 
 
+def column_types_from(document: Any, *, what: str = "metadata") -> dict[str, ColumnType]:
+    """Column name -> type from a parsed metadata document (biosynth's, SDV's or `{name: sdtype}`) without the
+    data: for consumers that need only the types (evaluation), not ranges or categories."""
+    if isinstance(document, TableMetadata):
+        return {c.name: c.type for c in document.columns}
+    if not isinstance(document, Mapping):
+        raise InputDataError(f"{what} must hold a JSON object, got {type(document).__name__}")
+    if isinstance(document.get("columns"), list):
+        return column_types_from(table_metadata_from(document, what=what), what=what)
+    _, columns = _sdv_columns(document, what)
+    types: dict[str, ColumnType] = {}
+    for name, sdtype in columns.items():
+        if not isinstance(sdtype, str):
+            raise InputDataError(f"{what}: column {name!r} has sdtype {sdtype!r}; expected a string such as "
+                                 f"{sorted(_SDTYPES)}")
+        types[name] = _SDTYPES.get(sdtype, ColumnType.TEXT)
+    return types
+
+
 def _sdv_columns(document: Mapping[str, Any], what: str) -> tuple[str, dict[str, Any]]:
     table = "main"
     if isinstance(document.get("tables"), Mapping):  # SDV multi-table / METADATA_SPEC_VERSION V1

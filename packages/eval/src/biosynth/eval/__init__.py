@@ -7,7 +7,7 @@ Metrics are plain functions over pandas DataFrames (tabular) or lists of strings
 from biosynth.eval._report import EvaluationReport, render_html
 from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
 from biosynth.eval._tabular.attribute_inference import attribute_inference_cap, attribute_inference_nn
-from biosynth.eval._tabular.columns import ColumnKind, TableMetadata, infer_metadata
+from biosynth.eval._tabular.columns import ColumnKind, ColumnKinds, infer_metadata
 from biosynth.eval._tabular.detection import detection_auc
 from biosynth.eval._tabular.distance import nearest_records
 from biosynth.eval._tabular.fidelity import (
@@ -59,7 +59,7 @@ from biosynth.eval._visits.measures import (
 from biosynth.eval._visits.suite import evaluate_visits
 
 __all__ = [
-    "ColumnKind", "ConfidenceInterval", "Direction", "EvaluationReport", "Family", "MetricResult", "TableMetadata",
+    "ColumnKind", "ConfidenceInterval", "Direction", "EvaluationReport", "Family", "MetricResult", "ColumnKinds",
     "category_coverage", "column_pair_trends", "column_shapes", "contingency_similarity", "correlation_similarity",
     "detection_auc", "distance_to_closest_record", "evaluate_tabular", "exact_copy_rate", "infer_metadata",
     "ks_complement", "membership_inference_distance", "missingness_similarity", "nearest_records", "quality_report",

@@ -34,7 +34,8 @@ def evaluate(
     step: Annotated[str | None, typer.Option(
         "--step", help="the step whose table rows, texts or visit sequences to evaluate")] = None,
     table: Annotated[str | None, typer.Option("--table", help="table name, when a step writes several")] = None,
-    metadata: Annotated[Path | None, typer.Option("--metadata", help="JSON column kinds (SDV style allowed)")] = None,
+    metadata: Annotated[Path | None, typer.Option(
+        "--metadata", help="table metadata JSON: as `biosynth tabular` saves it, SDV-style sdtypes, or {column: kind}")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     n_bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="bootstrap replicates (0: no intervals)")] = 200,
     target: Annotated[str | None, typer.Option(
@@ -91,7 +92,7 @@ def evaluate(
     real_frame = read_real_table(real, "--real")
     holdout_frame = read_real_table(holdout, "--holdout") if holdout is not None else None
     real_frame, others, meta = align(real_frame, {"synthetic": synthetic, "holdout": holdout_frame},
-                                     load_metadata(metadata))
+                                     load_metadata(metadata, real_frame))
     report = evaluate_tabular(real_frame, others["synthetic"], others["holdout"], meta, seed,  # type: ignore[arg-type]
                               n_bootstrap=n_bootstrap, target=target, sensitive=sensitive or None,
                               provenance=provenance_checklist(ds, records))

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from biosynth.core import DatasetError, InputDataError, Record, SyntheticDataset, TableRowPayload, read_table
-from biosynth.eval._tabular.columns import ColumnKind, TableMetadata, infer_metadata
+from biosynth.core import (
+    DatasetError,
+    InputDataError,
+    Record,
+    SyntheticDataset,
+    TableRowPayload,
+    read_table,
+    read_table_metadata,
+)
+from biosynth.eval._tabular.columns import ColumnKind, ColumnKinds, infer_metadata
 
 
 def read_real_table(path: str | Path, role: str = "--real") -> pd.DataFrame:
@@ -36,7 +43,7 @@ def synthetic_rows(dataset: SyntheticDataset, step: str | None = None,
 
 
 def align(real: pd.DataFrame, others: dict[str, pd.DataFrame | None],
-          metadata: TableMetadata | None) -> tuple[pd.DataFrame, dict[str, pd.DataFrame | None], TableMetadata]:
+          metadata: ColumnKinds | None) -> tuple[pd.DataFrame, dict[str, pd.DataFrame | None], ColumnKinds]:
     """Keep the synthetic table's columns, check the real tables have them, coerce every side to one dtype."""
     synthetic = others["synthetic"]
     assert synthetic is not None
@@ -68,19 +75,12 @@ def align(real: pd.DataFrame, others: dict[str, pd.DataFrame | None],
     return real_out, frames, meta
 
 
-def load_metadata(path: str | Path | None) -> TableMetadata | None:
+def load_metadata(path: str | Path | None, real: pd.DataFrame) -> ColumnKinds | None:
+    """`--metadata`: biosynth table metadata (as `biosynth tabular` detects and saves it), an SDV-style file, or
+    `{column: kind}`; read with core's one table schema, types mapped to the kinds eval scores."""
     if path is None:
         return None
-    path = Path(path)
-    if not path.is_file():
-        raise InputDataError(f"--metadata file {str(path)!r} does not exist")
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputDataError(f"--metadata file {str(path)!r} is not JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise InputDataError(f"--metadata file {str(path)!r} must hold an object of columns")
-    return TableMetadata.coerce(data, pd.DataFrame())
+    return ColumnKinds.from_schema(read_table_metadata(path, real, what="--metadata file"))
 
 
 def provenance_checklist(dataset: SyntheticDataset, records: list[Record]) -> dict[str, Any]:

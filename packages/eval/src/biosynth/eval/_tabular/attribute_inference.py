@@ -9,7 +9,7 @@ key whose sensitive value is the true one).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
-from biosynth.eval._tabular.columns import ColumnKind, TableMetadata, check_tables, continuous_with_nan
+from biosynth.eval._tabular.columns import ColumnKind, ColumnKinds, MetadataLike, check_tables, continuous_with_nan
 from biosynth.eval._tabular.distance import nearest_records
 
 NN_THREAT = (
@@ -50,7 +50,7 @@ def _discrete(series: pd.Series) -> np.ndarray:
     return series.astype(object).where(series.notna(), _MISSING).to_numpy(dtype=object)
 
 
-def _sensitive_list(sensitive: str | Sequence[str], meta: TableMetadata) -> list[str]:
+def _sensitive_list(sensitive: str | Sequence[str], meta: ColumnKinds) -> list[str]:
     columns = [sensitive] if isinstance(sensitive, str) else list(sensitive)
     if not columns:
         raise ConfigError("attribute inference needs at least one sensitive column")
@@ -60,7 +60,7 @@ def _sensitive_list(sensitive: str | Sequence[str], meta: TableMetadata) -> list
     return columns
 
 
-def _keys_for(column: str, quasi_identifiers: Sequence[str] | None, meta: TableMetadata) -> list[str]:
+def _keys_for(column: str, quasi_identifiers: Sequence[str] | None, meta: ColumnKinds) -> list[str]:
     if quasi_identifiers is None:
         return [c for c in meta.scored if c != column]
     unknown = [c for c in quasi_identifiers if c not in meta.scored]
@@ -124,7 +124,7 @@ def _summarise(rows: list[dict[str, Any]], warnings: list[str], n_bootstrap: int
 
 
 def attribute_inference_nn(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None = None,
-                           metadata: TableMetadata | Mapping[str, Any] | None = None, *,
+                           metadata: MetadataLike = None, *,
                            sensitive: str | Sequence[str], quasi_identifiers: Sequence[str] | None = None,
                            n_bootstrap: int = 200, level: float = 0.95, seed: int = 0) -> MetricResult:
     """Nearest-neighbour attribute inference; value: the largest leak over the sensitive columns.
@@ -136,7 +136,7 @@ def attribute_inference_nn(train: pd.DataFrame, synthetic: pd.DataFrame, holdout
     Leak flag: a column's interval lies above 0, at the Bonferroni level 1 - (1 - level) / columns.
     """
     check_bootstrap(n_bootstrap, level)
-    meta = TableMetadata.coerce(metadata, train)
+    meta = ColumnKinds.coerce(metadata, train)
     check_tables(meta, train=train, synthetic=synthetic, holdout=holdout)
     columns = _sensitive_list(sensitive, meta)
 
@@ -152,7 +152,7 @@ def attribute_inference_nn(train: pd.DataFrame, synthetic: pd.DataFrame, holdout
             if not keys:
                 rows.append({**row, "leak": None, "reason": "no quasi-identifier column besides the sensitive one"})
                 continue
-            key_meta = TableMetadata(columns={k: meta.columns[k] for k in keys})
+            key_meta = ColumnKinds(columns={k: meta.columns[k] for k in keys})
             kind = meta.columns[column]
             scores = []
             for role, frame in (("train", train), ("holdout", holdout)):
@@ -195,7 +195,7 @@ def attribute_inference_nn(train: pd.DataFrame, synthetic: pd.DataFrame, holdout
                                   "n_bootstrap": n_bootstrap, "level": level, "distance": "gower (SDMetrics DCR)"})
 
 
-def _key_codes(frames: list[pd.DataFrame], keys: list[str], meta: TableMetadata, bins: int,
+def _key_codes(frames: list[pd.DataFrame], keys: list[str], meta: ColumnKinds, bins: int,
                fit: pd.DataFrame) -> list[np.ndarray]:
     """One integer per distinct key across the frames; continuous keys cut into `bins` quantile bins of `fit`."""
     codes = []
@@ -231,7 +231,7 @@ def cap_probabilities(synthetic_keys: np.ndarray, synthetic_values: np.ndarray, 
 
 
 def attribute_inference_cap(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None = None,
-                            metadata: TableMetadata | Mapping[str, Any] | None = None, *,
+                            metadata: MetadataLike = None, *,
                             sensitive: str | Sequence[str], quasi_identifiers: Sequence[str] | None = None,
                             bins: int = 10, n_bootstrap: int = 200, level: float = 0.95, seed: int = 0) -> MetricResult:
     """CAP attribute inference (SDMetrics' CategoricalCAP attacker); value: the largest leak over the sensitive columns.
@@ -247,7 +247,7 @@ def attribute_inference_cap(train: pd.DataFrame, synthetic: pd.DataFrame, holdou
     check_bootstrap(n_bootstrap, level)
     if bins < 1:
         raise ConfigError(f"bins must be at least 1, got {bins}")
-    meta = TableMetadata.coerce(metadata, train)
+    meta = ColumnKinds.coerce(metadata, train)
     check_tables(meta, train=train, synthetic=synthetic, holdout=holdout)
     columns = _sensitive_list(sensitive, meta)
 

@@ -1,16 +1,18 @@
-"""Column kinds (SDMetrics' sdtypes) and the checks that real and synthetic tables line up."""
+"""Column kinds (SDMetrics' sdtypes) mapped from core's table schema, and the checks that real and synthetic
+tables line up."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from biosynth.core import InputDataError
+from biosynth.core import ColumnType, InputDataError, TableMetadata, column_types_from
+from biosynth.core._table_schema import detect_column
 
 
 class ColumnKind(StrEnum):
@@ -29,30 +31,45 @@ class ColumnKind(StrEnum):
         return self in (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN)
 
 
-_KIND_VALUES = {kind.value for kind in ColumnKind}
-_SDTYPE_ALIASES = {"ordinal": "categorical"}  # SDMetrics scores ordinal columns as categorical ones
+# core's column types -> the kinds eval scores; identifiers and free text are never scored
+_KIND_OF_TYPE = {ColumnType.NUMERICAL: ColumnKind.NUMERICAL, ColumnType.DATETIME: ColumnKind.DATETIME,
+                 ColumnType.CATEGORICAL: ColumnKind.CATEGORICAL, ColumnType.BOOLEAN: ColumnKind.BOOLEAN,
+                 ColumnType.ID: ColumnKind.OTHER, ColumnType.TEXT: ColumnKind.OTHER}
+_KIND_VALUES = {kind.value: kind for kind in ColumnKind}
+
+MetadataLike = Union["ColumnKinds", TableMetadata, Mapping[str, Any], None]
 
 
-class TableMetadata(BaseModel):
-    """Column name -> kind. Also accepts SDMetrics/SDV metadata: `{"columns": {"age": {"sdtype": "numerical"}}}`."""
+class ColumnKinds(BaseModel):
+    """Column name -> the kind eval scores it as, mapped from core's one table schema (`TableMetadata`).
+
+    `coerce` takes core `TableMetadata` (a biosynth metadata file, as `biosynth tabular` writes), an SDV-style
+    mapping (`{"columns": {"age": {"sdtype": "numerical"}}}`), `{name: kind}`, or None (detected from the real
+    table with core's `detect_metadata`, the same detection biosynth-tabular uses).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     columns: dict[str, ColumnKind]
 
     @classmethod
-    def coerce(cls, metadata: TableMetadata | Mapping[str, Any] | None, frame: pd.DataFrame) -> TableMetadata:
+    def coerce(cls, metadata: MetadataLike, frame: pd.DataFrame) -> ColumnKinds:
         if metadata is None:
             return infer_metadata(frame)
-        if isinstance(metadata, TableMetadata):
+        if isinstance(metadata, ColumnKinds):
             return metadata
-        columns = metadata.get("columns", metadata)
-        kinds: dict[str, ColumnKind] = {}
-        for name, spec in columns.items():
-            raw = spec.get("sdtype") if isinstance(spec, Mapping) else spec
-            raw = _SDTYPE_ALIASES.get(str(raw), str(raw))
-            kinds[name] = ColumnKind(raw) if raw in _KIND_VALUES else ColumnKind.OTHER
-        return cls(columns=kinds)
+        if isinstance(metadata, TableMetadata):
+            return cls.from_schema(metadata)
+        if isinstance(metadata, Mapping):
+            plain = metadata.get("columns", metadata)
+            if isinstance(plain, Mapping) and all(str(v) in _KIND_VALUES for v in plain.values()):
+                return cls(columns={str(k): _KIND_VALUES[str(v)] for k, v in plain.items()})
+        types = column_types_from(metadata, what="metadata")
+        return cls(columns={name: _KIND_OF_TYPE[kind] for name, kind in types.items()})
+
+    @classmethod
+    def from_schema(cls, metadata: TableMetadata) -> ColumnKinds:
+        return cls(columns={c.name: _KIND_OF_TYPE[c.type] for c in metadata.columns})
 
     def of(self, *kinds: ColumnKind) -> list[str]:
         return [name for name, kind in self.columns.items() if kind in kinds]
@@ -62,23 +79,31 @@ class TableMetadata(BaseModel):
         return [name for name, kind in self.columns.items() if kind is not ColumnKind.OTHER]
 
 
-def infer_metadata(frame: pd.DataFrame) -> TableMetadata:
-    """Kinds from dtypes: bool -> boolean, datetime64 -> datetime, numbers -> numerical, else categorical."""
+def infer_metadata(frame: pd.DataFrame) -> ColumnKinds:
+    """Kinds detected by core's `detect_metadata` (as biosynth-tabular detects them): an `id`/`*_id` column of
+    unique values is an identifier and free text is not scored. A column the detector cannot type (entirely
+    missing, or mixing numbers and strings) is scored by its dtype, as before: numbers numerical, else categorical.
+    """
     kinds: dict[str, ColumnKind] = {}
     for name in frame.columns:
-        dtype = frame[name].dtype
-        if pd.api.types.is_bool_dtype(dtype):
-            kinds[str(name)] = ColumnKind.BOOLEAN
-        elif pd.api.types.is_datetime64_any_dtype(dtype):
-            kinds[str(name)] = ColumnKind.DATETIME
-        elif pd.api.types.is_numeric_dtype(dtype):
-            kinds[str(name)] = ColumnKind.NUMERICAL
-        else:
-            kinds[str(name)] = ColumnKind.CATEGORICAL
-    return TableMetadata(columns=kinds)
+        try:
+            kinds[str(name)] = _KIND_OF_TYPE[detect_column(frame[name]).type]
+        except InputDataError:
+            kinds[str(name)] = _dtype_kind(frame[name].dtype)
+    return ColumnKinds(columns=kinds)
 
 
-def check_tables(metadata: TableMetadata, **frames: pd.DataFrame | None) -> None:
+def _dtype_kind(dtype: Any) -> ColumnKind:
+    if pd.api.types.is_bool_dtype(dtype):
+        return ColumnKind.BOOLEAN
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return ColumnKind.DATETIME
+    if pd.api.types.is_numeric_dtype(dtype):
+        return ColumnKind.NUMERICAL
+    return ColumnKind.CATEGORICAL
+
+
+def check_tables(metadata: ColumnKinds, **frames: pd.DataFrame | None) -> None:
     """Every frame given is a DataFrame holding every scored column, with compatible dtypes."""
     for role, frame in frames.items():
         if frame is None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -22,12 +19,12 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import Direction, Family, MetricResult
-from biosynth.eval._tabular.columns import TableMetadata, check_tables, continuous_with_nan
+from biosynth.eval._tabular.columns import ColumnKinds, MetadataLike, check_tables, continuous_with_nan
 
 _MAX_NATIVE_CATEGORIES = 255  # HistGradientBoosting's native categorical support stops at max_bins categories
 
 
-def _features(real: pd.DataFrame, synthetic: pd.DataFrame, meta: TableMetadata) -> tuple[np.ndarray, list[bool]]:
+def _features(real: pd.DataFrame, synthetic: pd.DataFrame, meta: ColumnKinds) -> tuple[np.ndarray, list[bool]]:
     """Numbers as they are (datetimes as nanoseconds), categories as codes; missing stays NaN."""
     columns, categorical = [], []
     for name in meta.scored:
@@ -42,7 +39,7 @@ def _features(real: pd.DataFrame, synthetic: pd.DataFrame, meta: TableMetadata) 
     return np.column_stack(columns), categorical
 
 
-def detection_auc(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: TableMetadata | Mapping[str, Any] | None = None,
+def detection_auc(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: MetadataLike = None,
                   *, folds: int = 5, n_bootstrap: int = 200, level: float = 0.95, seed: int = 0,
                   threads: int | None = 1) -> MetricResult:
     """Out-of-fold ROC AUC of a gradient-boosted classifier separating real from synthetic rows.
@@ -56,7 +53,7 @@ def detection_auc(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: TableMe
     check_bootstrap(n_bootstrap, level)
     if folds < 2:
         raise ConfigError(f"folds must be at least 2, got {folds}")
-    meta = TableMetadata.coerce(metadata, real)
+    meta = ColumnKinds.coerce(metadata, real)
     check_tables(meta, real=real, synthetic=synthetic)
 
     def compute() -> Outcome:

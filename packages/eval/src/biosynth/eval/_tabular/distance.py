@@ -33,7 +33,7 @@ from scipy.spatial.distance import cdist
 from sklearn.metrics import pairwise_distances_argmin_min
 from threadpoolctl import threadpool_limits
 
-from biosynth.eval._tabular.columns import TableMetadata, continuous_with_nan
+from biosynth.eval._tabular.columns import ColumnKinds, continuous_with_nan
 
 _SEARCH_ELEMENTS = 1 << 19  # query x reference cells per block of the search (4 MiB float64 per thread)
 _BLOCK_ELEMENTS = 1 << 22  # query x reference cells per numpy block on the out-of-range path (32 MiB float64)
@@ -52,7 +52,7 @@ class _Discrete:
     n_codes: int
 
 
-def _columns(query: pd.DataFrame, reference: pd.DataFrame, metadata: TableMetadata) -> list[_Numeric | _Discrete]:
+def _columns(query: pd.DataFrame, reference: pd.DataFrame, metadata: ColumnKinds) -> list[_Numeric | _Discrete]:
     out: list[_Numeric | _Discrete] = []
     for name in metadata.scored:
         kind = metadata.columns[name]
@@ -161,7 +161,7 @@ def _clipped_block(columns: list[_Numeric | _Discrete], rows: np.ndarray) -> tup
 
 
 def nearest_records(query: pd.DataFrame, reference: pd.DataFrame,
-                    metadata: TableMetadata) -> tuple[np.ndarray, np.ndarray]:
+                    metadata: ColumnKinds) -> tuple[np.ndarray, np.ndarray]:
     """For every query row, the distance to its closest reference row (see module doc) and that row's position."""
     columns = _columns(query, reference, metadata)
     if not columns:

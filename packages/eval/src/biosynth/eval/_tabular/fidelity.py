@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import re
 import sys
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -33,7 +32,8 @@ from biosynth.eval._result import Direction, Family, MetricResult
 from biosynth.eval._tabular.columns import (
     ColumnArrays,
     ColumnKind,
-    TableMetadata,
+    ColumnKinds,
+    MetadataLike,
     check_tables,
     present_values,
 )
@@ -140,8 +140,8 @@ class _Combined:
 
 
 def _prepare(real: pd.DataFrame, synthetic: pd.DataFrame,
-             metadata: TableMetadata | Mapping[str, Any] | None) -> TableMetadata:
-    meta = TableMetadata.coerce(metadata, real)
+             metadata: MetadataLike) -> ColumnKinds:
+    meta = ColumnKinds.coerce(metadata, real)
     check_tables(meta, real=real, synthetic=synthetic)
     return meta
 
@@ -198,7 +198,7 @@ def _column_outcome(scorer: _Scorer, n_real: int, n_synthetic: int, *, n_bootstr
     return Outcome(value=float(point[keep].mean()), ci=ci, warnings=warnings, details={what: rows})
 
 
-def _ks_tv(arrays: ColumnArrays, meta: TableMetadata, which: str) -> _Scorer:
+def _ks_tv(arrays: ColumnArrays, meta: ColumnKinds, which: str) -> _Scorer:
     ks = _KSComplement(arrays, meta.of(ColumnKind.NUMERICAL, ColumnKind.DATETIME))
     tv = _TVComplement(arrays, meta.of(ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN))
     if which == "ks":
@@ -223,7 +223,7 @@ class _Reordered:
 
 
 def _shape_metric(name: str, which: str, real: pd.DataFrame, synthetic: pd.DataFrame,
-                  metadata: TableMetadata | Mapping[str, Any] | None, n_bootstrap: int, level: float,
+                  metadata: MetadataLike, n_bootstrap: int, level: float,
                   seed: int, arrays: ColumnArrays | None = None) -> MetricResult:
     check_bootstrap(n_bootstrap, level)
     meta = _prepare(real, synthetic, metadata)
@@ -236,27 +236,27 @@ def _shape_metric(name: str, which: str, real: pd.DataFrame, synthetic: pd.DataF
     )
 
 
-def column_shapes(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: TableMetadata | Mapping[str, Any] | None = None,
+def column_shapes(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: MetadataLike = None,
                   *, n_bootstrap: int = 200, level: float = 0.95, seed: int = 0) -> MetricResult:
     """SDMetrics' Column Shapes: KSComplement (numerical, datetime) and TVComplement (categorical, boolean) per
     column, averaged. Details list every column's score and interval."""
     return _shape_metric("column_shapes", "both", real, synthetic, metadata, n_bootstrap, level, seed)
 
 
-def ks_complement(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: TableMetadata | Mapping[str, Any] | None = None,
+def ks_complement(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: MetadataLike = None,
                   *, n_bootstrap: int = 200, level: float = 0.95, seed: int = 0) -> MetricResult:
     """1 - Kolmogorov-Smirnov D per numerical/datetime column (missing values dropped), averaged."""
     return _shape_metric("ks_complement", "ks", real, synthetic, metadata, n_bootstrap, level, seed)
 
 
-def tv_complement(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: TableMetadata | Mapping[str, Any] | None = None,
+def tv_complement(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: MetadataLike = None,
                   *, n_bootstrap: int = 200, level: float = 0.95, seed: int = 0) -> MetricResult:
     """1 - total variation distance per categorical/boolean column (missing values dropped), averaged."""
     return _shape_metric("tv_complement", "tv", real, synthetic, metadata, n_bootstrap, level, seed)
 
 
 def _pair_metric(name: str, which: str, real: pd.DataFrame, synthetic: pd.DataFrame,
-                 metadata: TableMetadata | Mapping[str, Any] | None, n_bootstrap: int, level: float, seed: int,
+                 metadata: MetadataLike, n_bootstrap: int, level: float, seed: int,
                  correlation_threshold: float, association_threshold: float,
                  arrays: ColumnArrays | None = None) -> MetricResult:
     check_bootstrap(n_bootstrap, level)
@@ -289,7 +289,7 @@ def _pair_metric(name: str, which: str, real: pd.DataFrame, synthetic: pd.DataFr
 
 
 def column_pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame,
-                       metadata: TableMetadata | Mapping[str, Any] | None = None, *, n_bootstrap: int = 200,
+                       metadata: MetadataLike = None, *, n_bootstrap: int = 200,
                        level: float = 0.95, seed: int = 0, real_correlation_threshold: float = 0.5,
                        real_association_threshold: float = 0.3) -> MetricResult:
     """SDMetrics' Column Pair Trends over every pair of scored columns; the average counts the pairs whose real
@@ -298,7 +298,7 @@ def column_pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame,
                         real_correlation_threshold, real_association_threshold)
 
 
-def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: TableMetadata | Mapping[str, Any] | None = None,
+def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: MetadataLike = None,
                    *, n_bootstrap: int = 200, level: float = 0.95, seed: int = 0, real_correlation_threshold: float = 0.5,
                    real_association_threshold: float = 0.3) -> tuple[MetricResult, MetricResult]:
     """SDMetrics' QualityReport: `column_shapes` and `column_pair_trends` of one table pair, computed through one
@@ -315,7 +315,7 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: TableM
 
 
 def correlation_similarity(real: pd.DataFrame, synthetic: pd.DataFrame,
-                           metadata: TableMetadata | Mapping[str, Any] | None = None, *, n_bootstrap: int = 200,
+                           metadata: MetadataLike = None, *, n_bootstrap: int = 200,
                            level: float = 0.95, seed: int = 0, real_correlation_threshold: float = 0.0) -> MetricResult:
     """1 - |Pearson r real - r synthetic| / 2 for every pair of numerical/datetime columns, averaged."""
     return _pair_metric("correlation_similarity", "correlation", real, synthetic, metadata, n_bootstrap, level, seed,
@@ -323,7 +323,7 @@ def correlation_similarity(real: pd.DataFrame, synthetic: pd.DataFrame,
 
 
 def contingency_similarity(real: pd.DataFrame, synthetic: pd.DataFrame,
-                           metadata: TableMetadata | Mapping[str, Any] | None = None, *, n_bootstrap: int = 200,
+                           metadata: MetadataLike = None, *, n_bootstrap: int = 200,
                            level: float = 0.95, seed: int = 0, real_association_threshold: float = 0.0) -> MetricResult:
     """1 - TVD of joint frequencies for every pair with a discrete column (continuous ones binned), averaged."""
     return _pair_metric("contingency_similarity", "contingency", real, synthetic, metadata, n_bootstrap, level, seed,
@@ -400,7 +400,7 @@ class _Missingness:
 
 
 def _simple_metric(name: str, scorer_type: type, kinds: tuple[ColumnKind, ...], real: pd.DataFrame,
-                   synthetic: pd.DataFrame, metadata: TableMetadata | Mapping[str, Any] | None, n_bootstrap: int,
+                   synthetic: pd.DataFrame, metadata: MetadataLike, n_bootstrap: int,
                    level: float, seed: int) -> MetricResult:
     check_bootstrap(n_bootstrap, level)
     meta = _prepare(real, synthetic, metadata)
@@ -412,7 +412,7 @@ def _simple_metric(name: str, scorer_type: type, kinds: tuple[ColumnKind, ...], 
     )
 
 
-def range_coverage(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: TableMetadata | Mapping[str, Any] | None = None,
+def range_coverage(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: MetadataLike = None,
                    *, n_bootstrap: int = 200, level: float = 0.95, seed: int = 0) -> MetricResult:
     """Share of each real numerical/datetime range covered by the synthetic column, averaged."""
     return _simple_metric("range_coverage", _RangeCoverage, (ColumnKind.NUMERICAL, ColumnKind.DATETIME), real,
@@ -420,7 +420,7 @@ def range_coverage(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: TableM
 
 
 def category_coverage(real: pd.DataFrame, synthetic: pd.DataFrame,
-                      metadata: TableMetadata | Mapping[str, Any] | None = None, *, n_bootstrap: int = 200,
+                      metadata: MetadataLike = None, *, n_bootstrap: int = 200,
                       level: float = 0.95, seed: int = 0) -> MetricResult:
     """Share of each real column's categories present in the synthetic column, averaged."""
     return _simple_metric("category_coverage", _CategoryCoverage, (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN), real,
@@ -428,7 +428,7 @@ def category_coverage(real: pd.DataFrame, synthetic: pd.DataFrame,
 
 
 def missingness_similarity(real: pd.DataFrame, synthetic: pd.DataFrame,
-                           metadata: TableMetadata | Mapping[str, Any] | None = None, *, n_bootstrap: int = 200,
+                           metadata: MetadataLike = None, *, n_bootstrap: int = 200,
                            level: float = 0.95, seed: int = 0) -> MetricResult:
     """1 - |missing share real - missing share synthetic| per scored column, averaged."""
     return _simple_metric("missingness_similarity", _Missingness,

@@ -2,7 +2,7 @@
 contingency similarity otherwise, with the real association that decides whether a pair counts.
 
 Prepared once per table pair, then scored for a vector of row weights (ones for the value, bootstrap counts for
-the interval), like the single-column scorers in `_fidelity`.
+the interval), like the single-column scorers in `fidelity`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from biosynth.eval._measure import finite_or_none, one_blas_thread
-from biosynth.eval._tabular.columns import ColumnArrays, ColumnKind, TableMetadata
+from biosynth.eval._tabular.columns import ColumnArrays, ColumnKind, ColumnKinds
 
 _JOINT_DENSE_LIMIT = 1 << 20  # larger joint tables are compressed to the combinations that occur
 _BATCH_ELEMENTS = 1 << 18  # rows x pairs per contingency batch: 2 MiB of int64 codes stay in cache
@@ -85,7 +85,7 @@ class _PairTrends:
     is set (QualityReport defaults: 0.5 for correlation, 0.3 for Cramér's V).
     """
 
-    def __init__(self, arrays: ColumnArrays, metadata: TableMetadata, pairs: list[tuple[str, str]]) -> None:
+    def __init__(self, arrays: ColumnArrays, metadata: ColumnKinds, pairs: list[tuple[str, str]]) -> None:
         self.entries: list[dict[str, Any]] = []
         self.reasons: list[str | None] = []
         real, synthetic = arrays.real, arrays.synthetic
@@ -306,7 +306,7 @@ def cramers_v(table: np.ndarray) -> float:
     return float(np.sqrt(chi2 / n / (min(table.shape) - 1)))
 
 
-def _constant_columns(frame: pd.DataFrame, flat: np.ndarray, columns: list[str], metadata: TableMetadata) -> set[str]:
+def _constant_columns(frame: pd.DataFrame, flat: np.ndarray, columns: list[str], metadata: ColumnKinds) -> set[str]:
     """Columns with exactly one distinct non-missing value (SDMetrics: `nunique() == 1`), from min == max of the
     float matrix; a datetime column that looks flat there is asked again in int64 nanoseconds (two instants
     closer than float64's resolution would look equal)."""

@@ -7,7 +7,6 @@ synthetic records closer to (or on top of) training records than unseen real rec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,7 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
-from biosynth.eval._tabular.columns import TableMetadata, check_tables
+from biosynth.eval._tabular.columns import ColumnKinds, MetadataLike, check_tables
 from biosynth.eval._tabular.distance import nearest_records
 
 DISTANCE = ("SDMetrics' DCR (Gower) distance: mean over scored columns of min(|a-b|/range, 1) for numerical and "
@@ -47,9 +46,9 @@ MIA_THREAT = ("Membership inference, black-box, no auxiliary data: the adversary
 
 
 def _setup(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None,
-           metadata: TableMetadata | Mapping[str, Any] | None, n_bootstrap: int, level: float) -> TableMetadata:
+           metadata: MetadataLike, n_bootstrap: int, level: float) -> ColumnKinds:
     check_bootstrap(n_bootstrap, level)
-    meta = TableMetadata.coerce(metadata, train)
+    meta = ColumnKinds.coerce(metadata, train)
     check_tables(meta, train=train, synthetic=synthetic, holdout=holdout)
     return meta
 
@@ -67,7 +66,7 @@ def _summary(values: np.ndarray) -> dict[str, float]:
 
 
 def distance_to_closest_record(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None = None,
-                               metadata: TableMetadata | Mapping[str, Any] | None = None, *, n_bootstrap: int = 200,
+                               metadata: MetadataLike = None, *, n_bootstrap: int = 200,
                                level: float = 0.95, seed: int = 0) -> MetricResult:
     """Median DCR synthetic->train divided by median DCR holdout->train (1 = as far as unseen records; 0 = copies).
 
@@ -113,7 +112,7 @@ def distance_to_closest_record(train: pd.DataFrame, synthetic: pd.DataFrame, hol
                                   "statistic": "median ratio"})
 
 
-def _row_ids(meta: TableMetadata, *frames: pd.DataFrame) -> list[np.ndarray]:
+def _row_ids(meta: ColumnKinds, *frames: pd.DataFrame) -> list[np.ndarray]:
     """One integer per distinct row over the scored columns (missing equals missing), across all frames."""
     codes = []
     for name in meta.scored:
@@ -127,7 +126,7 @@ def _row_ids(meta: TableMetadata, *frames: pd.DataFrame) -> list[np.ndarray]:
 
 
 def exact_copy_rate(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None = None,
-                    metadata: TableMetadata | Mapping[str, Any] | None = None, *, level: float = 0.95,
+                    metadata: MetadataLike = None, *, level: float = 0.95,
                     seed: int = 0) -> MetricResult:
     """Share of synthetic records equal to some training record on every scored column (exact comparison).
 
@@ -167,7 +166,7 @@ def _tpr_at(fpr: np.ndarray, tpr: np.ndarray, target: float) -> float:
 
 
 def membership_inference_distance(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None = None,
-                                  metadata: TableMetadata | Mapping[str, Any] | None = None, *,
+                                  metadata: MetadataLike = None, *,
                                   n_bootstrap: int = 200, level: float = 0.95, seed: int = 0) -> MetricResult:
     """Distance-based membership inference: ROC AUC, and TPR at FPR 1% and 0.1% in the details.
 

@@ -9,7 +9,6 @@ same AUC and ROC) wherever p_R(x) >> 1e-10, and no underflow to 0 = 0/0 ties in 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -28,7 +27,7 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import Direction, Family, MetricResult
-from biosynth.eval._tabular.columns import TableMetadata, check_tables, continuous_with_nan
+from biosynth.eval._tabular.columns import ColumnKinds, MetadataLike, check_tables, continuous_with_nan
 
 FPR_TARGETS = (0.01, 0.001)
 
@@ -50,7 +49,7 @@ def _discrete(series: pd.Series) -> pd.Series:
     return series.astype(object).where(series.notna(), _MISSING)
 
 
-def encode_features(fit: pd.DataFrame, frames: list[pd.DataFrame], meta: TableMetadata) -> tuple[list[np.ndarray], list[str]]:
+def encode_features(fit: pd.DataFrame, frames: list[pd.DataFrame], meta: ColumnKinds) -> tuple[list[np.ndarray], list[str]]:
     """Numeric features for a density estimate, with statistics taken from `fit` (the real data).
 
     Numerical and datetime columns are standardised (mean and standard deviation of `fit`); missing values become
@@ -96,7 +95,7 @@ def _tpr_at(fpr: np.ndarray, tpr: np.ndarray, target: float) -> float:
 
 
 def membership_inference_density(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None = None,
-                                 metadata: TableMetadata | Mapping[str, Any] | None = None, *,
+                                 metadata: MetadataLike = None, *,
                                  reference: pd.DataFrame | None = None, n_bootstrap: int = 200, level: float = 0.95,
                                  seed: int = 0) -> MetricResult:
     """DOMIAS density-ratio membership inference: ROC AUC (the value), TPR at FPR 1% and 0.1% in the details.
@@ -109,7 +108,7 @@ def membership_inference_density(train: pd.DataFrame, synthetic: pd.DataFrame, h
     reference) pair.
     """
     check_bootstrap(n_bootstrap, level)
-    meta = TableMetadata.coerce(metadata, train)
+    meta = ColumnKinds.coerce(metadata, train)
     check_tables(meta, train=train, synthetic=synthetic, holdout=holdout, reference=reference)
 
     def compute() -> Outcome:

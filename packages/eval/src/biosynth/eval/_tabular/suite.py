@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from biosynth.eval._measure import check_bootstrap
 from biosynth.eval._plugins import plugin_metrics
 from biosynth.eval._report import SOFTWARE, EvaluationReport
 from biosynth.eval._tabular.attribute_inference import attribute_inference_cap, attribute_inference_nn
-from biosynth.eval._tabular.columns import ColumnKind, TableMetadata, check_tables
+from biosynth.eval._tabular.columns import ColumnKind, ColumnKinds, MetadataLike, check_tables
 from biosynth.eval._tabular.detection import detection_auc
 from biosynth.eval._tabular.fidelity import category_coverage, missingness_similarity, quality_report, range_coverage
 from biosynth.eval._tabular.privacy import distance_to_closest_record, exact_copy_rate, membership_inference_distance
@@ -21,7 +21,7 @@ from biosynth.eval._tabular.privacy_density import membership_inference_density
 from biosynth.eval._tabular.utility import utility_tstr
 
 
-def default_sensitive(meta: TableMetadata, target: str | None) -> list[str]:
+def default_sensitive(meta: ColumnKinds, target: str | None) -> list[str]:
     """The columns attribute inference attacks when none are named: the target, else the categorical and boolean
     columns (diagnoses, sex, smoking: the usual sensitive attributes), else every scored column."""
     if target is not None and target in meta.scored:  # an unknown target is utility's to report
@@ -30,7 +30,7 @@ def default_sensitive(meta: TableMetadata, target: str | None) -> list[str]:
 
 
 def evaluate_tabular(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None = None,
-                     metadata: TableMetadata | Mapping[str, Any] | None = None, seed: int = 0, *,
+                     metadata: MetadataLike = None, seed: int = 0, *,
                      n_bootstrap: int = 200, level: float = 0.95, target: str | None = None,
                      sensitive: Sequence[str] | None = None, quasi_identifiers: Sequence[str] | None = None,
                      provenance: dict[str, Any] | None = None, registry: Registry | None = None) -> EvaluationReport:
@@ -46,7 +46,7 @@ def evaluate_tabular(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
     Metric plugins named `tabular.*` in `registry` (default: the installed ones) run after these.
     """
     check_bootstrap(n_bootstrap, level)
-    meta = TableMetadata.coerce(metadata, real)
+    meta = ColumnKinds.coerce(metadata, real)
     check_tables(meta, real=real, synthetic=synthetic, holdout=holdout)
     results = list(quality_report(real, synthetic, meta, n_bootstrap=n_bootstrap, level=level, seed=seed))
     fidelity = (range_coverage, category_coverage, missingness_similarity)

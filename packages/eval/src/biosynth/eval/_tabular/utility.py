@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ from biosynth.eval._measure import (
     run_metric,
 )
 from biosynth.eval._result import Direction, Family, MetricResult
-from biosynth.eval._tabular.columns import ColumnKind, TableMetadata, check_tables, continuous_with_nan
+from biosynth.eval._tabular.columns import ColumnKind, ColumnKinds, MetadataLike, check_tables, continuous_with_nan
 
 ARMS = ("trtr", "tstr", "augmented")  # train on real / on synthetic / on real + synthetic; always test on real
 MODELS = ("logistic_regression", "gradient_boosting")
@@ -36,7 +35,7 @@ HEADLINE = ("tstr", "gradient_boosting", "auroc")
 _MISSING = "(missing)"
 
 
-def _features(frame: pd.DataFrame, features: list[str], meta: TableMetadata) -> pd.DataFrame:
+def _features(frame: pd.DataFrame, features: list[str], meta: ColumnKinds) -> pd.DataFrame:
     """Continuous columns as float (datetimes as nanoseconds, NaN for missing), discrete ones as strings or NaN."""
     out = {}
     for name in features:
@@ -85,7 +84,7 @@ def _f1(y: np.ndarray, predicted: np.ndarray, classes: np.ndarray, weight: np.nd
 
 
 def utility_tstr(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: pd.DataFrame | None, target: str,
-                 metadata: TableMetadata | Mapping[str, Any] | None = None, seed: int = 0, *,
+                 metadata: MetadataLike = None, seed: int = 0, *,
                  n_bootstrap: int = 200, level: float = 0.95, threads: int | None = 1) -> MetricResult:
     """Machine-learning utility: predict `target` from the other scored columns, always scored on `real_test`.
 
@@ -99,7 +98,7 @@ def utility_tstr(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: p
     'failed' result with the reason. Rows whose target is missing are dropped, with a warning.
     """
     check_bootstrap(n_bootstrap, level)
-    meta = TableMetadata.coerce(metadata, real_train)
+    meta = ColumnKinds.coerce(metadata, real_train)
     frames = {"real_train": real_train, "synthetic": synthetic, "real_test": real_test}
 
     def compute() -> Outcome:
@@ -109,7 +108,7 @@ def utility_tstr(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_test: p
         if lacking:
             raise ValueError(f"target column {target!r} is missing from the {', '.join(lacking)} table(s)")
         features = [c for c in meta.scored if c != target]
-        feature_meta = TableMetadata(columns={c: meta.columns[c] for c in features})
+        feature_meta = ColumnKinds(columns={c: meta.columns[c] for c in features})
         check_tables(feature_meta, real_train=real_train, synthetic=synthetic, real_test=real_test)
         if not features:
             raise NotApplicable(f"no scored column besides the target {target!r} to predict it from")
