@@ -176,6 +176,23 @@ def test_cli_evaluates_a_dataset(tmp_path) -> None:
     missing = subprocess.run([_biosynth(), "evaluate", str(tmp_path / "ds"), "--real", str(tmp_path / "nope.csv"),
                               "--out", str(tmp_path / "r3")], capture_output=True, text=True, env=env)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+    # --out is checked before any metric runs: a file, or a folder holding someone else's report.json, is refused
+    # and left byte-identical; an earlier biosynth report in the folder is replaced
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "report.json").write_text('{"mine": true}')
+    for out, said in (("notes.txt", "is a file"), ("theirs", "biosynth did not write")):
+        refused = subprocess.run([_biosynth(), "evaluate", str(tmp_path / "ds"), "--real", str(tmp_path / "real.csv"),
+                                  "--out", str(tmp_path / out), "--bootstrap", "0"], capture_output=True, text=True,
+                                 env=env)
+        assert refused.returncode == 2 and said in refused.stderr and "Traceback" not in refused.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "theirs" / "report.json").read_text() == '{"mine": true}'
+    again = subprocess.run([_biosynth(), "evaluate", str(tmp_path / "ds"), "--real", str(tmp_path / "real.csv"),
+                            "--out", str(tmp_path / "report"), "--bootstrap", "0"], capture_output=True, text=True,
+                           env=env)
+    assert again.returncode == 0, again.stderr
+    assert EvaluationReport.model_validate_json((tmp_path / "report" / "report.json").read_text()).n_holdout is None
     assert sys.executable  # the console script belongs to this interpreter's environment
 
 

@@ -9,7 +9,7 @@ import typer
 
 from biosynth.core import ConfigError, SyntheticDataset
 from biosynth.eval._dataset_io import align, load_metadata, provenance_checklist, read_real_table, synthetic_rows
-from biosynth.eval._report import REPORT_HTML, EvaluationReport
+from biosynth.eval._report import REPORT_HTML, EvaluationReport, check_report_dir
 from biosynth.eval._tabular.suite import evaluate_tabular
 from biosynth.eval._text.io import holds_text, read_real_labels, read_real_texts, synthetic_labels, synthetic_texts
 from biosynth.eval._text.perplexity import CausalLMScorer
@@ -55,6 +55,7 @@ def evaluate(
     """Score the dataset's table rows (fidelity, detection, utility, privacy), or, when the step holds text records,
     its texts (diversity, fidelity, memorisation, PHI, factuality, perplexity, label consistency), or, when it holds
     visit sequences, HALO's measures; each with intervals and sample sizes."""
+    check_report_dir(out)  # before any work: a metric run is not thrown away at the end
     ds = SyntheticDataset(dataset)
     where = f"step {step!r}" if step else "the dataset"
     tabular_only = {"--holdout": holdout, "--table": table, "--metadata": metadata, "--target": target,

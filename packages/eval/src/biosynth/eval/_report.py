@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,39 @@ class EvaluationReport(BaseModel):
 
     def write(self, out_dir: str | Path, *, html_report: bool = True) -> Path:
         """Write report.json (and report.html) into `out_dir`, each atomically; returns the JSON path."""
-        out = Path(out_dir)
+        out = check_report_dir(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / REPORT_JSON, self.to_json())
         if html_report:
             atomic_write_text(out / REPORT_HTML, render_html(self))
         return out / REPORT_JSON
+
+
+def check_report_dir(out_dir: str | Path, what: str = "--out") -> Path:
+    """Refuse, before any work, a report folder that cannot take a report: a file, or a folder whose
+    report.json/report.html biosynth did not write (an earlier biosynth report there is replaced)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{what} {str(out)!r} is a file; expected a folder for report.json and report.html "
+                          "(new, or holding an earlier biosynth report)")
+    if not out.is_dir():
+        return out
+    json_path, html_path = out / REPORT_JSON, out / REPORT_HTML
+    if json_path.exists() and not _is_biosynth_report(json_path):
+        raise ConfigError(f"{what} {str(out)!r} holds a {REPORT_JSON} that biosynth did not write; it is left "
+                          "untouched: choose another folder")
+    if html_path.exists() and not json_path.exists():
+        raise ConfigError(f"{what} {str(out)!r} holds a {REPORT_HTML} without biosynth's {REPORT_JSON}; it is left "
+                          "untouched: choose another folder")
+    return out
+
+
+def _is_biosynth_report(path: Path) -> bool:
+    try:
+        document = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(document, dict) and {"schema_version", "modality", "results", "software"} <= document.keys()
 
 
 _CSS = """
