@@ -51,13 +51,20 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m llama_cpp.server` on a free loopback port, serving the embedded SmolLM2 GGUF."""
+    """`python -m llama_cpp.server` on a free loopback port, serving the embedded SmolLM2 GGUF.
+
+    llama-cpp-python's server ignores `cache_prompt` and always reuses the previous request's prompt prefix, so
+    the same seeded request is evaluated once as a whole prompt and once as its last token alone; on CPUs whose
+    kernels depend on the batch size the logits then differ. `--n_batch 1` evaluates every prompt token by
+    token, which makes a seeded request repeat on any machine (the README's advice for repeatable server runs).
+    """
     port = free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with log.open("w") as handle:
         proc = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model().path), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", "1024", "--n_threads", "2", "--model_alias", "smollm2"],
+             "--port", str(port), "--n_ctx", "1024", "--n_threads", "2", "--model_alias", "smollm2",
+             "--n_batch", "1", "--n_ubatch", "1"],
             stdout=handle, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/v1"
@@ -239,3 +246,12 @@ def test_validate_checks_backend_parameters_without_a_server(tmp_path: Path) -> 
         "model": {"backend": "openai", "params": {"model": "m", "base_url": "http://127.0.0.1:9/v1", "retries": 3}}}}]})
     with pytest.raises(ConfigError, match="parameters of backend 'openai' is invalid: retries: Extra inputs"):
         plan(recipe, base_dir=tmp_path)
+
+
+def test_llamacpp_dialect_asks_for_a_fresh_prompt_evaluation() -> None:
+    """Seeded requests repeat only when the server evaluates the whole prompt each time (no prefix reuse)."""
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    llama = OpenAILanguageModel(model="m", base_url=url, server="llamacpp")._arguments(ask("x", seed=3))
+    assert llama["extra_body"]["cache_prompt"] is False and llama["seed"] is not None
+    plain = OpenAILanguageModel(model="m", base_url=url, server="openai", api_key_env=None)._arguments(ask("x"))
+    assert "cache_prompt" not in plain.get("extra_body", {})

@@ -124,6 +124,9 @@ class OpenAILanguageModel(BaseLanguageModel):
                 "`server: llamacpp` or `server: vllm` for a server that accepts them"
             )
         if self.params.server == "llamacpp":
+            # A seeded request must repeat: llama.cpp's server otherwise reuses the previous request's prompt prefix
+            # and evaluates only the rest, and a different batch shape gives different logits on some CPUs.
+            extra["cache_prompt"] = False
             names = {"top_k": "top_k", "repetition_penalty": "repeat_penalty", "min_tokens": "min_keep"}
             extra.update({names[k]: v for k, v in wanted.items() if k != "min_tokens"})
             if "min_tokens" in wanted:
