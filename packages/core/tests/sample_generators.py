@@ -35,7 +35,6 @@ class Numbers(Generator[NumbersParams]):
     """Writes a seeded random number as text (and optionally a tiny 'image' file)."""
 
     name = "numbers"
-    Params = NumbersParams
 
     def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
         if self.params.delay_s:
@@ -58,7 +57,6 @@ class Prompted(Generator[PromptedParams]):
     """Sends one prompt per sample to a language model; puts example file text in the prompt."""
 
     name = "prompted"
-    Params = PromptedParams
 
     def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
         model = ctx.language_model(self.params.model)
@@ -79,7 +77,6 @@ class Crashing(Generator[NumbersParams]):
     """Works for the first batch, then fails like a bug or an out-of-memory error would."""
 
     name = "crashing"
-    Params = NumbersParams
 
     def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
         if request.index >= 2:
@@ -96,7 +93,6 @@ class Phrases(Generator[PhrasesParams]):
     """Sample i is `texts[i % len(texts)]`: a controllable mix of distinct, repeated and near-repeated texts."""
 
     name = "phrases"
-    Params = PhrasesParams
 
     def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
         import os

@@ -25,6 +25,13 @@ def test_params_are_taken_from_the_generic_argument() -> None:
     assert Hello({"greeting": "hi"}).params.greeting == "hi"
 
 
+def test_a_second_params_declaration_is_refused_even_when_it_is_the_same_class() -> None:
+    with pytest.raises(TypeError, match="declare it once"):
+        class Again(Generator[HelloParams]):
+            name = "again"
+            Params = HelloParams
+
+
 def test_a_second_different_params_declaration_is_refused() -> None:
     class OtherParams(GeneratorParams):
         pass

@@ -127,7 +127,6 @@ class _TinyVisits(Generator[_VisitParams]):
     """A test generator writing seeded visit sequences (the shape HALO writes)."""
 
     name = "tiny_visits"
-    Params = _VisitParams
 
     def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
         (patient,) = cohort(1, request.seed, self.params.codes)

@@ -203,7 +203,6 @@ class _Ask(Generator[_AskParams]):
     """Puts an example file into a prompt: the shape of any few-shot generator, for the policy test."""
 
     name = "ask"
-    Params = _AskParams
 
     def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
         model = ctx.language_model(self.params.model)

@@ -99,7 +99,6 @@ class AttributeSampler(Generator[AttributesParams]):
     """
 
     name = "attributes"
-    Params = AttributesParams
 
     def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
         values: dict[str, Scalar] = {}
@@ -158,7 +157,6 @@ class TemplateText(Generator[TemplateParams]):
     """
 
     name = "template"
-    Params = TemplateParams
     input_required = True
     input_modalities = (Modality.TABULAR, Modality.EHR, Modality.TEXT)
 

@@ -145,7 +145,7 @@ class Generator(ABC, Generic[ParamsT]):
         from_generic = _params_of(cls)
         if from_generic is None:
             return
-        if "Params" in cls.__dict__ and cls.__dict__["Params"] is not from_generic:  # STRICT-PARAMS
+        if "Params" in cls.__dict__:
             raise TypeError(f"{cls.__name__} declares `Params` and also gives it as the generic argument; "
                             f"declare it once, as {cls.__name__}(...[{from_generic.__name__}])")
         cls.Params = from_generic
