@@ -318,3 +318,28 @@ def test_a_saved_folder_is_a_row_model_component(saved: Path, tmp_path: Path) ->
 
 def test_a_model_fitted_in_memory_has_its_saved_folders_fingerprint(fitted: FinetunedLM, tmp_path: Path) -> None:
     assert fitted.weights_sha256() == weights_sha256(fitted.save(tmp_path / "again"))
+
+
+def test_training_repeats_bit_for_bit_with_several_threads() -> None:
+    """Same data, config and seed, two torch threads: identical weights (the quickstart's same-seed-same-data
+    promise). Without deterministic kernels the backward pass sums gradients in thread order and these differ."""
+    import hashlib
+
+    import torch
+
+    def fingerprint(model: FinetunedLM) -> str:
+        digest = hashlib.sha256()
+        for tensor in [*model.model.state_dict().values(), model.value_bias]:
+            digest.update(tensor.detach().numpy().tobytes())
+        return digest.hexdigest()
+
+    df = patients(200)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        prints = {fingerprint(FinetunedLM(FinetunedConfig(**{**TINY, "epochs": 2})).fit(df, metadata(df)))
+                  for _ in range(3)}
+    finally:
+        torch.set_num_threads(threads)
+    assert len(prints) == 1
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after training

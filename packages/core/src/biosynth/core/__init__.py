@@ -41,7 +41,7 @@ from biosynth.core._builtin_generators import AttributeSampler, AttributeSpecs, 
 from biosynth.core._corpus import Corpus, CorpusRow, read_corpus, read_text_file
 from biosynth.core._generator import Draft, Generator, GeneratorParams, SampleFailure, SampleRequest, StepContext
 from biosynth.core._retry import Accepted, Rejected, retry_until_valid
-from biosynth.core._seeding import attempt_seed, derive_seed, rng
+from biosynth.core._seeding import attempt_seed, derive_seed, rng, seeded_torch
 from biosynth.core._structured import (
     RETRY_TEMPLATE,
     StructuredPrompt,
@@ -124,7 +124,7 @@ __all__ = [
     "StepContext", "StructuredPrompt", "StructuredResult", "TargetDistribution", "TemplateText",
     "achieved_distribution", "attempt_seed", "balance_facts", "derive_seed", "extract_json", "generate_structured",
     "json_instruction", "read_corpus", "read_table", "read_text_file", "render_messages", "retry_turns",
-    "retry_until_valid", "rng", "target_value",
+    "retry_until_valid", "rng", "seeded_torch", "target_value",
     # the one table schema
     "ColumnSpec", "ColumnType", "FixedCombinations", "Inequality", "TableMetadata", "column_types_from", "detect_metadata",
     "read_table_metadata", "table_metadata_from",

@@ -25,6 +25,7 @@ from biosynth.core import (
     VisitSequencePayload,
     check_model_folder,
     derive_seed,
+    seeded_torch,
     write_model_folder,
 )
 from biosynth.tabular._ehr.halo_network import HaloConfig, HaloNetwork
@@ -153,8 +154,7 @@ class Halo:
                               "one) and time-gap bins (gap_edges)")
         encoded = [vocabulary.encode(p, where=f"patient {i}") for i, p in enumerate(patients)]
         encoded, held_out = _validation_split(encoded, training)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(training.seed)
+        with seeded_torch(training.seed):
             network = HaloNetwork(config, vocabulary.size, vocabulary.gap_days)
             validation: list[tuple[int, float]] = []
             losses = _train(network, encoded, vocabulary.size, training, on_step, held_out, validation)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from biosynth.core import ConfigError, InputDataError, SampleFailure, derive_seed
+from biosynth.core import ConfigError, InputDataError, SampleFailure, derive_seed, seeded_torch
 from biosynth.tabular._conditions import Conditions
 from biosynth.tabular._llm.constrained_decoding import RowGrammar, RowPlan, TokenIndex
 from biosynth.tabular._llm.finetuned_tokens import RowTokenizer, check_roundtrip, hf_tokenizer, load_tokenizer, table_tokenizer
@@ -105,8 +105,7 @@ class FinetunedLM(Synthesizer):
         else:
             tokenizer = table_tokenizer(codec)
         check_roundtrip(tokenizer, codec.row_text(texts[0], names))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
+        with seeded_torch(cfg.seed):
             model = _load_base(Path(cfg.base_model)) if cfg.base_model is not None else \
                 _new_gpt2(cfg, tokenizer, _max_row_tokens(codec) + 2)
             self.codec, self.tokenizer, self.model = codec, tokenizer, model

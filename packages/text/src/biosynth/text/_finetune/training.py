@@ -23,7 +23,7 @@ import torch
 from torch.nn import functional as F
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
-from biosynth.core import ConfigError, software_versions, weights_sha256, write_model_folder
+from biosynth.core import ConfigError, seeded_torch, software_versions, weights_sha256, write_model_folder
 from biosynth.text._backends.transformers import (
     TransformersConfig,
     TransformersLanguageModel,
@@ -85,11 +85,11 @@ def finetune_corpus(config: FinetuneConfig, corpus: Corpus, *, progress: Trainin
              "(%d truncated, %d split)", base.model_ref.name, config.mode.value, config.method, len(corpus.examples),
              len(corpus.sources), len(encoded.sequences), max_length, encoded.truncated, encoded.split)
 
-    torch.manual_seed(config.seed)  # LoRA's initial weights and dropout draw from the global generator
-    trainable: torch.nn.Module = _with_lora(model, config) if config.lora else model
-    pad_id = base._pad_id
-    result = _train(trainable, encoded, config, pad_id=pad_id, device=base._device,
-                    progress=progress or default_progress())
+    with seeded_torch(config.seed):  # LoRA's initial weights and dropout draw from the global generator
+        trainable: torch.nn.Module = _with_lora(model, config) if config.lora else model
+        pad_id = base._pad_id
+        result = _train(trainable, encoded, config, pad_id=pad_id, device=base._device,
+                        progress=progress or default_progress())
     trainable.eval()
 
     keep_template = config.keep_chat_template
