@@ -1,8 +1,9 @@
 """Run by `hatch run test` before pytest: the system programs the tests need, installed when missing.
 
-The tests need one program that no Python package provides: a Chromium, which opens the evaluation
+The tests need programs that no Python package provides: a Chromium, which opens the evaluation
 report in a headless browser test (a browser downloaded by a test tool at run time cannot be had on
-these machines; Debian's `chromium` can). When it is missing this script installs it with apt-get if
+these machines; Debian's `chromium` can), and for biosynth-audio Debian's `espeak-ng` (the espeak voice)
+and `ffmpeg` (FFmpeg's libraries, which torchaudio's file I/O needs). When it is missing this script installs it with apt-get if
 it may (root, or sudo without a password); otherwise it stops at once, with exit status 2 and the one
 command to run, before any test starts.
 """
@@ -16,7 +17,8 @@ import sys
 from collections.abc import Callable, Mapping
 
 # Debian package -> the executables any of which satisfies it
-NEEDED: Mapping[str, tuple[str, ...]] = {"chromium": ("chromium", "chromium-browser")}
+NEEDED: Mapping[str, tuple[str, ...]] = {"chromium": ("chromium", "chromium-browser"), "espeak-ng": ("espeak-ng",),
+                                         "ffmpeg": ("ffmpeg",)}
 
 
 def missing_packages(which: Callable[[str], str | None] = shutil.which) -> list[str]:
@@ -47,7 +49,8 @@ def main() -> int:
     command = install_command(missing, euid=os.geteuid())
     wanted = " ".join(missing)
     if command is None:
-        print(f"the tests need Debian's {wanted} (the evaluation report opens in a headless browser test); "
+        print(f"the tests need Debian's {wanted} (a headless browser for the evaluation report; espeak-ng and ffmpeg "
+              "for the audio tests); "
               f"install it, then run `hatch run test` again:\n    sudo apt-get install -y {wanted}", file=sys.stderr)
         return 2
     print(f"installing what the tests need: {wanted} ({' '.join(command)})", flush=True)

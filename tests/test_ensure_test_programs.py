@@ -20,9 +20,10 @@ def which_of(*present: str):
 
 
 def test_a_present_browser_needs_nothing() -> None:
-    assert ensure.missing_packages(which_of("chromium")) == []
-    assert ensure.missing_packages(which_of("chromium-browser")) == []
-    assert ensure.missing_packages(which_of("firefox")) == ["chromium"]
+    assert ensure.missing_packages(which_of("chromium", "espeak-ng", "ffmpeg")) == []
+    assert ensure.missing_packages(which_of("chromium-browser", "espeak-ng", "ffmpeg")) == []
+    assert ensure.missing_packages(which_of("firefox", "espeak-ng", "ffmpeg")) == ["chromium"]
+    assert ensure.missing_packages(which_of("chromium")) == ["espeak-ng", "ffmpeg"]
 
 
 def test_root_installs_with_apt_and_others_only_with_passwordless_sudo() -> None:
@@ -48,9 +49,10 @@ def test_without_a_way_to_install_it_stops_at_once_with_the_command(tmp_path: Pa
 def test_with_the_browser_on_path_it_passes_silently(tmp_path: Path) -> None:
     bare = tmp_path / "bin"
     bare.mkdir()
-    browser = bare / "chromium"
-    browser.write_text("#!/bin/sh\n")
-    browser.chmod(0o755)
+    for name in ("chromium", "espeak-ng", "ffmpeg"):
+        program = bare / name
+        program.write_text("#!/bin/sh\n")
+        program.chmod(0o755)
     done = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True,
                           env={**os.environ, "PATH": str(bare)})
     assert done.returncode == 0 and done.stdout == "" and done.stderr == ""

@@ -1,4 +1,4 @@
-"""biosynth-audio installs beside core alone; until its generators land it registers none."""
+"""biosynth-audio installs beside core alone and registers its voices and generator by entry point."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ def test_installs_as_part_of_the_biosynth_namespace() -> None:
     assert any(r.startswith("biosynth-core") for r in requires)
 
 
-def test_registers_no_generator_yet() -> None:
-    # No placeholder that pretends to generate: the first real generator replaces this test.
-    mine = [ep for group in ("biosynth.generators", "biosynth.llm_backends", "biosynth.metrics")
-            for ep in md.entry_points(group=group) if ep.dist is not None and ep.dist.name == "biosynth-audio"]
-    assert mine == []
+def test_registers_its_voices() -> None:
+    mine = {ep.name for ep in md.entry_points(group="biosynth.tts_voices") if ep.dist and ep.dist.name == "biosynth-audio"}
+    assert mine == {"piper", "espeak"}

@@ -1,0 +1,1 @@
+"""TTS voices: components of kind `tts_voice` (piper, espeak-ng)."""
