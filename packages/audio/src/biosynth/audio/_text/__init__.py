@@ -1,0 +1,1 @@
+"""Clinical text normalisation before synthesis (numbers, doses, units, times, abbreviations, drug names)."""
