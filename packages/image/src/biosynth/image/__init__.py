@@ -1,1 +1,12 @@
-"""biosynth image: diffusion pipelines and prompt writing for medical images."""
+"""biosynth image: diffusion pipelines and prompt writing for medical images.
+
+Nothing here imports torch or diffusers: they load when a pipeline component is built (the `diffusers`
+extra), so the package and its entry points install and list without them.
+"""
+
+from biosynth.image._components import DiffusersPipeline, LoraAdapter
+from biosynth.image._png import PROVENANCE_KEY, encode_png, read_png_provenance
+from biosynth.image._text_to_image import TextToImage, TextToImageParams
+
+__all__ = ["PROVENANCE_KEY", "DiffusersPipeline", "LoraAdapter", "TextToImage", "TextToImageParams", "encode_png",
+           "read_png_provenance"]

@@ -1,0 +1,189 @@
+"""What `text_to_image`, `image_to_image` and `inpaint` share: the pipeline and LoRA components, the scheduler,
+the prompt, one seeded `torch.Generator` per image, and the output file (PNG or DICOM) with its provenance.
+
+Each image is made by its own pipeline call with its own generator seeded from the sample's seed, so an image
+depends only on its request: batch composition never changes it (core's batch-split contract checks this).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Self, TypeVar
+
+from pydantic import Field, field_validator, model_validator
+
+from biosynth.core import (
+    ComponentKind,
+    ComponentSpec,
+    ConfigError,
+    Draft,
+    GenerationError,
+    Generator,
+    GeneratorParams,
+    ImagePayload,
+    ModelRef,
+    Provenance,
+    SampleRequest,
+    StepContext,
+    Strategy,
+    derive_seed,
+)
+from biosynth.image._components import LORA_BACKEND, PIPELINE_BACKEND
+from biosynth.image._prompt import ImagePrompt, PromptBuilder, PromptParams
+from biosynth.image._schedulers import SchedulerName
+
+OutputFormat = Literal["png", "dicom"]
+
+
+def _shorthand(value: Any, kind: ComponentKind, backend: str) -> Any:
+    """A plain path stands for `{kind: ..., backend: ..., params: {path: ...}}`."""
+    if isinstance(value, (str, Path)):
+        return {"kind": kind.value, "backend": backend, "params": {"path": str(value)}}
+    return value
+
+
+class DiffusionParams(GeneratorParams):
+    """Parameters every diffusion generator shares."""
+
+    pipeline: ComponentSpec = Field(description="a diffusers Stable Diffusion folder (a path, or the spec {kind: "
+                                                "diffusion_pipeline, backend: diffusers, params: {path: ...}})")
+    loras: tuple[ComponentSpec, ...] = Field((), description="LoRA adapters (paths to .safetensors, or lora_adapter "
+                                                              "specs with a `scale`)")
+    prompt: PromptParams = PromptParams()
+    negative_prompt: str | None = None
+    scheduler: SchedulerName | None = Field(None, description="None keeps the folder's scheduler")
+    steps: int = Field(30, ge=1, le=1000)
+    guidance: float = Field(7.5, ge=0.0, le=50.0)
+    width: int | None = Field(None, ge=8, le=4096, multiple_of=8, description="None: the pipeline's default size")
+    height: int | None = Field(None, ge=8, le=4096, multiple_of=8)
+    grayscale: bool = Field(False, description="store single-channel images (e.g. radiographs)")
+    format: OutputFormat = "png"
+
+    @field_validator("pipeline", mode="before")
+    @classmethod
+    def _pipeline_shorthand(cls, value: Any) -> Any:
+        return _shorthand(value, ComponentKind.DIFFUSION_PIPELINE, PIPELINE_BACKEND)
+
+    @field_validator("loras", mode="before")
+    @classmethod
+    def _lora_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [_shorthand(v, ComponentKind.LORA_ADAPTER, LORA_BACKEND) for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _kinds(self) -> Self:
+        if self.pipeline.kind is not ComponentKind.DIFFUSION_PIPELINE:
+            raise ValueError(f"pipeline: expected a diffusion_pipeline, got a {self.pipeline.describe()}")
+        for spec in self.loras:
+            if spec.kind is not ComponentKind.LORA_ADAPTER:
+                raise ValueError(f"loras: expected lora_adapter specs, got a {spec.describe()}")
+        return self
+
+
+ParamsT = TypeVar("ParamsT", bound=DiffusionParams)
+
+
+class DiffusionGenerator(Generator[ParamsT]):
+    """Base of the diffusion generators: subclasses name their `task` and add pipeline inputs per request."""
+
+    task: ClassVar[str]
+
+    def _setup(self, ctx: StepContext) -> None:
+        resolved = ctx.component(self.params.pipeline)
+        self._pipeline = resolved.component
+        self._model_ref: ModelRef = resolved.model_ref
+        adapters, self._lora_refs = [], []
+        for i, spec in enumerate(self.params.loras):
+            lora = ctx.component(spec)
+            adapters.append((f"lora{i}", lora.component.file, lora.component.scale))
+            self._lora_refs.append({**lora.model_ref.model_dump(mode="json"), "scale": lora.component.scale})
+        self._pipeline.load_loras(adapters)
+        self._prompts = PromptBuilder(self.params.prompt, self.name)
+        self._prompts.setup(ctx)
+        self._task_setup(ctx)
+
+    def _task_setup(self, ctx: StepContext) -> None:
+        """Hook: read the task's inputs once per step."""
+
+    def _task_inputs(self, request: SampleRequest, size: tuple[int, int] | None) -> dict[str, Any]:
+        """Hook: the pipeline arguments this task adds (input image, mask, strength)."""
+        return {}
+
+    def _task_facts(self) -> dict[str, Any]:
+        """Hook: what the task adds to `extra` (e.g. the input image's fingerprint)."""
+        return {}
+
+    def _generate(self, requests: list[SampleRequest], ctx: StepContext) -> list[Draft | GenerationError]:
+        prompts = self._prompts.build(requests, ctx)
+        outcomes: list[Draft | GenerationError] = []
+        for request, prompt in zip(requests, prompts, strict=True):
+            if isinstance(prompt, GenerationError):
+                outcomes.append(prompt)
+                continue
+            try:
+                outcomes.append(self._image(request, prompt, ctx))
+            except GenerationError as err:
+                outcomes.append(err)
+        return outcomes
+
+    def _image(self, request: SampleRequest, prompt: ImagePrompt, ctx: StepContext) -> Draft:
+        import torch
+
+        params = self.params
+        pipe = self._pipeline.for_task(self.task, params.scheduler)
+        image_seed = derive_seed(request.seed, "image")
+        generator = torch.Generator(device="cpu").manual_seed(image_seed)
+        size = (params.width, params.height) if params.width and params.height else None
+        kwargs: dict[str, Any] = {"prompt": prompt.text, "negative_prompt": params.negative_prompt,
+                                  "num_inference_steps": params.steps, "guidance_scale": params.guidance,
+                                  "generator": generator, "output_type": "pil",
+                                  **self._task_inputs(request, size)}
+        if params.width is not None:
+            kwargs["width"] = params.width
+        if params.height is not None:
+            kwargs["height"] = params.height
+        try:
+            image = pipe(**kwargs).images[0]
+        except (ValueError, RuntimeError) as err:
+            raise GenerationError(f"{self.name}: the pipeline failed: {err}") from None
+        if params.grayscale:
+            image = image.convert("L")
+        extra: dict[str, Any] = {
+            "image_seed": image_seed, "scheduler": params.scheduler or type(pipe.scheduler).__name__,
+            "scheduler_class": type(pipe.scheduler).__name__, "steps": params.steps, "guidance": params.guidance,
+            "negative_prompt": params.negative_prompt, "width": image.width, "height": image.height,
+            "pipeline_class": type(pipe).__name__, "loras": self._lora_refs, **self._task_facts(),
+        }
+        if prompt.attributes is not None:
+            extra["attributes"] = prompt.attributes
+        if prompt.writer is not None:
+            extra["prompt_writer"] = prompt.writer
+        strategy = (Strategy.DIFFUSION,) + ((Strategy.ATTRIBUTE_SAMPLING,) if prompt.attributes is not None else ())
+        draft = Draft(payload=_placeholder(image.width, image.height), labels=prompt.labels, model=self._model_ref,
+                      prompt=prompt.ref, strategy=strategy, extra=extra)
+        media = self._write(request, image, draft, ctx)
+        caption = None if prompt.ref.redacted else prompt.text
+        payload = ImagePayload(media=media, width=image.width, height=image.height, caption=caption)
+        return draft.model_copy(update={"payload": payload})
+
+    def _write(self, request: SampleRequest, image: Any, draft: Draft, ctx: StepContext) -> Any:
+        """The image file through core's `write_media`, carrying the provenance the record will hold."""
+        provenance = Provenance(generator=self.name, generator_version=self.version(), step=ctx.step,
+                                seed=request.seed, **draft.facts())
+        embedded = {"record_id": f"{ctx.step}-{request.index:06d}",
+                    "parents": [request.input.id] if request.input is not None else [],
+                    "labels": draft.labels, "provenance": provenance.model_dump(mode="json", exclude={"created_at"})}
+        if self.params.format == "png":
+            from biosynth.image._png import encode_png
+
+            return ctx.write_media(request.index, ".png", encode_png(image, embedded), "image/png")
+        raise ConfigError(f"{self.name}: output format {self.params.format!r} is not available")
+
+
+def _placeholder(width: int, height: int) -> ImagePayload:
+    """A payload to build the draft's facts before the file exists (replaced by the real one)."""
+    from biosynth.core import MediaRef
+
+    return ImagePayload(media=MediaRef(path="pending", sha256="0" * 64, mime_type="image/png", bytes=0),
+                        width=width, height=height)
