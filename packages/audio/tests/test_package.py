@@ -16,3 +16,8 @@ def test_installs_as_part_of_the_biosynth_namespace() -> None:
 def test_registers_its_voices() -> None:
     mine = {ep.name for ep in md.entry_points(group="biosynth.tts_voices") if ep.dist and ep.dist.name == "biosynth-audio"}
     assert mine == {"piper", "espeak"}
+
+
+def test_registers_its_generator() -> None:
+    mine = {ep.name for ep in md.entry_points(group="biosynth.generators") if ep.dist and ep.dist.name == "biosynth-audio"}
+    assert mine == {"dialogue_audio"}
