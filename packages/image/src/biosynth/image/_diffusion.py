@@ -29,6 +29,7 @@ from biosynth.core import (
     derive_seed,
 )
 from biosynth.image._components import LORA_BACKEND, PIPELINE_BACKEND
+from biosynth.image._dicom import DicomParams
 from biosynth.image._prompt import ImagePrompt, PromptBuilder, PromptParams
 from biosynth.image._schedulers import SchedulerName
 
@@ -57,7 +58,9 @@ class DiffusionParams(GeneratorParams):
     width: int | None = Field(None, ge=8, le=4096, multiple_of=8, description="None: the pipeline's default size")
     height: int | None = Field(None, ge=8, le=4096, multiple_of=8)
     grayscale: bool = Field(False, description="store single-channel images (e.g. radiographs)")
-    format: OutputFormat = "png"
+    format: OutputFormat = Field("png", description="png (provenance in a text chunk) or dicom (a synthetic Secondary "
+                                                    "Capture; the `dicom` extra)")
+    dicom: DicomParams = DicomParams()
 
     @field_validator("pipeline", mode="before")
     @classmethod
@@ -90,6 +93,12 @@ class DiffusionGenerator(Generator[ParamsT]):
     task: ClassVar[str]
 
     def _setup(self, ctx: StepContext) -> None:
+        if self.params.format == "dicom":
+            try:
+                import highdicom  # noqa: F401
+            except ImportError:
+                raise ConfigError(f"{self.name}: format 'dicom' needs pydicom and highdicom: "
+                                  "pip install 'biosynth-image[dicom]'") from None
         resolved = ctx.component(self.params.pipeline)
         self._pipeline = resolved.component
         self._model_ref: ModelRef = resolved.model_ref
@@ -178,7 +187,12 @@ class DiffusionGenerator(Generator[ParamsT]):
             from biosynth.image._png import encode_png
 
             return ctx.write_media(request.index, ".png", encode_png(image, embedded), "image/png")
-        raise ConfigError(f"{self.name}: output format {self.params.format!r} is not available")
+        from biosynth.image._dicom import encode_dicom
+
+        case_id = request.input.case_id if request.input is not None else f"case-{ctx.step}-{request.index:06d}"
+        data = encode_dicom(image, embedded, seed=request.seed, index=request.index, case_id=case_id,
+                            model_name=self._model_ref.name, software_version=self.version(), params=self.params.dicom)
+        return ctx.write_media(request.index, ".dcm", data, "application/dicom")
 
 
 def _placeholder(width: int, height: int) -> ImagePayload:
