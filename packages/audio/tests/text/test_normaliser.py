@@ -37,6 +37,7 @@ def test_doses_units_and_frequencies(say: ClinicalNormaliser, written: str, spok
     ("BP 135/85 mmHg today", "blood pressure one thirty-five over eighty-five today"),
     ("105/60", "one oh five over sixty"),
     ("100/70", "one hundred over seventy"),
+    ("120 over 80", "one twenty over eighty"),
 ])
 def test_blood_pressure(say: ClinicalNormaliser, written: str, spoken: str) -> None:
     assert say(written) == spoken

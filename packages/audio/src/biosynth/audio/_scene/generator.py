@@ -60,6 +60,7 @@ class Utterance:
     attempts: int = 1
     wer: float | None = None
     asr_text: str | None = None
+    asr_attempts: tuple[dict[str, Any], ...] = ()
 
 
 class DialogueAudio(Generator[DialogueAudioParams]):
@@ -134,7 +135,7 @@ class DialogueAudio(Generator[DialogueAudioParams]):
         roles = [cast[t.role] for t in dialogue.turns]
         if self._checker is not None:
             return self._checker.speak_checked(spoken, texts, seeds, [r.voice for r in roles],
-                                               lambda speech, i: self._prepare(speech, roles[i]))
+                                               lambda speech, i: self._prepare(speech, roles[i]), self.params.sample_rate)
         return [self._one(r, s, sd) for r, s, sd in zip(roles, spoken, seeds, strict=True)]
 
     def _one(self, member: _Cast, text: str, seed: int) -> Utterance:
@@ -191,7 +192,8 @@ class DialogueAudio(Generator[DialogueAudioParams]):
                                    (json.dumps(nemo, ensure_ascii=False) + "\n").encode(), "application/jsonl")
         attempts = max(u.attempts for u in utterances)
         first = next(iter(cast.values()))
-        per_turn = [{**t.model_dump(), "voice": u.settings, "attempts": u.attempts, "wer": u.wer, "asr_text": u.asr_text}
+        per_turn = [{**t.model_dump(), "voice": u.settings, "attempts": u.attempts, "wer": u.wer, "asr_text": u.asr_text,
+                     "asr_attempts": list(u.asr_attempts)}
                     for t, u in zip(turns, utterances, strict=True)]
         extra: dict[str, Any] = {
             "synthetic_speech": True, "marker": SYNTHETIC_MARKER, "voices": voices, "scene": scene, "turns": per_turn,

@@ -120,6 +120,7 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     # blood pressure 120/80 (mmHg)
     (re.compile(r"\b(\d{2,3})\s*/\s*(\d{2,3})\b(?:\s*mm\s?Hg\b)?"),
      lambda m: f"{paired(int(m[1]))} over {paired(int(m[2]))}"),
+    (re.compile(r"\b(\d{2,3}) over (\d{2,3})\b"), lambda m: f"{paired(int(m[1]))} over {paired(int(m[2]))}"),
     # doses with a rate unit: 5 mg/kg, 10 mg/dL
     (re.compile(rf"\b({_NUM})\s*({_UNIT_ALT})/({_PER_ALT})\b"),
      lambda m: f"{_number(m[1])} {_unit(m[1], m[2])} per {_PER[m[3]]}"),

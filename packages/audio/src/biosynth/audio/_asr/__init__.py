@@ -1,0 +1,1 @@
+"""The per-utterance ASR check: offline Whisper transcribes each synthesised turn; WER against its script."""
