@@ -34,6 +34,10 @@ def test_report_html_renders_in_headless_chromium(tmp_path: Path, real_table, sy
     assert "<svg" in rendered
     for result in report.results:
         assert result.name in rendered
+    # the first screen: verdicts; then a matplotlib drawing for every scored column, as the browser parsed them
+    assert rendered.index("Verdicts") < rendered.index("Summary")
+    drawn = re.findall(r'<figure class="column-plot" data-column="([^"]+)"><svg', rendered)
+    assert drawn == [c for c, kind in report.columns.items() if kind != "other"]
     shot = tmp_path / "report.png"
     subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1200,2000",
                     f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)

@@ -10,7 +10,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from biosynth.core import ConfigError, atomic_write_text
+from biosynth.eval._plots import REAL, SYNTHETIC, association_heatmaps, distribution_plot, scoped
 from biosynth.eval._result import MetricResult
+from biosynth.eval._verdicts import verdicts
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
@@ -34,6 +36,10 @@ class EvaluationReport(BaseModel):
     software: dict[str, str]
     results: tuple[MetricResult, ...]
     provenance: dict[str, Any] | None = Field(None, description="checklist read from the dataset manifest")
+    references: dict[str, Any] = Field(default_factory=dict, description="reference points computed in the same "
+                                       "run, that the verdicts compare with (e.g. the real-vs-real fidelity ceiling)")
+    figures: dict[str, Any] | None = Field(None, description="the data the HTML plots draw (distributions, "
+                                           "associations), so that report.json alone can redraw them")
 
     def result(self, name: str) -> MetricResult:
         for item in self.results:
@@ -86,6 +92,12 @@ body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
 th{background:#f3f3f3}.failed{color:#b00020}.na{color:#777}.leak{color:#b00020;font-weight:bold}
 section{margin-bottom:2rem}small{color:#555}
+.verdicts li{margin:.35rem 0;padding:.35rem .6rem;border-left:6px solid #999;list-style:none;background:#fafafa}
+.tone-good{border-color:#2e7d32!important}.tone-caution{border-color:#e0a800!important}
+.tone-poor{border-color:#c62828!important}.tone-leak{border-color:#b00020!important;color:#b00020;font-weight:bold}
+.tone-not_measured{border-color:#999!important;color:#555}.tone-info{border-color:#3b6ea8!important}
+.plots{display:flex;flex-wrap:wrap;gap:.8rem}.plots figure{margin:0}.plots svg{max-width:360px;height:auto}
+.heatmap svg{max-width:100%;height:auto}
 """
 
 
@@ -141,6 +153,36 @@ def _scores_table(rows: list[dict[str, Any]]) -> str:
             + body + "</table>") if rows else ""
 
 
+_STATUS_SHOWN = {"ok": "computed", "not_applicable": "not applicable"}
+
+
+def _verdict_section(report: EvaluationReport) -> str:
+    """The first screen: one sentence per family, each against its reference point."""
+    items = "".join(f"<li class='tone-{v.tone}'><b>{html.escape(v.family.capitalize())}.</b> "
+                    f"{html.escape(v.sentence)}</li>"
+                    for v in verdicts(report.results, report.references, report.modality))
+    return f"<section id='verdicts'><h2>Verdicts</h2><ul class='verdicts'>{items}</ul></section>" if items else ""
+
+
+def _figures_section(figures: dict[str, Any]) -> str:
+    """Real beside synthetic for every column, and the association heatmaps."""
+    parts = ["<section id='columns'><h2>Real and synthetic, column by column</h2>",
+             f"<p><small><span style='color:{REAL}'>&#9632; real</span> (filled) &nbsp; "
+             f"<span style='color:{SYNTHETIC}'>&#9632; synthetic</span> (outline for numbers): share of each "
+             "table's rows in each bin or category; numbers share the real table's bins.</small></p>"
+             "<div class='plots'>"]
+    for i, item in enumerate(figures.get("distributions", [])):
+        parts.append(f"<figure class='column-plot' data-column='{html.escape(str(item['column']), quote=True)}'>"
+                     f"{scoped(distribution_plot(item), f'c{i}')}</figure>")
+    parts.append("</div>")
+    associations = figures.get("associations")
+    if associations and len(associations.get("columns", [])) >= 2:
+        parts.append("<h3>Pairwise association</h3><figure class='heatmap'>"
+                     f"{scoped(association_heatmaps(associations), 'assoc')}</figure>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def render_html(report: EvaluationReport) -> str:
     """One HTML file with inline CSS and SVG plots: no scripts, no external assets."""
     out = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>biosynth evaluation</title>",
@@ -149,6 +191,7 @@ def render_html(report: EvaluationReport) -> str:
            f"<p><small>{html.escape(report.created_at)} · seed {report.seed} · real {report.n_real} rows · synthetic "
            f"{report.n_synthetic} rows · holdout {report.n_holdout if report.n_holdout is not None else 'none'} · "
            + html.escape(", ".join(f"{k} {v}" for k, v in report.software.items())) + "</small></p>"]
+    out.append(_verdict_section(report))
     out.append("<section id='summary'><h2>Summary</h2><table><tr><th>metric</th><th>family</th><th>value</th>"
                "<th>interval</th><th>better</th><th>status</th><th>notes</th></tr>")
     for r in report.results:
@@ -158,7 +201,7 @@ def render_html(report: EvaluationReport) -> str:
         interval = f"[{_fmt(r.ci.low)}, {_fmt(r.ci.high)}] {r.ci.method}" if r.ci else "—"
         out.append(f"<tr><td>{html.escape(r.name)}</td><td>{r.family.value}</td><td>{_fmt(r.value)}</td>"
                    f"<td>{html.escape(interval)}</td><td>{r.direction.value.split('_')[0]}</td>"
-                   f"<td class='{status_class}'>{r.status}</td>"
+                   f"<td class='{status_class}'>{_STATUS_SHOWN.get(r.status, r.status)}</td>"
                    f"<td class='{'leak' if leak else ''}'>{html.escape(notes)}</td></tr>")
     out.append("</table></section>")
     if report.modality == "ehr":
@@ -168,6 +211,8 @@ def render_html(report: EvaluationReport) -> str:
                    "and consecutive-visit pair probabilities (per patient and per visit), and 1 - KS distance of "
                    "visits per patient and codes per visit; bars clipped to [0, 1], the value printed.</small></p>"
                    + _bar_chart(rows, "visit-sequence fidelity") + "</section>")
+    if report.figures:
+        out.append(_figures_section(report.figures))
     for family in ("fidelity", "diversity", "utility", "privacy", "memorisation", "factuality"):
         chosen = [r for r in report.results if r.family.value == family]
         if not chosen:

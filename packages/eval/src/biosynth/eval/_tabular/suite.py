@@ -13,9 +13,11 @@ from biosynth.eval._measure import check_bootstrap
 from biosynth.eval._plugins import plugin_metrics
 from biosynth.eval._report import SOFTWARE, EvaluationReport
 from biosynth.eval._tabular.attribute_inference import attribute_inference_cap, attribute_inference_nn
+from biosynth.eval._tabular.ceiling import fidelity_ceiling
 from biosynth.eval._tabular.columns import ColumnKind, ColumnKinds, MetadataLike, check_tables
 from biosynth.eval._tabular.detection import detection_auc
 from biosynth.eval._tabular.fidelity import category_coverage, missingness_similarity, quality_report, range_coverage
+from biosynth.eval._tabular.figures import table_figures
 from biosynth.eval._tabular.privacy import distance_to_closest_record, exact_copy_rate, membership_inference_distance
 from biosynth.eval._tabular.privacy_density import membership_inference_density
 from biosynth.eval._tabular.utility import utility_tstr
@@ -75,4 +77,6 @@ def evaluate_tabular(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
         n_real=len(real), n_synthetic=len(synthetic), n_holdout=None if holdout is None else len(holdout),
         columns={name: kind.value for name, kind in meta.columns.items()}, software=software_versions(SOFTWARE),
         results=tuple(results), provenance=provenance,
+        references={"fidelity_ceiling": fidelity_ceiling(real, len(synthetic), meta, derive_seed(seed, "ceiling"))},
+        figures=table_figures(real, synthetic, meta),
     )
