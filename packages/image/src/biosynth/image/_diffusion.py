@@ -115,13 +115,9 @@ class DiffusionGenerator(Generator[ParamsT]):
     def _task_setup(self, ctx: StepContext) -> None:
         """Hook: read the task's inputs once per step."""
 
-    def _task_inputs(self, request: SampleRequest, size: tuple[int, int] | None) -> dict[str, Any]:
-        """Hook: the pipeline arguments this task adds (input image, mask, strength)."""
-        return {}
-
-    def _task_facts(self) -> dict[str, Any]:
-        """Hook: what the task adds to `extra` (e.g. the input image's fingerprint)."""
-        return {}
+    def _task_inputs(self, request: SampleRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Hook: the pipeline arguments this task adds (input image, mask, strength) and what it records of them."""
+        return {}, {}
 
     def _generate(self, requests: list[SampleRequest], ctx: StepContext) -> list[Draft | GenerationError]:
         prompts = self._prompts.build(requests, ctx)
@@ -143,15 +139,12 @@ class DiffusionGenerator(Generator[ParamsT]):
         pipe = self._pipeline.for_task(self.task, params.scheduler)
         image_seed = derive_seed(request.seed, "image")
         generator = torch.Generator(device="cpu").manual_seed(image_seed)
-        size = (params.width, params.height) if params.width and params.height else None
+        inputs, input_facts = self._task_inputs(request)
         kwargs: dict[str, Any] = {"prompt": prompt.text, "negative_prompt": params.negative_prompt,
                                   "num_inference_steps": params.steps, "guidance_scale": params.guidance,
-                                  "generator": generator, "output_type": "pil",
-                                  **self._task_inputs(request, size)}
-        if params.width is not None:
-            kwargs["width"] = params.width
-        if params.height is not None:
-            kwargs["height"] = params.height
+                                  "generator": generator, "output_type": "pil", **inputs}
+        if self.task == "text_to_image":  # the other tasks take their size from the input image
+            kwargs.update({k: v for k, v in (("width", params.width), ("height", params.height)) if v is not None})
         try:
             image = pipe(**kwargs).images[0]
         except (ValueError, RuntimeError) as err:
@@ -162,7 +155,7 @@ class DiffusionGenerator(Generator[ParamsT]):
             "image_seed": image_seed, "scheduler": params.scheduler or type(pipe.scheduler).__name__,
             "scheduler_class": type(pipe.scheduler).__name__, "steps": params.steps, "guidance": params.guidance,
             "negative_prompt": params.negative_prompt, "width": image.width, "height": image.height,
-            "pipeline_class": type(pipe).__name__, "loras": self._lora_refs, **self._task_facts(),
+            "pipeline_class": type(pipe).__name__, "loras": self._lora_refs, **input_facts,
         }
         if prompt.attributes is not None:
             extra["attributes"] = prompt.attributes

@@ -18,6 +18,7 @@ from biosynth.core import (
     DecodingConfig,
     DialoguePayload,
     GenerationError,
+    ImagePayload,
     LanguageModel,
     ModelRef,
     PromptRef,
@@ -200,6 +201,8 @@ def _record_content(record: Record) -> tuple[dict[str, Scalar], str]:
         return {}, payload.text
     if isinstance(payload, QAPayload):
         return {}, payload.answer
+    if isinstance(payload, ImagePayload):
+        return {}, payload.caption or ""
     if isinstance(payload, DialoguePayload):
         return {}, " ".join(t.text for t in payload.turns)
     return {}, ""
