@@ -84,6 +84,8 @@ def _is_biosynth_report(path: Path) -> bool:
         document = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
+    if isinstance(document, dict) and document.get("kind") == "biosynth-comparison":
+        return True
     return isinstance(document, dict) and {"schema_version", "modality", "results", "software"} <= document.keys()
 
 
