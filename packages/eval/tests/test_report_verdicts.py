@@ -80,3 +80,26 @@ def test_every_scored_column_has_a_plot_and_the_json_can_redraw_it(real_table, s
     ids = re.findall(r'\bid="([^"]+)"', page)
     assert len(ids) == len(set(ids))  # drawings on one page never share an element id
     assert "<td class=''>computed</td>" in page and ">ok<" not in page
+
+
+def test_visit_and_text_reports_draw_their_distributions_and_samples(tiny_embedder) -> None:
+    from biosynth.eval import evaluate_text, evaluate_visits
+
+    real = [[["a", "b"], ["b"], ["c"]], [["a"], ["a", "c"]], [["b", "c"], ["a"]]] * 10
+    synthetic = [[["a"], ["b", "c"]], [["a", "b"], ["b"]], [["c"]]] * 10
+    visits = evaluate_visits(real, synthetic, seed=0, n_bootstrap=0)
+    page = render_html(visits)
+    assert re.findall(r"data-column='([^']+)'><svg", page) == ["visits per patient", "codes per visit"]
+    per_patient = visits.figures["distributions"][0]
+    # real patients have 3, 2, 2 visits and synthetic 2, 2, 1: whole-number bins, widened to the synthetic minimum
+    assert per_patient["edges"] == [1.0, 1.5, 2.5, 3.5]
+    assert per_patient["real"] == pytest.approx([0, 2 / 3, 1 / 3])
+    assert per_patient["synthetic"] == pytest.approx([1 / 3, 2 / 3, 0])
+
+    texts = ["The patient has stable asthma.", "Hypertension is well controlled on lisinopril."] * 10
+    cards = [{"text": "Synthetic note one.", "provenance": {"generator": "clinical_note", "seed": 11}}]
+    report = evaluate_text(texts, texts[::-1], seed=0, embedder=tiny_embedder, n_bootstrap=0, sample_cards=cards)
+    page = render_html(report)
+    assert "data-column='words per text'><svg" in page
+    card = page[page.index("<div class='card'>"):]
+    assert "Synthetic note one." in card and "<th>generator</th><td>clinical_note</td>" in card

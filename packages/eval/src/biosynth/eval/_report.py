@@ -100,6 +100,9 @@ section{margin-bottom:2rem}small{color:#555}
 .tone-not_measured{border-color:#999!important;color:#555}.tone-info{border-color:#3b6ea8!important}
 .plots{display:flex;flex-wrap:wrap;gap:.8rem}.plots figure{margin:0}.plots svg{max-width:360px;height:auto}
 .heatmap svg{max-width:100%;height:auto}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:.8rem}
+.card{border:1px solid #ccc;border-radius:6px;padding:.5rem .7rem;font-size:.9rem}.card p{white-space:pre-wrap}
+.card table{font-size:.75rem;margin:0}
 """
 
 
@@ -168,7 +171,7 @@ def _verdict_section(report: EvaluationReport) -> str:
 
 def _figures_section(figures: dict[str, Any]) -> str:
     """Real beside synthetic for every column, and the association heatmaps."""
-    parts = ["<section id='columns'><h2>Real and synthetic, column by column</h2>",
+    parts = [f"<section id='columns'><h2>{html.escape(figures.get('title', 'Real and synthetic'))}</h2>",
              f"<p><small><span style='color:{REAL}'>&#9632; real</span> (filled) &nbsp; "
              f"<span style='color:{SYNTHETIC}'>&#9632; synthetic</span> (outline for numbers): share of each "
              "table's rows in each bin or category; numbers share the real table's bins.</small></p>"
@@ -181,6 +184,16 @@ def _figures_section(figures: dict[str, Any]) -> str:
     if associations and len(associations.get("columns", [])) >= 2:
         parts.append("<h3>Pairwise association</h3><figure class='heatmap'>"
                      f"{scoped(association_heatmaps(associations), 'assoc')}</figure>")
+    samples = figures.get("samples") or []
+    if samples:
+        parts.append("<h3>Samples</h3><div class='cards'>")
+        for card in samples:
+            provenance = card.get("provenance") or {}
+            facts = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                            for k, v in provenance.items())
+            parts.append(f"<div class='card'><p>{html.escape(card['text'])}</p>"
+                         + (f"<table>{facts}</table>" if facts else "<small>no provenance given</small>") + "</div>")
+        parts.append("</div>")
     parts.append("</section>")
     return "".join(parts)
 

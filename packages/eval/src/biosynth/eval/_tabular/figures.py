@@ -19,7 +19,8 @@ MAX_HEATMAP_COLUMNS = 30
 def table_figures(real: pd.DataFrame, synthetic: pd.DataFrame, meta: ColumnKinds) -> dict[str, Any]:
     """`{"distributions": [...], "associations": {...}}` for `render_html`'s plots (shares, not counts, so that
     tables of different sizes compare)."""
-    return {"distributions": [_distribution(name, kind, real[name], synthetic[name])
+    return {"title": "Real and synthetic, column by column",
+            "distributions": [distribution(name, kind, real[name], synthetic[name])
                               for name, kind in meta.columns.items() if kind is not ColumnKind.OTHER],
             "associations": _associations(real, synthetic, meta)}
 
@@ -31,7 +32,8 @@ def _numbers(series: pd.Series, kind: ColumnKind) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").dropna().to_numpy(dtype=float)
 
 
-def _distribution(name: str, kind: ColumnKind, real: pd.Series, synthetic: pd.Series) -> dict[str, Any]:
+def distribution(name: str, kind: ColumnKind, real: pd.Series, synthetic: pd.Series) -> dict[str, Any]:
+    """One column's real and synthetic shares on shared bins (numbers, dates) or categories (the rest)."""
     missing = {"real": float(real.isna().mean()) if len(real) else 0.0,
                "synthetic": float(synthetic.isna().mean()) if len(synthetic) else 0.0}
     if kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):

@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from biosynth.core import ConfigError, Registry, default_sentence_encoder, derive_seed, software_versions
 from biosynth.eval._measure import Outcome, check_bootstrap, run_metric
 from biosynth.eval._plugins import plugin_metrics
 from biosynth.eval._report import SOFTWARE, EvaluationReport
 from biosynth.eval._result import Direction, Family, MetricResult
+from biosynth.eval._tabular.columns import ColumnKind
+from biosynth.eval._tabular.figures import distribution
 from biosynth.eval._text.common import check_texts
 from biosynth.eval._text.diversity import distinct_n, embedding_similarity, length_distribution, self_bleu
 from biosynth.eval._text.embeddings import Embedder, embed, embedder_name, embedder_sha256
@@ -29,7 +32,8 @@ def evaluate_text(real_texts: Sequence[str], synthetic_texts: Sequence[str],
                   sources: Sequence[str] | None = None, n_bootstrap: int = 200, level: float = 0.95,
                   reference_lm: CausalLMScorer | str | Path | None = None, real_labels: Sequence[Any] | None = None,
                   synthetic_labels: Sequence[Any] | None = None,
-                  provenance: dict[str, Any] | None = None, registry: Registry | None = None) -> EvaluationReport:
+                  provenance: dict[str, Any] | None = None, registry: Registry | None = None,
+                  sample_cards: Sequence[dict[str, Any]] | None = None) -> EvaluationReport:
     """Every text metric on one (real, synthetic) pair of corpora.
 
     `reference_corpus` is what the generator saw (training, few-shot or retrieval texts) for the memorisation
@@ -38,7 +42,9 @@ def evaluate_text(real_texts: Sequence[str], synthetic_texts: Sequence[str],
     makes the embedding metrics 'failed' with the reason, the others still run. `reference_lm` (a `CausalLMScorer`
     or a local model folder) adds the perplexity of both corpora; labels on either side (one per text) add label
     consistency, which says 'not_applicable' with the reason when a side lacks them. Metric plugins named `text.*`
-    in `registry` (default: the installed ones) run after these.
+    in `registry` (default: the installed ones) run after these. `sample_cards` (`{"text": ..., "provenance":
+    {...}}`, as `biosynth evaluate` builds them from the records) are shown in the report; default: the first few
+    synthetic texts without provenance.
     """
     check_bootstrap(n_bootstrap, level)
     real = check_texts(real_texts, "real_texts")
@@ -81,8 +87,22 @@ def evaluate_text(real_texts: Sequence[str], synthetic_texts: Sequence[str],
     return EvaluationReport(
         modality="text", created_at=datetime.now(UTC).isoformat(timespec="seconds"), seed=seed, n_real=len(real),
         n_synthetic=len(synthetic), n_holdout=None, columns={}, results=tuple(results), provenance=provenance,
-        software=_software(embedded, embedder),
+        software=_software(embedded, embedder), figures=text_figures(real, synthetic, sample_cards),
     )
+
+
+SAMPLE_CARDS = 6
+
+
+def text_figures(real: list[str], synthetic: list[str],
+                 cards: Sequence[dict[str, Any]] | None) -> dict[str, Any]:
+    """Words per text, real beside synthetic, and a few synthetic texts as cards (with provenance when given)."""
+    words = {side: pd.Series([len(t.split()) for t in texts], dtype=float)
+             for side, texts in (("real", real), ("synthetic", synthetic))}
+    shown = list(cards)[:SAMPLE_CARDS] if cards is not None else [{"text": t} for t in synthetic[:SAMPLE_CARDS]]
+    return {"title": "Real and synthetic texts",
+            "distributions": [distribution("words per text", ColumnKind.NUMERICAL, words["real"], words["synthetic"])],
+            "samples": [{"text": str(c.get("text", "")), "provenance": c.get("provenance")} for c in shown]}
 
 
 def _embed_both(real: list[str], synthetic: list[str],
