@@ -18,13 +18,15 @@ def test_installs_as_part_of_the_biosynth_namespace() -> None:
 
 def test_registers_its_generators_and_components() -> None:
     mine = {(ep.group, ep.name) for group in ("biosynth.generators", "biosynth.diffusion_pipelines",
-                                              "biosynth.lora_adapters")
+                                              "biosynth.lora_adapters", "biosynth.cli")
             for ep in md.entry_points(group=group) if ep.dist is not None and ep.dist.name == "biosynth-image"}
     assert {("biosynth.generators", "text_to_image"), ("biosynth.diffusion_pipelines", "diffusers"),
-            ("biosynth.lora_adapters", "safetensors")} <= mine
+            ("biosynth.lora_adapters", "safetensors"), ("biosynth.generators", "image_to_image"),
+            ("biosynth.generators", "inpaint"), ("biosynth.cli", "image")} <= mine
 
 
 def test_importing_the_package_does_not_import_torch() -> None:
-    code = "import sys, biosynth.image, biosynth.image._text_to_image; print('torch' in sys.modules)"
+    code = ("import sys, biosynth.image, biosynth.image._cli, biosynth.image._finetune.training; "
+            "print(sorted({'torch', 'diffusers', 'pydicom'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"

@@ -17,7 +17,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
-from biosynth.core import Component, ComponentKind, ConfigError, ModelRef, weights_sha256
+from biosynth.core import (
+    Component,
+    ComponentKind,
+    ConfigError,
+    ModelRef,
+    check_model_folder,
+    is_model_folder,
+    weights_sha256,
+)
 
 PIPELINE_BACKEND = "diffusers"
 LORA_BACKEND = "safetensors"
@@ -158,6 +166,10 @@ class LoraAdapter(Component):
     remote: ClassVar[bool | None] = False
 
     def __init__(self, path: str | Path, scale: float = 1.0, name: str | None = None, license: str | None = None) -> None:
+        if Path(path).is_dir() and is_model_folder(path):  # written by `biosynth image finetune`: check every hash
+            from biosynth.image._finetune.config import MODEL_FORMAT, MODEL_KIND
+
+            check_model_folder(path, MODEL_KIND, MODEL_FORMAT, allowed_suffixes=(".json", ".safetensors", ".md", ".png"))
         self.file = lora_file(path, f"{self.kind.value} {LORA_BACKEND!r}")
         self.scale = float(scale)
         self._model_ref = ModelRef(name=name or Path(path).name, backend=LORA_BACKEND, sha256=weights_sha256(self.file),
