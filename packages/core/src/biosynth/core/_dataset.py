@@ -15,6 +15,7 @@ from biosynth.core._journal import read_manifest_json
 from biosynth.core._manifest import Manifest
 from biosynth.core._records import Record
 from biosynth.core._store import read_table, table_to_records
+from biosynth.core._validation import describe_validation_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,7 +38,7 @@ class SyntheticDataset:
         try:
             self.manifest = Manifest.model_validate(read_manifest_json(manifest_path))
         except ValidationError as err:
-            raise DatasetError(f"{str(manifest_path)!r} does not match the manifest schema: {err.errors()[0]['msg']}") from None
+            raise DatasetError(describe_validation_error(err, what=f"manifest {str(manifest_path)!r}")) from None
 
     @property
     def complete(self) -> bool:

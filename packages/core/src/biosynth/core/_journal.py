@@ -17,7 +17,7 @@ from biosynth.core._atomic import atomic_write_text, is_temporary
 from biosynth.core._errors import DatasetError
 from biosynth.core._generator import SampleFailure
 from biosynth.core._hashing import sha256_file
-from biosynth.core._manifest import FailureEntry, RemovedEntry
+from biosynth.core._manifest import MANIFEST_VERSION, FailureEntry, RemovedEntry
 from biosynth.core._records import AudioPayload, ImagePayload, Record
 from biosynth.core._store import read_table, records_to_table, table_to_records, write_table
 
@@ -145,4 +145,10 @@ def read_manifest_json(path: Path) -> dict[str, object]:
         raise DatasetError(f"{str(path)!r} is not a readable biosynth manifest ({err})") from None
     if not isinstance(data, dict) or data.get("format") != "biosynth-dataset":
         raise DatasetError(f"{str(path)!r} is not a biosynth dataset manifest (no `format: biosynth-dataset`)")
+    version = data.get("format_version", MANIFEST_VERSION)
+    if version != MANIFEST_VERSION:
+        newer = isinstance(version, int) and version > MANIFEST_VERSION
+        raise DatasetError(f"{str(path)!r} has format_version {version!r}, but this biosynth-core reads format_version "
+                           f"{MANIFEST_VERSION}" + ("; it was written by a newer biosynth: upgrade biosynth-core to read "
+                                                    "it" if newer else ""))
     return data

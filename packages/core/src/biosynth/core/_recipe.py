@@ -18,6 +18,7 @@ from biosynth.core._seeding import derive_seed
 from biosynth.core._validation import describe_validation_error
 
 _STEP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_SAMPLES = 100_000_000  # per step: a typo such as 10**15 is refused instead of filling the disk for days
 
 
 class PolicyConfig(BaseModel):
@@ -48,9 +49,9 @@ class Step(BaseModel):
     name: str
     generator: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
-    count: int | None = Field(None, ge=1)
+    count: int | None = Field(None, ge=1, le=MAX_SAMPLES)
     from_: str | None = Field(None, alias="from")
-    per_input: int = Field(1, ge=1)
+    per_input: int = Field(1, ge=1, le=MAX_SAMPLES)
     take: int | None = Field(None, ge=1, description="use only the first `take` records of `from` (in index order)")
     optional: bool = Field(False, description="skip this step (recorded in the manifest) when its generator is not "
                                               "installed, e.g. notes that need biosynth-text")

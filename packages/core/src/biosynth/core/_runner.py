@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import shutil
@@ -16,7 +17,7 @@ import pyarrow.parquet as pq
 from biosynth.core._atomic import atomic_path, atomic_write_text, is_temporary
 from biosynth.core._components import check_component
 from biosynth.core._dedup import Deduplicator
-from biosynth.core._errors import DatasetError
+from biosynth.core._errors import DatasetError, InputDataError
 from biosynth.core._generator import Generator, SampleFailure, SampleRequest, StepContext, generator_class
 from biosynth.core._hashing import sha256_file
 from biosynth.core._inputs import InputFingerprint, find_input_files
@@ -87,8 +88,13 @@ def plan(recipe: Recipe, *, base_dir: Path | None = None, registry: Registry | N
                                "records; give the step `from: <step>`")
         inputs = []
         for parameter, file in find_input_files(generator.params):
-            file.check(f"steps.{step.name}.params.{parameter}")
-            inputs.append((parameter, InputFingerprint.of(step.name, parameter, file)))
+            field = f"steps.{step.name}.params.{parameter}"
+            file.check(field)
+            try:
+                inputs.append((parameter, InputFingerprint.of(step.name, parameter, file)))
+            except OSError as err:  # e.g. no permission to read it
+                raise InputDataError(f"input file {str(err.filename or file.path)!r} (parameter `{field}`) cannot be "
+                                     f"read ({err.strerror or err})") from None
         entry = PlannedStep(step=step, generator=generator, seed=recipe.step_seed(step), inputs=inputs)
         for _, spec in generator.components():
             remote = check_component(registry, spec)
@@ -127,20 +133,50 @@ class Runner:
 
     def run(self) -> Manifest:
         planned = plan(self.recipe, base_dir=self.base_dir, registry=self.registry)
+        try:
+            created_root = not self.root.exists()
+        except OSError as err:  # e.g. a name longer than the file system allows
+            raise self._unusable(err) from None
+        started = not (self.root / MANIFEST).exists()  # this call starts the run (it writes the manifest)
         manifest = self._open_output(planned)
         if manifest.status == "complete":
             log.info("dataset in %s is already complete; nothing to do", self.root)
             return manifest
-        for entry in planned:
-            self._run_step(entry, manifest)
+        try:
+            for entry in planned:
+                self._run_step(entry, manifest)
+        except BaseException as err:
+            if started and not any(StepJournal(self.root, entry.step.name).commits() for entry in planned):
+                self._discard(created_root)  # nothing was finished: a failed run leaves nothing behind
+                err.add_note(f"biosynth: no batch was finished, so nothing was kept in {str(self.root)!r}")
+            else:
+                err.add_note(f"biosynth: finished batches are kept in {str(self.root)!r}: rerun with --resume to "
+                             "continue")
+            raise
         return self._finalize(manifest, planned)
 
+    def _discard(self, created_root: bool) -> None:
+        """Remove what this run wrote (its manifest and journal), and the folder itself if the run created it."""
+        shutil.rmtree(self.root / WORK_DIR, ignore_errors=True)
+        (self.root / MANIFEST).unlink(missing_ok=True)
+        shutil.rmtree(self.root / "media", ignore_errors=True)  # the folder was empty when this run started
+        if created_root:
+            with contextlib.suppress(OSError):  # only when empty: never removes a file biosynth did not write
+                self.root.rmdir()
+
     # -- output folder -------------------------------------------------------------------------
+    def _unusable(self, err: OSError) -> DatasetError:
+        return DatasetError(f"output folder {str(self.root)!r} cannot be created ({err.strerror or err}); choose "
+                            "another --out folder")
+
     def _open_output(self, planned: Plan) -> Manifest:
         fingerprint = self.recipe.fingerprint()
         if self.root.exists() and not self.root.is_dir():
             raise DatasetError(f"output {str(self.root)!r} is a file; expected a folder for the dataset")
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise self._unusable(err) from None
         for leftover in self.root.iterdir():
             if is_temporary(leftover):
                 leftover.unlink()
@@ -222,8 +258,7 @@ class Runner:
                 try:
                     outcomes = generator.generate(requests, ctx)
                 except Exception as err:
-                    err.add_note(f"biosynth: step {step.name!r} stopped at samples {start}..{stop - 1}; "
-                                 "finished batches are kept: rerun with --resume to continue")
+                    err.add_note(f"biosynth: step {step.name!r} stopped at samples {start}..{stop - 1}")
                     raise
                 records = [(r.index, o) for r, o in zip(requests, outcomes, strict=True) if isinstance(o, Record)]
                 failures = [o for o in outcomes if isinstance(o, SampleFailure)]

@@ -224,7 +224,10 @@ class TableMetadata(BaseModel):
     def with_constraint(self, constraint: Inequality | FixedCombinations | str) -> TableMetadata:
         """A copy with `constraint` added (an Inequality, FixedCombinations, or `"a <= b"`)."""
         if isinstance(constraint, str):
-            constraint = Inequality.model_validate(constraint)
+            try:
+                constraint = Inequality.model_validate(constraint)
+            except ValidationError as err:
+                raise ConfigError(f"constraint {_first(err)}") from None
         try:
             return TableMetadata.model_validate({**self.model_dump(), "constraints": (*self.constraints, constraint)})
         except ValidationError as err:

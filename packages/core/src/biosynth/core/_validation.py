@@ -21,7 +21,12 @@ def _location(loc: tuple[Any, ...], names: dict[int, str] | None = None) -> str:
 def describe_validation_error(error: ValidationError, *, what: str, step_names: dict[int, str] | None = None) -> str:
     """One paragraph: `what` is invalid, then `field: message (got value)` for each problem."""
     problems = []
-    for item in error.errors(include_url=False):
+    items = error.errors(include_url=False)
+    for item in items:
+        loc = tuple(item["loc"])
+        if item["type"] == "too_short" and any(tuple(other["loc"])[:len(loc)] == loc and len(other["loc"]) > len(loc)
+                                               for other in items):
+            continue  # a list is short only because its items failed (pydantic counts the valid ones): say why once
         where = _location(tuple(item["loc"]), step_names)
         message = item["msg"].removeprefix("Value error, ")
         got = item.get("input")

@@ -14,7 +14,7 @@ from rich.console import Console
 from biosynth.core._errors import BiosynthError
 from biosynth.core._recipe import load_recipe
 from biosynth.core._registry import Group, default_registry
-from biosynth.core._runner import Runner, plan
+from biosynth.core._runner import MANIFEST, Runner, plan
 from biosynth.core.cli._inspect import describe_dataset
 from biosynth.core.cli._plugins import describe_plugins
 
@@ -43,7 +43,8 @@ def run(
     except KeyboardInterrupt:  # caught here: typer would print "Aborted!" and exit 1
         again = " ".join(["biosynth", *sys.argv[1:], *([] if resume else ["--resume"])])
         Console(stderr=True, highlight=False, soft_wrap=True, markup=False).print(
-            f"interrupted; finished batches are kept in {out_dir}. Resume with: {again}")
+            f"interrupted; finished batches are kept in {out_dir}. Resume with: {again}" if (out_dir / MANIFEST).exists()
+            else "interrupted before any batch was finished; nothing was kept")
         raise typer.Exit(130) from None
     out.print(f"{manifest.requested} requested, {manifest.produced} produced, {manifest.failed} failed"
               f"{_removed(manifest.removed)} -> {out_dir}")
@@ -131,6 +132,8 @@ def _print_summary(summary: dict[str, object]) -> None:
     out.print("Schema", style="bold")
     for column, kind in s["schema"].items():  # type: ignore[attr-defined]
         out.print(f"  {column}: {kind}")
+    for problem in s["problems"]:  # type: ignore[attr-defined]
+        out.print(f"PROBLEM: {problem}", style="red")
     env = s["environment"]
     out.print(f"Environment: python {env['python']}, torch {env['torch']}, {env['biosynth']}")  # type: ignore[index]
 
@@ -154,7 +157,8 @@ def main() -> None:
     try:
         app()
     except BiosynthError as err:
-        Console(stderr=True, highlight=False, soft_wrap=True, markup=False).print(f"error: {err}")
+        notes = "".join(f"\n{note}" for note in getattr(err, "__notes__", ()))  # e.g. where a run stopped, what it kept
+        Console(stderr=True, highlight=False, soft_wrap=True, markup=False).print(f"error: {err}{notes}")
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         Console(stderr=True, markup=False).print("interrupted; finished batches are kept (resume with --resume)")

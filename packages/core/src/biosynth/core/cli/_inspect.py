@@ -17,8 +17,7 @@ def describe_dataset(path: Path) -> dict[str, Any]:
     strategies: Counter[str] = Counter()
     templates: Counter[str] = Counter()
     decoding: Counter[str] = Counter()
-    records_path = dataset.root / manifest.records_file
-    if dataset.complete and records_path.is_file():
+    if dataset.complete:  # a missing or damaged records file is a DatasetError that names it
         for raw in dataset.read_records(["provenance"]).column("provenance").to_pylist():
             prov = json.loads(raw)
             if prov.get("model"):
