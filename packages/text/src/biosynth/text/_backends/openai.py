@@ -146,8 +146,9 @@ class OpenAILanguageModel(BaseLanguageModel):
 
     def _one(self, request: ChatRequest) -> Completion:
         openai = self._openai
+        arguments = self._arguments(request)
         try:
-            response = self._client.chat.completions.create(**self._arguments(request))
+            response = self._client.chat.completions.create(**arguments)
         except openai.APITimeoutError:
             raise ConfigError(f"the server at {self.params.base_url} did not answer within {self.params.timeout_s} s "
                               f"(after {self.params.max_retries} retries); raise timeout_s or check the server") from None
@@ -160,17 +161,29 @@ class OpenAILanguageModel(BaseLanguageModel):
         except openai.APIStatusError as err:
             raise ConfigError(f"the server at {self.params.base_url} answered HTTP {err.status_code} for model "
                               f"{self.params.model!r}: {_message(err)}") from None
-        choice = response.choices[0]
-        usage = response.usage
+        except (openai.APIResponseValidationError, ValueError) as err:  # ValueError: a body that is not JSON
+            raise self._not_a_completion(err) from None
+        try:
+            choice = response.choices[0]
+            text = choice.message.content or ""
+            finish = choice.finish_reason
+            usage = response.usage
+        except (AttributeError, IndexError, KeyError, TypeError) as err:  # JSON (or text) of another shape
+            raise self._not_a_completion(err) from None
         if usage is None:
             raise ConfigError(f"the server at {self.params.base_url} reported no token usage; biosynth records token "
                               "counts for every completion, so it needs a server that reports them")
-        return Completion(
-            text=choice.message.content or "", prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            finish_reason="length" if choice.finish_reason == "length" else "stop",
-            model=self.model_ref,
-        )
+        try:
+            return Completion(text=text, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                              finish_reason="length" if finish == "length" else "stop", model=self.model_ref)
+        except (AttributeError, ValidationError) as err:
+            raise self._not_a_completion(err) from None
+
+    def _not_a_completion(self, err: Exception) -> ConfigError:
+        detail = str(err).splitlines()[0] if str(err) else ""
+        return ConfigError(f"the server at {self.params.base_url} answered, but not with an OpenAI chat completion "
+                           f"({type(err).__name__}: {detail[:200]}); check that base_url is an OpenAI-compatible "
+                           "server's /v1 URL")
 
 
 def _message(err: Exception) -> str:
