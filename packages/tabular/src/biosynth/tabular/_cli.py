@@ -10,8 +10,10 @@ import typer
 from pydantic import BaseModel, ValidationError
 
 from biosynth.core import ConfigError, InputDataError
+from biosynth.core._validation import describe_validation_error
 
 _M = TypeVar("_M", bound=BaseModel)
+MAX_COUNT = 10_000_000  # rows or patients per sample-table / sample-halo call: a typo such as 10**14 is refused
 
 app = typer.Typer(name="tabular", no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Tabular and longitudinal EHR generators (llm_finetuned, HALO) and table tools.")
@@ -44,11 +46,11 @@ def detect_metadata_command(
 ) -> None:
     """Detect the table schema (types, ranges, categories, missingness) and write it as JSON, to review and edit; the
     same file is read by `fit-table --metadata`, the generators' `metadata` parameter and `biosynth evaluate --metadata`."""
-    from biosynth.core import detect_metadata, read_table
+    from biosynth.core import detect_metadata
 
     if out.exists():
         raise ConfigError(f"--out {str(out)!r} already exists; choose a new file")
-    table = read_table(data, "DATA")
+    table = _read_rows(data)
     metadata = detect_metadata(table, max_categories=max_categories, constraints=constraint or ())
     metadata.save(out)
     kinds = ", ".join(f"{c.name}: {c.type}" for c in metadata.columns)
@@ -71,12 +73,21 @@ def fit_table(
                                                  "biosynth_model.json); any other folder is refused")] = False,
 ) -> None:
     """Fine-tune the row model (`llm_finetuned`: a small GPT-2 from scratch by default) on a table and save it."""
-    from biosynth.core import read_table
     from biosynth.tabular._metadata import TableMetadata
 
+    if max_seconds is not None and max_seconds <= 0:
+        raise ConfigError(f"--max-seconds must be a positive number of seconds, got {max_seconds:g}")
+    if base_model is not None and not base_model.is_dir():
+        raise InputDataError(f"--base-model {str(base_model)!r} does not exist or is not a folder; expected a local "
+                             "Hugging Face causal-LM folder")
     _check_model_out(out, overwrite)
-    table = read_table(data, "DATA")
+    table = _read_rows(data)
     spec = TableMetadata.load(metadata, table, what="--metadata file") if metadata is not None else None
+    if spec is not None:
+        lacking = [c.name for c in spec.columns if c.name not in {str(name) for name in table.columns}]
+        if lacking:
+            raise InputDataError(f"--metadata file {str(metadata)!r} names column(s) {lacking} that DATA {data!r} "
+                                 f"lacks; it has {[str(name) for name in table.columns]}")
     from biosynth.tabular._llm.finetuned import FinetunedLM  # torch: imported only once the inputs are sound
 
     _set_threads(threads)
@@ -91,7 +102,7 @@ def fit_table(
 def sample_table(
     model: Annotated[Path, typer.Option("--model", help="folder written by fit-table")],
     out: Annotated[Path, typer.Option("--out", help="the rows: a .csv or .parquet file (replaced atomically)")],
-    count: Annotated[int, typer.Option(min=1)] = 100,
+    count: Annotated[int, typer.Option(min=1, max=MAX_COUNT)] = 100,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     condition: Annotated[str | None, typer.Option(help='e.g. "sex = F and age > 65"')] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (1 is fastest on a busy machine)")] = None,
@@ -105,6 +116,8 @@ def sample_table(
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise ConfigError(f"--out {str(out)!r}: expected a .csv or .parquet file")
+    if out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a folder; expected a .csv or .parquet file to write")
     kind = read_marker(model).get("kind")  # core maps the old "generator" key
     if kind != "llm_finetuned":
         hint = " (use sample-halo for HALO models)" if kind == "halo" else ""
@@ -163,6 +176,8 @@ def fit_halo(
     """Train HALO on an OMOP database and save it (safetensors + JSON) to --out."""
     if omop_eunomia == (omop is not None):
         raise ConfigError("give exactly one data source: --omop-eunomia or --omop FILE")
+    if omop is not None and not omop.is_file():  # before torch is imported
+        raise InputDataError(f"--omop {str(omop)!r} does not exist or is not a file; expected an OMOP CDM DuckDB file")
     _check_model_out(out, overwrite)
     from biosynth.tabular._ehr.halo import Halo, HaloTraining  # torch: imported only once the options are sound
     from biosynth.tabular._ehr.halo_network import HaloConfig
@@ -202,16 +217,23 @@ def fit_halo(
 def sample_halo(
     model: Annotated[Path, typer.Option("--model", help="folder written by fit-halo")],
     out: Annotated[Path, typer.Option("--out", help="new folder for the OMOP tables")],
-    count: Annotated[int, typer.Option(min=1)] = 100,
+    count: Annotated[int, typer.Option(min=1, max=MAX_COUNT)] = 100,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     file_format: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
     condition: Annotated[list[str] | None, typer.Option(help="static value to fix, KEY=VALUE (repeatable)")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (1 is fastest on a busy machine)")] = None,
 ) -> None:
     """Sample COUNT patients from a HALO model and write them as OMOP tables."""
+    from biosynth.core import read_marker
     from biosynth.tabular._ehr.omop_writer import check_omop_out
 
     check_omop_out(out)  # before loading or sampling anything
+    if not model.is_dir():
+        raise InputDataError(f"HALO model folder {str(model)!r} does not exist or is not a folder")
+    kind = read_marker(model).get("kind")  # before torch is imported; Halo.load checks the rest
+    if kind != "halo":
+        hint = " (use sample-table for llm_finetuned models)" if kind == "llm_finetuned" else ""
+        raise InputDataError(f"--model {str(model)!r} holds a {kind!r} model; sample-halo reads halo models{hint}")
     if file_format not in ("parquet", "csv"):
         raise ConfigError(f"--format must be parquet or csv, got {file_format!r}")
     fmt: Literal["parquet", "csv"] = "parquet" if file_format == "parquet" else "csv"
@@ -237,6 +259,11 @@ def _check_model_out(out: Path, overwrite: bool) -> None:
     """Refuse --out before any training: a file, or a non-empty folder unless --overwrite and biosynth's marker."""
     from biosynth.core import MARKER, is_model_folder
 
+    try:
+        out.exists()
+    except OSError as err:  # e.g. a name longer than the file system allows
+        raise ConfigError(f"--out {str(out)!r} cannot be used as a folder ({err.strerror or err}); choose another "
+                          "name") from None
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; expected a new or empty folder")
     if out.is_dir() and any(out.iterdir()):
@@ -246,6 +273,16 @@ def _check_model_out(out: Path, overwrite: bool) -> None:
         if not is_model_folder(out):
             raise ConfigError(f"refusing to overwrite {str(out)!r}: it holds no {MARKER}, so biosynth did not write "
                               "it; choose a new folder (nothing was changed)")
+
+
+def _read_rows(data: str) -> Any:
+    """DATA as a DataFrame with at least the two rows a schema is learned from; errors name the file."""
+    from biosynth.core import read_table
+
+    table = read_table(data, "DATA")
+    if len(table) < 2:
+        raise InputDataError(f"DATA {data!r} has {len(table)} row; at least 2 rows are needed to learn its columns")
+    return table
 
 
 def _set_threads(threads: int | None) -> None:
@@ -259,4 +296,4 @@ def _build(model: type[_M], **values: Any) -> _M:
     try:
         return model(**values)
     except ValidationError as err:
-        raise ConfigError(f"invalid options: {err}") from None
+        raise ConfigError(describe_validation_error(err, what="an option")) from None

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from biosynth.core import (
     ConfigError,
@@ -42,7 +42,7 @@ from biosynth.core import (
 )
 from biosynth.tabular._conditions import Conditions, parse_conditions
 from biosynth.tabular._metadata import ColumnType, TableMetadata
-from biosynth.tabular._synthesizer import SampleOutcome, Synthesizer
+from biosynth.tabular._synthesizer import SampleOutcome, Synthesizer, not_a_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -206,6 +206,8 @@ class SdvParams(GeneratorParams):
     batch_size: int | None = Field(None, ge=10)
     fit_seed: int = Field(0, ge=0)
     conditions: str | dict[str, Any] | None = None
+
+    _files_not_folders = field_validator("data", "metadata")(not_a_folder)
 
 
 class SdvGenerator(Generator[SdvParams]):

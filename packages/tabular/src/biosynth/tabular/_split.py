@@ -89,6 +89,9 @@ def _holdout_rows(frame: pd.DataFrame, fraction: float, seed: int, stratify: str
         return np.sort(rng.permutation(len(frame))[:n])
     if stratify not in frame.columns:
         raise ConfigError(f"stratify column {stratify!r} is not in {source!r} (columns: {list(frame.columns)})")
+    if frame[stratify].isna().all():
+        raise ConfigError(f"stratify column {stratify!r} of {source!r} has no values (every row is missing); choose a "
+                          "column with values to stratify by")
     chosen: list[np.ndarray] = []
     groups = frame.groupby(frame[stratify].astype("string").fillna("<missing>"), sort=True).indices
     for _, rows in sorted(groups.items()):

@@ -56,6 +56,7 @@ from biosynth.core import (
     ComponentSpec,
     ConfigError,
     InputDataError,
+    InputFile,
     SampleFailure,
     check_model_folder,
     read_marker,
@@ -259,6 +260,13 @@ def check_folder_params(params: Mapping[str, Any], kind: str, what: str) -> Path
     if found != kind:
         raise InputDataError(f"{what}: {str(folder)!r} holds a {found!r} model, not {kind!r}")
     return folder
+
+
+def not_a_folder(value: InputFile | None) -> InputFile | None:
+    """A params validator: a table or metadata parameter names a file, so `biosynth validate` refuses a folder."""
+    if value is not None and value.path.is_dir():
+        raise ValueError(f"{str(value.path)!r} is a folder; expected a table or metadata file")
+    return value
 
 
 def saved_model_spec(value: Any, kind: ComponentKind, backend: str) -> Any:

@@ -35,7 +35,7 @@ from biosynth.core import (
 from biosynth.tabular._conditions import Conditions, parse_conditions
 from biosynth.tabular._llm.finetuned import KIND, FinetunedConfig, FinetunedLM
 from biosynth.tabular._metadata import TableMetadata
-from biosynth.tabular._synthesizer import check_folder_params, check_model_spec, saved_model_spec
+from biosynth.tabular._synthesizer import check_folder_params, check_model_spec, not_a_folder, saved_model_spec
 
 
 class FinetunedRowModel(Component):
@@ -74,6 +74,8 @@ class LlmFinetunedParams(GeneratorParams):
     @classmethod
     def _path_shorthand(cls, value: Any) -> Any:
         return saved_model_spec(value, ComponentKind.ROW_MODEL, KIND)
+
+    _files_not_folders = field_validator("data", "metadata")(not_a_folder)
 
     @field_validator("model")
     @classmethod
