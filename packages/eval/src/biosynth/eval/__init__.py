@@ -4,59 +4,116 @@ Metrics are plain functions over pandas DataFrames (tabular) or lists of strings
 `MetricResult`; `evaluate_tabular` and `evaluate_text` run them all.
 """
 
-from biosynth.eval._report import EvaluationReport, render_html
-from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
-from biosynth.eval._tabular.attribute_inference import attribute_inference_cap, attribute_inference_nn
-from biosynth.eval._tabular.columns import ColumnKind, ColumnKinds, infer_metadata
-from biosynth.eval._tabular.detection import detection_auc
-from biosynth.eval._tabular.distance import nearest_records
-from biosynth.eval._tabular.fidelity import (
-    category_coverage,
-    column_pair_trends,
-    column_shapes,
-    contingency_similarity,
-    correlation_similarity,
-    ks_complement,
-    missingness_similarity,
-    quality_report,
-    range_coverage,
-    tv_complement,
-)
-from biosynth.eval._tabular.privacy import distance_to_closest_record, exact_copy_rate, membership_inference_distance
-from biosynth.eval._tabular.privacy_density import membership_inference_density
-from biosynth.eval._tabular.suite import evaluate_tabular
-from biosynth.eval._tabular.utility import utility_tstr
-from biosynth.eval._text.diversity import distinct_n, embedding_similarity, length_distribution, self_bleu
-from biosynth.eval._text.embeddings import Embedder
-from biosynth.eval._text.factuality import (
-    ConceptExtractor,
-    DictionaryConceptExtractor,
-    concept_f1,
-    find_icd10_codes,
-    hpo_validity,
-    icd10_validity,
-)
-from biosynth.eval._text.fidelity import frechet_distance, mauve
-from biosynth.eval._text.labels import label_consistency
-from biosynth.eval._text.memorisation import (
-    PHI_PATTERNS,
-    duplicates,
-    find_phi,
-    longest_common_substring,
-    ngram_overlap,
-    phi_patterns,
-)
-from biosynth.eval._text.perplexity import CausalLMScorer, perplexity
-from biosynth.eval._text.suite import evaluate_text
-from biosynth.eval._visits.measures import (
-    HALO_MEASURES,
-    code_statistics,
-    codes_per_visit_distribution,
-    halo_r2,
-    halo_r2_all,
-    visit_count_distribution,
-)
-from biosynth.eval._visits.suite import evaluate_visits
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from biosynth.eval._report import EvaluationReport, render_html
+    from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
+    from biosynth.eval._tabular.attribute_inference import attribute_inference_cap, attribute_inference_nn
+    from biosynth.eval._tabular.columns import ColumnKind, ColumnKinds, infer_metadata
+    from biosynth.eval._tabular.detection import detection_auc
+    from biosynth.eval._tabular.distance import nearest_records
+    from biosynth.eval._tabular.fidelity import (
+        category_coverage,
+        column_pair_trends,
+        column_shapes,
+        contingency_similarity,
+        correlation_similarity,
+        ks_complement,
+        missingness_similarity,
+        quality_report,
+        range_coverage,
+        tv_complement,
+    )
+    from biosynth.eval._tabular.privacy import distance_to_closest_record, exact_copy_rate, membership_inference_distance
+    from biosynth.eval._tabular.privacy_density import membership_inference_density
+    from biosynth.eval._tabular.suite import evaluate_tabular
+    from biosynth.eval._tabular.utility import utility_tstr
+    from biosynth.eval._text.diversity import distinct_n, embedding_similarity, length_distribution, self_bleu
+    from biosynth.eval._text.embeddings import Embedder
+    from biosynth.eval._text.factuality import (
+        ConceptExtractor,
+        DictionaryConceptExtractor,
+        concept_f1,
+        find_icd10_codes,
+        hpo_validity,
+        icd10_validity,
+    )
+    from biosynth.eval._text.fidelity import frechet_distance, mauve
+    from biosynth.eval._text.labels import label_consistency
+    from biosynth.eval._text.memorisation import (
+        PHI_PATTERNS,
+        duplicates,
+        find_phi,
+        longest_common_substring,
+        ngram_overlap,
+        phi_patterns,
+    )
+    from biosynth.eval._text.perplexity import CausalLMScorer, perplexity
+    from biosynth.eval._text.suite import evaluate_text
+    from biosynth.eval._visits.measures import (
+        HALO_MEASURES,
+        code_statistics,
+        codes_per_visit_distribution,
+        halo_r2,
+        halo_r2_all,
+        visit_count_distribution,
+    )
+    from biosynth.eval._visits.suite import evaluate_visits
+
+# Each public name is imported from its module on first use, so that importing a part of biosynth-eval (its
+# `biosynth evaluate` command, say, which every `biosynth` command loads) does not import scikit-learn, SciPy
+# and every metric family.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "biosynth.eval._report": ("EvaluationReport", "render_html"),
+    "biosynth.eval._result": ("ConfidenceInterval", "Direction", "Family", "MetricResult"),
+    "biosynth.eval._tabular.attribute_inference": ("attribute_inference_cap", "attribute_inference_nn"),
+    "biosynth.eval._tabular.columns": ("ColumnKind", "ColumnKinds", "infer_metadata"),
+    "biosynth.eval._tabular.detection": ("detection_auc",),
+    "biosynth.eval._tabular.distance": ("nearest_records",),
+    "biosynth.eval._tabular.fidelity": (
+        "category_coverage", "column_pair_trends", "column_shapes", "contingency_similarity", "correlation_similarity",
+        "ks_complement", "missingness_similarity", "quality_report", "range_coverage", "tv_complement",
+    ),
+    "biosynth.eval._tabular.privacy": ("distance_to_closest_record", "exact_copy_rate", "membership_inference_distance"),
+    "biosynth.eval._tabular.privacy_density": ("membership_inference_density",),
+    "biosynth.eval._tabular.suite": ("evaluate_tabular",),
+    "biosynth.eval._tabular.utility": ("utility_tstr",),
+    "biosynth.eval._text.diversity": ("distinct_n", "embedding_similarity", "length_distribution", "self_bleu"),
+    "biosynth.eval._text.embeddings": ("Embedder",),
+    "biosynth.eval._text.factuality": (
+        "ConceptExtractor", "DictionaryConceptExtractor", "concept_f1", "find_icd10_codes", "hpo_validity", "icd10_validity",
+    ),
+    "biosynth.eval._text.fidelity": ("frechet_distance", "mauve"),
+    "biosynth.eval._text.labels": ("label_consistency",),
+    "biosynth.eval._text.memorisation": (
+        "PHI_PATTERNS", "duplicates", "find_phi", "longest_common_substring", "ngram_overlap", "phi_patterns",
+    ),
+    "biosynth.eval._text.perplexity": ("CausalLMScorer", "perplexity"),
+    "biosynth.eval._text.suite": ("evaluate_text",),
+    "biosynth.eval._visits.measures": (
+        "HALO_MEASURES", "code_statistics", "codes_per_visit_distribution", "halo_r2", "halo_r2_all", "visit_count_distribution",
+    ),
+    "biosynth.eval._visits.suite": ("evaluate_visits",),
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'biosynth.eval' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "ColumnKind", "ConfidenceInterval", "Direction", "EvaluationReport", "Family", "MetricResult", "ColumnKinds",

@@ -1,21 +1,22 @@
-"""`biosynth evaluate DIR --real REAL --out REPORT_DIR`: the CLI plugin (entry point group biosynth.cli)."""
+"""`biosynth evaluate DIR --real REAL --out REPORT_DIR`: the CLI plugin (entry point group biosynth.cli).
+
+Every `biosynth` command loads this module, so the metric suites (scikit-learn, SciPy) are imported only once
+`evaluate` runs.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from biosynth.core import ConfigError, SyntheticDataset
-from biosynth.eval._dataset_io import align, load_metadata, provenance_checklist, read_real_table, synthetic_rows
-from biosynth.eval._report import REPORT_HTML, EvaluationReport, check_report_dir
-from biosynth.eval._tabular.suite import evaluate_tabular
-from biosynth.eval._text.io import holds_text, read_real_labels, read_real_texts, synthetic_labels, synthetic_texts
-from biosynth.eval._text.perplexity import CausalLMScorer
-from biosynth.eval._text.suite import evaluate_text
-from biosynth.eval._visits.io import holds_visits, read_real_visits, synthetic_visits
-from biosynth.eval._visits.suite import evaluate_visits
+from biosynth.eval._report import REPORT_HTML, check_report_dir
+
+if TYPE_CHECKING:
+    from biosynth.eval._report import EvaluationReport
+    from biosynth.eval._text.perplexity import CausalLMScorer
 
 app = typer.Typer(help="Evaluate a biosynth dataset against real data; writes report.json and report.html.",
                   no_args_is_help=True,
@@ -57,6 +58,13 @@ def evaluate(
     visit sequences, HALO's measures; each with intervals and sample sizes."""
     check_report_dir(out)  # before any work: a metric run is not thrown away at the end
     ds = SyntheticDataset(dataset)
+    from biosynth.eval._dataset_io import align, load_metadata, provenance_checklist, read_real_table, synthetic_rows
+    from biosynth.eval._tabular.suite import evaluate_tabular
+    from biosynth.eval._text.io import holds_text, read_real_labels, read_real_texts, synthetic_labels, synthetic_texts
+    from biosynth.eval._text.suite import evaluate_text
+    from biosynth.eval._visits.io import holds_visits, read_real_visits, synthetic_visits
+    from biosynth.eval._visits.suite import evaluate_visits
+
     where = f"step {step!r}" if step else "the dataset"
     tabular_only = {"--holdout": holdout, "--table": table, "--metadata": metadata, "--target": target,
                     "--sensitive": sensitive or None}
@@ -93,7 +101,16 @@ def evaluate(
     real_frame = read_real_table(real, "--real")
     holdout_frame = read_real_table(holdout, "--holdout") if holdout is not None else None
     real_frame, others, meta = align(real_frame, {"synthetic": synthetic, "holdout": holdout_frame},
-                                     load_metadata(metadata, real_frame))
+                                     load_metadata(metadata, real_frame),
+                                     sources={"real": f"--real file {str(real)!r}", "holdout": f"--holdout file {str(holdout)!r}",
+                                              "synthetic": f"the synthetic rows of {where}"})
+    if target is not None and target not in real_frame.columns:
+        raise ConfigError(f"--target {target!r} is not a column of the synthetic rows and --real {str(real)!r}; "
+                          f"columns: {list(real_frame.columns)}")
+    unknown = [column for column in sensitive or () if column not in meta.scored]
+    if unknown:
+        raise ConfigError(f"--sensitive {unknown[0]!r} is not a scored column of the synthetic rows and --real "
+                          f"{str(real)!r}; scored columns: {meta.scored}")
     report = evaluate_tabular(real_frame, others["synthetic"], others["holdout"], meta, seed,  # type: ignore[arg-type]
                               n_bootstrap=n_bootstrap, target=target, sensitive=sensitive or None,
                               provenance=provenance_checklist(ds, records))
@@ -104,6 +121,8 @@ def _reference_lm(path: Path | None) -> CausalLMScorer | None:
     """A scorer for a model folder, or for a .gguf file (loaded from its folder with gguf_file=)."""
     if path is None:
         return None
+    from biosynth.eval._text.perplexity import CausalLMScorer
+
     if path.is_file() and path.suffix.lower() == ".gguf":
         return CausalLMScorer(path.parent, gguf_file=path.name)
     return CausalLMScorer(path)

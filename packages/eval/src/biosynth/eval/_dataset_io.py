@@ -42,18 +42,21 @@ def synthetic_rows(dataset: SyntheticDataset, step: str | None = None,
     return pd.DataFrame([r.payload.values for r in records]), records  # type: ignore[union-attr]
 
 
-def align(real: pd.DataFrame, others: dict[str, pd.DataFrame | None],
-          metadata: ColumnKinds | None) -> tuple[pd.DataFrame, dict[str, pd.DataFrame | None], ColumnKinds]:
-    """Keep the synthetic table's columns, check the real tables have them, coerce every side to one dtype."""
+def align(real: pd.DataFrame, others: dict[str, pd.DataFrame | None], metadata: ColumnKinds | None, *,
+          sources: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict[str, pd.DataFrame | None], ColumnKinds]:
+    """Keep the synthetic table's columns, check the real tables have them, coerce every side to one dtype.
+
+    `sources` names where a role's table came from in errors (e.g. {"real": "--real file 'train.csv'"})."""
     synthetic = others["synthetic"]
     assert synthetic is not None
     columns = list(synthetic.columns)
+    names = {role: (sources or {}).get(role, f"the {role} table") for role in ("real", *others)}
     for role, frame in {"real": real, **others}.items():
         if frame is None:
             continue
         missing = [c for c in columns if c not in frame.columns]
         if missing:
-            raise InputDataError(f"the {role} table lacks the synthetic column(s) {missing}; it has {list(frame.columns)}")
+            raise InputDataError(f"{names[role]} lacks the synthetic column(s) {missing}; it has {list(frame.columns)}")
     frames = {"real": real[columns].copy(), **{k: (None if v is None else v[columns].copy()) for k, v in others.items()}}
     meta = metadata or infer_metadata(frames["real"])
     for name, kind in meta.columns.items():
@@ -68,7 +71,7 @@ def align(real: pd.DataFrame, others: dict[str, pd.DataFrame | None],
                 elif kind is ColumnKind.CATEGORICAL:
                     frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
             except (ValueError, TypeError) as err:
-                raise InputDataError(f"column {name!r} of the {role} table is {kind.value} in the metadata but its "
+                raise InputDataError(f"column {name!r} of {names[role]} is {kind.value} in the metadata but its "
                                      f"values do not convert: {err}") from None
     real_out = frames.pop("real")
     assert real_out is not None
