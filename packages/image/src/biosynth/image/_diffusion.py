@@ -8,21 +8,19 @@ depends only on its request: batch composition never changes it (core's batch-sp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
 from biosynth.core import (
     ComponentKind,
     ComponentSpec,
-    ConfigError,
     Draft,
     GenerationError,
     Generator,
     GeneratorParams,
     ImagePayload,
     ModelRef,
-    Provenance,
     SampleRequest,
     StepContext,
     Strategy,
@@ -30,10 +28,9 @@ from biosynth.core import (
 )
 from biosynth.image._components import LORA_BACKEND, PIPELINE_BACKEND
 from biosynth.image._dicom import DicomParams
+from biosynth.image._output import OutputFormat, placeholder, require_dicom, write_image
 from biosynth.image._prompt import ImagePrompt, PromptBuilder, PromptParams
 from biosynth.image._schedulers import SchedulerName
-
-OutputFormat = Literal["png", "dicom"]
 
 
 def _shorthand(value: Any, kind: ComponentKind, backend: str) -> Any:
@@ -93,12 +90,7 @@ class DiffusionGenerator(Generator[ParamsT]):
     task: ClassVar[str]
 
     def _setup(self, ctx: StepContext) -> None:
-        if self.params.format == "dicom":
-            try:
-                import highdicom  # noqa: F401
-            except ImportError:
-                raise ConfigError(f"{self.name}: format 'dicom' needs pydicom and highdicom: "
-                                  "pip install 'biosynth-image[dicom]'") from None
+        require_dicom(self.name, self.params.format)
         resolved = ctx.component(self.params.pipeline)
         self._pipeline = resolved.component
         self._model_ref: ModelRef = resolved.model_ref
@@ -162,35 +154,10 @@ class DiffusionGenerator(Generator[ParamsT]):
         if prompt.writer is not None:
             extra["prompt_writer"] = prompt.writer
         strategy = (Strategy.DIFFUSION,) + ((Strategy.ATTRIBUTE_SAMPLING,) if prompt.attributes is not None else ())
-        draft = Draft(payload=_placeholder(image.width, image.height), labels=prompt.labels, model=self._model_ref,
+        draft = Draft(payload=placeholder(image.width, image.height), labels=prompt.labels, model=self._model_ref,
                       prompt=prompt.ref, strategy=strategy, extra=extra)
-        media = self._write(request, image, draft, ctx)
+        media = write_image(self, request, image, draft, ctx, fmt=params.format, dicom=params.dicom,
+                            model_name=self._model_ref.name)
         caption = None if prompt.ref.redacted else prompt.text
         payload = ImagePayload(media=media, width=image.width, height=image.height, caption=caption)
         return draft.model_copy(update={"payload": payload})
-
-    def _write(self, request: SampleRequest, image: Any, draft: Draft, ctx: StepContext) -> Any:
-        """The image file through core's `write_media`, carrying the provenance the record will hold."""
-        provenance = Provenance(generator=self.name, generator_version=self.version(), step=ctx.step,
-                                seed=request.seed, **draft.facts())
-        embedded = {"record_id": f"{ctx.step}-{request.index:06d}",
-                    "parents": [request.input.id] if request.input is not None else [],
-                    "labels": draft.labels, "provenance": provenance.model_dump(mode="json", exclude={"created_at"})}
-        if self.params.format == "png":
-            from biosynth.image._png import encode_png
-
-            return ctx.write_media(request.index, ".png", encode_png(image, embedded), "image/png")
-        from biosynth.image._dicom import encode_dicom
-
-        case_id = request.input.case_id if request.input is not None else f"case-{ctx.step}-{request.index:06d}"
-        data = encode_dicom(image, embedded, seed=request.seed, index=request.index, case_id=case_id,
-                            model_name=self._model_ref.name, software_version=self.version(), params=self.params.dicom)
-        return ctx.write_media(request.index, ".dcm", data, "application/dicom")
-
-
-def _placeholder(width: int, height: int) -> ImagePayload:
-    """A payload to build the draft's facts before the file exists (replaced by the real one)."""
-    from biosynth.core import MediaRef
-
-    return ImagePayload(media=MediaRef(path="pending", sha256="0" * 64, mime_type="image/png", bytes=0),
-                        width=width, height=height)
