@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from biosynth.core import MARKER, ConfigError, is_model_folder
 
@@ -75,6 +75,20 @@ class FinetuneConfig(BaseModel):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (torch.set_num_threads)")
     overwrite: bool = Field(False, description="replace an existing non-empty output folder")
 
+    @field_validator("device")
+    @classmethod
+    def _torch_device(cls, value: str) -> str:
+        """Checked here, so a typo is refused before the base model loads."""
+        if value == "auto":
+            return value
+        import torch
+
+        try:
+            torch.device(value)
+        except (RuntimeError, ValueError):
+            raise ValueError(f"{value!r} is not a torch device; expected 'cpu', 'cuda', 'cuda:N' or 'auto'") from None
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if "{label}" not in self.label_prefix:
@@ -101,7 +115,8 @@ def build_config(**values: object) -> FinetuneConfig:
     try:
         return FinetuneConfig.model_validate(values)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in err.errors())
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in err.errors())
         raise ConfigError(f"fine-tuning options: {problems}") from None
 
 
