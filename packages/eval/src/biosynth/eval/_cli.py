@@ -59,11 +59,8 @@ def evaluate(
     check_report_dir(out)  # before any work: a metric run is not thrown away at the end
     ds = SyntheticDataset(dataset)
     from biosynth.eval._dataset_io import align, load_metadata, provenance_checklist, read_real_table, synthetic_rows
-    from biosynth.eval._tabular.suite import evaluate_tabular
     from biosynth.eval._text.io import holds_text, read_real_labels, read_real_texts, synthetic_labels, synthetic_texts
-    from biosynth.eval._text.suite import evaluate_text
     from biosynth.eval._visits.io import holds_visits, read_real_visits, synthetic_visits
-    from biosynth.eval._visits.suite import evaluate_visits
 
     where = f"step {step!r}" if step else "the dataset"
     tabular_only = {"--holdout": holdout, "--table": table, "--metadata": metadata, "--target": target,
@@ -75,7 +72,10 @@ def evaluate(
             raise ConfigError(f"{', '.join(given)} do not apply to visit sequences, which {where} holds; pass --real "
                               "(a dataset folder of visit-sequence records or a .jsonl of patients)")
         patients, visit_records = synthetic_visits(ds, step)
-        _finish(evaluate_visits(read_real_visits(real, "--real"), patients, seed, n_bootstrap=n_bootstrap,
+        real_patients = read_real_visits(real, "--real")
+        from biosynth.eval._visits.suite import evaluate_visits  # the metrics, once the inputs are sound
+
+        _finish(evaluate_visits(real_patients, patients, seed, n_bootstrap=n_bootstrap,
                                 provenance=provenance_checklist(ds, visit_records)), out)
         return
     if holds_text(ds, step):
@@ -90,6 +90,8 @@ def evaluate(
         if label is not None:
             labels = {"real_labels": read_real_labels(real, label, "--real"),
                       "synthetic_labels": synthetic_labels(text_records, label)}
+        from biosynth.eval._text.suite import evaluate_text
+
         _finish(evaluate_text(real_texts, texts, reference_texts, seed, n_bootstrap=n_bootstrap,
                               reference_lm=_reference_lm(reference_lm), **labels,  # type: ignore[arg-type]
                               provenance=provenance_checklist(ds, text_records)), out)
@@ -111,6 +113,8 @@ def evaluate(
     if unknown:
         raise ConfigError(f"--sensitive {unknown[0]!r} is not a scored column of the synthetic rows and --real "
                           f"{str(real)!r}; scored columns: {meta.scored}")
+    from biosynth.eval._tabular.suite import evaluate_tabular
+
     report = evaluate_tabular(real_frame, others["synthetic"], others["holdout"], meta, seed,  # type: ignore[arg-type]
                               n_bootstrap=n_bootstrap, target=target, sensitive=sensitive or None,
                               provenance=provenance_checklist(ds, records))
