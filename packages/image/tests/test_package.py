@@ -22,11 +22,13 @@ def test_registers_its_generators_and_components() -> None:
             for ep in md.entry_points(group=group) if ep.dist is not None and ep.dist.name == "biosynth-image"}
     assert {("biosynth.generators", "text_to_image"), ("biosynth.diffusion_pipelines", "diffusers"),
             ("biosynth.lora_adapters", "safetensors"), ("biosynth.generators", "image_to_image"),
-            ("biosynth.generators", "inpaint"), ("biosynth.cli", "image")} <= mine
+            ("biosynth.generators", "inpaint"), ("biosynth.cli", "image"), ("biosynth.generators", "class_to_image"),
+            ("biosynth.diffusion_pipelines", "biosynth_ddpm")} <= mine
 
 
 def test_importing_the_package_does_not_import_torch() -> None:
-    code = ("import sys, biosynth.image, biosynth.image._cli, biosynth.image._finetune.training; "
+    code = ("import sys, biosynth.image, biosynth.image._cli, biosynth.image._finetune.training, "
+            "biosynth.image._default.train; "
             "print(sorted({'torch', 'diffusers', 'pydicom'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -72,3 +72,27 @@ def finetune_command(  # one option per ImageFinetuneConfig field; typer needs t
 
     folder = finetune(config)
     typer.echo(f"wrote {folder}")
+
+
+@app.command("train-default")
+def train_default_command(
+    data: Annotated[Path, typer.Argument(help="folder of class sub-folders of images (or a flat folder: one class)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="new folder for the model")],
+    resolution: Annotated[int, typer.Option(min=8, help="square image size (multiple of 8)")] = 32,
+    grayscale: Annotated[bool, typer.Option("--grayscale/--rgb")] = True,
+    width: Annotated[int, typer.Option(min=8, help="UNet channels at the first level")] = 16,
+    steps: Annotated[int, typer.Option(min=1)] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    learning_rate: Annotated[float, typer.Option()] = 1e-3,
+    random_flip: Annotated[bool, typer.Option("--random-flip/--no-random-flip")] = True,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a folder biosynth wrote at --out")] = False,
+) -> None:
+    """Train the small offline default model (class-conditional diffusion, from scratch) on DATA."""
+    from biosynth.image._default.train import build_default_config, train_default
+
+    config = build_default_config(data=data, out=out, resolution=resolution, grayscale=grayscale, width=width,
+                                  steps=steps, batch_size=batch_size, learning_rate=learning_rate,
+                                  random_flip=random_flip, seed=seed, threads=threads, overwrite=overwrite)
+    typer.echo(f"wrote {train_default(config)}")
