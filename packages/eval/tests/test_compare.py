@@ -69,3 +69,42 @@ def test_labels_come_from_each_dataset_provenance() -> None:
                  {"item": "model name and version", "value": ["gpt2-rows@abc (llm_finetuned)"]}]
     labels = comparison_labels([{"checklist": checklist}, {"checklist": checklist}, None], ["run1", "run2", "sdv"])
     assert labels == ["llm_finetuned 0.1.0 · gpt2-rows@abc (run1)", "llm_finetuned 0.1.0 · gpt2-rows@abc (run2)", "sdv"]
+
+
+def test_cli_compares_several_datasets_against_the_same_real_data(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from biosynth.core import parse_recipe, run_recipe
+
+    def dataset(name: str, spread: float) -> str:
+        recipe = parse_recipe({"name": name, "seed": 7, "steps": [{
+            "name": "patients", "generator": "attributes", "count": 150, "params": {"table": "patients", "attributes": {
+                "age": {"type": "integer", "low": 18, "high": 95}, "sex": ["female", "male"],
+                "systolic_bp": {"type": "normal", "mean": 132, "sd": spread, "low": 80, "high": 220, "decimals": 0}}}}]})
+        run_recipe(recipe, tmp_path / name)
+        return str(tmp_path / name)
+
+    close, wide = dataset("close", 18), dataset("wide", 60)
+    g = np.random.default_rng(0)
+    real = pd.DataFrame({"age": g.integers(18, 96, 200), "sex": g.choice(["female", "male"], 200),
+                         "systolic_bp": np.round(np.clip(g.normal(132, 18, 200), 80, 220))})
+    real.iloc[:150].to_csv(tmp_path / "real.csv", index=False)
+    real.iloc[150:].to_csv(tmp_path / "holdout.csv", index=False)
+    cli = [sys.executable, "-c", "from biosynth.core.cli import main; main()"]
+    done = subprocess.run([*cli, "evaluate", close, wide, "--real", str(tmp_path / "real.csv"), "--holdout",
+                           str(tmp_path / "holdout.csv"), "--out", str(tmp_path / "cmp"), "--bootstrap", "20",
+                           "--step", "patients"], capture_output=True, text=True, env={**os.environ, "CI": "1"})
+    assert done.returncode == 0, done.stderr
+    data = json.loads((tmp_path / "cmp" / "report.json").read_text())
+    assert data["kind"] == "biosynth-comparison" and len(data["reports"]) == 2
+    assert all(label.startswith("attributes ") for label in data["labels"])  # read from each dataset's provenance
+    assert [r["provenance"]["recipe"]["name"] for r in data["reports"]] == ["close", "wide"]
+    shapes = {row["label"]: row["cells"]["column_shapes"] for row in data["rows"]}
+    assert shapes[data["labels"][0]]["best"] and not shapes[data["labels"][1]]["best"]  # the right spread wins
+    page = (tmp_path / "cmp" / "report.html").read_text()
+    assert "<h3>Models</h3>" not in page and "sha256" in page  # no model used; the recipe hash is shown
+    again = subprocess.run([*cli, "evaluate", close, close, "--real", str(tmp_path / "real.csv"), "--out",
+                            str(tmp_path / "twice")], capture_output=True, text=True)
+    assert again.returncode == 2 and "named twice" in again.stderr and not (tmp_path / "twice").exists()

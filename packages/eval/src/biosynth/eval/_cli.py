@@ -1,4 +1,4 @@
-"""`biosynth evaluate DIR --real REAL --out REPORT_DIR`: the CLI plugin (entry point group biosynth.cli).
+"""`biosynth evaluate DIR [DIR ...] --real REAL --out REPORT_DIR`: the CLI plugin (entry point group biosynth.cli).
 
 Every `biosynth` command loads this module, so the metric suites (scikit-learn, SciPy) are imported only once
 `evaluate` runs.
@@ -6,16 +6,16 @@ Every `biosynth` command loads this module, so the metric suites (scikit-learn, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NamedTuple
 
 import typer
 
 from biosynth.core import ConfigError, SyntheticDataset
-from biosynth.eval._report import REPORT_HTML, check_report_dir
+from biosynth.eval._report import REPORT_HTML, EvaluationReport, check_report_dir
 
 if TYPE_CHECKING:
-    from biosynth.eval._report import EvaluationReport
     from biosynth.eval._text.perplexity import CausalLMScorer
 
 app = typer.Typer(help="Evaluate a biosynth dataset against real data; writes report.json and report.html.",
@@ -26,7 +26,9 @@ app = typer.Typer(help="Evaluate a biosynth dataset against real data; writes re
 
 @app.callback(invoke_without_command=True)
 def evaluate(
-    dataset: Annotated[Path, typer.Argument(help="a biosynth dataset folder (from `biosynth run`)")],
+    datasets: Annotated[list[Path], typer.Argument(
+        help="one or more biosynth dataset folders (from `biosynth run`); several are scored against the same real "
+             "data and compared side by side")],
     real: Annotated[Path, typer.Option("--real", help="the real data the generator learned from: a table (.csv/.parquet)"
                                         ", or for text records a .txt folder, a .jsonl with 'text', a .csv with 'text'"
                                         "; for visit sequences a biosynth dataset folder or a .jsonl of patients")],
@@ -55,70 +57,132 @@ def evaluate(
 ) -> None:
     """Score the dataset's table rows (fidelity, detection, utility, privacy), or, when the step holds text records,
     its texts (diversity, fidelity, memorisation, PHI, factuality, perplexity, label consistency), or, when it holds
-    visit sequences, HALO's measures; each with intervals and sample sizes."""
+    visit sequences, HALO's measures; each with intervals and sample sizes. Several datasets: each is scored the
+    same way, and the report compares them side by side."""
     check_report_dir(out)  # before any work: a metric run is not thrown away at the end
-    ds = SyntheticDataset(dataset)
-    from biosynth.eval._dataset_io import align, load_metadata, provenance_checklist, read_real_table, synthetic_rows
+    if len(set(datasets)) != len(datasets):
+        raise ConfigError(f"a dataset is named twice: {[str(d) for d in datasets]}")
+    options = _Options(real=real, holdout=holdout, step=step, table=table, metadata=metadata, seed=seed,
+                       n_bootstrap=n_bootstrap, target=target, reference=reference, reference_lm=reference_lm,
+                       label=label, sensitive=sensitive or None)
+    # every dataset's inputs are read and checked before any metric runs
+    plans = [_plan(SyntheticDataset(dataset), options) for dataset in datasets]
+    if len(plans) == 1:
+        _finish(plans[0][0](), out)
+        return
+    modalities = {modality for _, modality in plans}
+    if len(modalities) > 1:
+        raise ConfigError(f"the datasets hold different kinds of records ({sorted(modalities)}); compare datasets of "
+                          "one kind")
+    from biosynth.eval._compare import compare, comparison_labels
+
+    reports = []
+    for (run, _), dataset in zip(plans, datasets, strict=True):
+        typer.echo(f"evaluating {dataset} ...")
+        reports.append(run())
+    labels = comparison_labels([r.provenance for r in reports], [d.name or str(d) for d in datasets])
+    comparison = compare(reports, labels)
+    path = comparison.write(out)
+    for row in comparison.rows:
+        best = [name for name, cell in row.cells.items() if cell.best]
+        typer.echo(f"{row.label}: best on {', '.join(best) or 'no metric'}")
+    typer.echo(f"wrote {path} and {path.parent / REPORT_HTML}")
+
+
+class _Options(NamedTuple):
+    real: Path
+    holdout: Path | None
+    step: str | None
+    table: str | None
+    metadata: Path | None
+    seed: int
+    n_bootstrap: int
+    target: str | None
+    reference: Path | None
+    reference_lm: Path | None
+    label: str | None
+    sensitive: list[str] | None
+
+
+def _plan(ds: SyntheticDataset, o: _Options) -> tuple[Callable[[], EvaluationReport], str]:
+    """Read and check one dataset's inputs; return the evaluation to run (the metrics) and its kind of records."""
+    from biosynth.eval._dataset_io import (
+        align,
+        load_metadata,
+        provenance_checklist,
+        read_real_table,
+        sample_cards,
+        synthetic_rows,
+    )
     from biosynth.eval._text.io import holds_text, read_real_labels, read_real_texts, synthetic_labels, synthetic_texts
     from biosynth.eval._visits.io import holds_visits, read_real_visits, synthetic_visits
 
+    step = o.step
     where = f"step {step!r}" if step else "the dataset"
-    tabular_only = {"--holdout": holdout, "--table": table, "--metadata": metadata, "--target": target,
-                    "--sensitive": sensitive or None}
-    text_only = {"--reference": reference, "--reference-lm": reference_lm, "--label": label}
+    tabular_only = {"--holdout": o.holdout, "--table": o.table, "--metadata": o.metadata, "--target": o.target,
+                    "--sensitive": o.sensitive}
+    text_only = {"--reference": o.reference, "--reference-lm": o.reference_lm, "--label": o.label}
     if holds_visits(ds, step):
         given = [name for name, value in {**tabular_only, **text_only}.items() if value is not None]
         if given:
             raise ConfigError(f"{', '.join(given)} do not apply to visit sequences, which {where} holds; pass --real "
                               "(a dataset folder of visit-sequence records or a .jsonl of patients)")
         patients, visit_records = synthetic_visits(ds, step)
-        real_patients = read_real_visits(real, "--real")
-        from biosynth.eval._visits.suite import evaluate_visits  # the metrics, once the inputs are sound
+        real_patients = read_real_visits(o.real, "--real")
 
-        _finish(evaluate_visits(real_patients, patients, seed, n_bootstrap=n_bootstrap,
-                                provenance=provenance_checklist(ds, visit_records)), out)
-        return
+        def visits() -> EvaluationReport:
+            from biosynth.eval._visits.suite import evaluate_visits  # the metrics, once the inputs are sound
+
+            return evaluate_visits(real_patients, patients, o.seed, n_bootstrap=o.n_bootstrap,
+                                   provenance=provenance_checklist(ds, visit_records))
+        return visits, "visit sequences"
     if holds_text(ds, step):
         given = [name for name, value in tabular_only.items() if value is not None]
         if given:
             raise ConfigError(f"{', '.join(given)} apply to table rows, but {where} holds text records; for text "
                               "pass --real and optionally --reference, --reference-lm, --label")
         texts, text_records = synthetic_texts(ds, step)
-        reference_texts = read_real_texts(reference, "--reference") if reference is not None else None
-        real_texts = read_real_texts(real, "--real")
+        reference_texts = read_real_texts(o.reference, "--reference") if o.reference is not None else None
+        real_texts = read_real_texts(o.real, "--real")
         labels = {}
-        if label is not None:
-            labels = {"real_labels": read_real_labels(real, label, "--real"),
-                      "synthetic_labels": synthetic_labels(text_records, label)}
-        from biosynth.eval._text.suite import evaluate_text
+        if o.label is not None:
+            labels = {"real_labels": read_real_labels(o.real, o.label, "--real"),
+                      "synthetic_labels": synthetic_labels(text_records, o.label)}
 
-        _finish(evaluate_text(real_texts, texts, reference_texts, seed, n_bootstrap=n_bootstrap,
-                              reference_lm=_reference_lm(reference_lm), **labels,  # type: ignore[arg-type]
-                              provenance=provenance_checklist(ds, text_records)), out)
-        return
+        def text() -> EvaluationReport:
+            from biosynth.eval._text.suite import evaluate_text
+
+            return evaluate_text(real_texts, texts, reference_texts, o.seed, n_bootstrap=o.n_bootstrap,
+                                 reference_lm=_reference_lm(o.reference_lm), **labels,  # type: ignore[arg-type]
+                                 provenance=provenance_checklist(ds, text_records),
+                                 sample_cards=sample_cards(text_records, texts))
+        return text, "text"
     given = [name for name, value in text_only.items() if value is not None]
     if given:
         raise ConfigError(f"{', '.join(given)} apply to text records; for table rows use --real and --holdout")
-    synthetic, records = synthetic_rows(ds, step, table)
-    real_frame = read_real_table(real, "--real")
-    holdout_frame = read_real_table(holdout, "--holdout") if holdout is not None else None
+    synthetic, records = synthetic_rows(ds, step, o.table)
+    real_frame = read_real_table(o.real, "--real")
+    holdout_frame = read_real_table(o.holdout, "--holdout") if o.holdout is not None else None
     real_frame, others, meta = align(real_frame, {"synthetic": synthetic, "holdout": holdout_frame},
-                                     load_metadata(metadata, real_frame),
-                                     sources={"real": f"--real file {str(real)!r}", "holdout": f"--holdout file {str(holdout)!r}",
+                                     load_metadata(o.metadata, real_frame),
+                                     sources={"real": f"--real file {str(o.real)!r}",
+                                              "holdout": f"--holdout file {str(o.holdout)!r}",
                                               "synthetic": f"the synthetic rows of {where}"})
-    if target is not None and target not in real_frame.columns:
-        raise ConfigError(f"--target {target!r} is not a column of the synthetic rows and --real {str(real)!r}; "
+    if o.target is not None and o.target not in real_frame.columns:
+        raise ConfigError(f"--target {o.target!r} is not a column of the synthetic rows and --real {str(o.real)!r}; "
                           f"columns: {list(real_frame.columns)}")
-    unknown = [column for column in sensitive or () if column not in meta.scored]
+    unknown = [column for column in o.sensitive or () if column not in meta.scored]
     if unknown:
         raise ConfigError(f"--sensitive {unknown[0]!r} is not a scored column of the synthetic rows and --real "
-                          f"{str(real)!r}; scored columns: {meta.scored}")
-    from biosynth.eval._tabular.suite import evaluate_tabular
+                          f"{str(o.real)!r}; scored columns: {meta.scored}")
 
-    report = evaluate_tabular(real_frame, others["synthetic"], others["holdout"], meta, seed,  # type: ignore[arg-type]
-                              n_bootstrap=n_bootstrap, target=target, sensitive=sensitive or None,
-                              provenance=provenance_checklist(ds, records))
-    _finish(report, out)
+    def rows() -> EvaluationReport:
+        from biosynth.eval._tabular.suite import evaluate_tabular
+
+        return evaluate_tabular(real_frame, others["synthetic"], others["holdout"], meta, o.seed,  # type: ignore[arg-type]
+                                n_bootstrap=o.n_bootstrap, target=o.target, sensitive=o.sensitive,
+                                provenance=provenance_checklist(ds, records))
+    return rows, "table rows"
 
 
 def _reference_lm(path: Path | None) -> CausalLMScorer | None:

@@ -109,4 +109,47 @@ def provenance_checklist(dataset: SyntheticDataset, records: list[Record]) -> di
          "value": [f"{i.path} sha256 {i.sha256[:16]}" for i in real_inputs] or "no real inputs declared"},
     ]
     return {"dataset": str(dataset.root), "records": len(records), "checklist": checklist,
-            "missing": [c["item"] for c in checklist if not c["present"]]}
+            "missing": [c["item"] for c in checklist if not c["present"]],
+            "recipe": {"name": manifest.recipe.get("name"), "sha256": manifest.recipe_sha256, "seed": manifest.seed},
+            "models": _models(records), "decoding": _decodings(records)}
+
+
+def _models(records: list[Record]) -> list[dict[str, Any]]:
+    """Each distinct model the records name, with its backend, revision, weights sha256 and where it ran."""
+    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for record in records:
+        model = record.provenance.model
+        if model is not None:
+            key = (model.name, model.backend, model.revision, model.sha256)
+            seen.setdefault(key, {"name": model.name, "backend": model.backend, "revision": model.revision,
+                                  "sha256": model.sha256, "remote": model.remote, "records": 0})["records"] += 1
+    return list(seen.values())
+
+
+def _decodings(records: list[Record]) -> list[dict[str, Any]]:
+    """Each distinct decoding configuration, with how many records used it."""
+    seen: dict[str, dict[str, Any]] = {}
+    for record in records:
+        decoding = record.provenance.decoding
+        if decoding is not None:
+            key = decoding.model_dump_json()
+            seen.setdefault(key, {"settings": decoding.model_dump(mode="json"), "records": 0})["records"] += 1
+    return list(seen.values())
+
+
+def sample_cards(records: list[Record], texts: list[str], count: int = 6) -> list[dict[str, Any]]:
+    """The first `count` synthetic texts with the provenance a reader checks: generator, model, prompt template,
+    decoding, seed."""
+    cards = []
+    for record, text in list(zip(records, texts, strict=False))[:count]:
+        p = record.provenance
+        facts: dict[str, Any] = {"record": record.id, "generator": f"{p.generator} {p.generator_version}",
+                                 "seed": p.seed}
+        if p.model is not None:
+            facts["model"] = f"{p.model.name} ({p.model.backend}, sha256 {str(p.model.sha256)[:12]})"
+        if p.prompt is not None:
+            facts["prompt template"] = f"{p.prompt.template_id} ({p.prompt.template_sha256[:12]})"
+        if p.decoding is not None:
+            facts["decoding"] = ", ".join(f"{k}={v}" for k, v in p.decoding.model_dump(exclude_none=True).items())
+        cards.append({"text": text, "provenance": facts})
+    return cards

@@ -161,6 +161,30 @@ def _scores_table(rows: list[dict[str, Any]]) -> str:
 _STATUS_SHOWN = {"ok": "computed", "not_applicable": "not applicable"}
 
 
+def _provenance_details(provenance: dict[str, Any]) -> str:
+    """What was evaluated, citably: the recipe and its hash, every model with its weights hash, every decoding."""
+    parts = []
+    recipe = provenance.get("recipe")
+    if recipe:
+        parts.append(f"<p><b>Recipe</b> {html.escape(str(recipe.get('name')))} · sha256 "
+                     f"<code>{html.escape(str(recipe.get('sha256')))}</code> · seed {html.escape(str(recipe.get('seed')))}"
+                     f" · dataset <code>{html.escape(str(provenance.get('dataset')))}</code></p>")
+    models = provenance.get("models") or []
+    if models:
+        rows = "".join(f"<tr><td>{html.escape(str(m['name']))}</td><td>{html.escape(str(m['backend']))}</td>"
+                       f"<td>{html.escape(str(m.get('revision')))}</td><td><code>{html.escape(str(m.get('sha256')))}"
+                       f"</code></td><td>{'remote' if m.get('remote') else 'local'}</td><td>{m.get('records')}</td></tr>"
+                       for m in models)
+        parts.append("<h3>Models</h3><table><tr><th>model</th><th>backend</th><th>revision</th><th>weights sha256</th>"
+                     f"<th>ran</th><th>records</th></tr>{rows}</table>")
+    decodings = provenance.get("decoding") or []
+    if decodings:
+        rows = "".join(f"<tr><td>{html.escape(', '.join(f'{k}={v}' for k, v in d['settings'].items() if v is not None))}"
+                       f"</td><td>{d.get('records')}</td></tr>" for d in decodings)
+        parts.append(f"<h3>Decoding</h3><table><tr><th>settings</th><th>records</th></tr>{rows}</table>")
+    return "".join(parts)
+
+
 def _verdict_section(report: EvaluationReport) -> str:
     """The first screen: one sentence per family, each against its reference point."""
     items = "".join(f"<li class='tone-{v.tone}'><b>{html.escape(v.family.capitalize())}.</b> "
@@ -252,6 +276,8 @@ def render_html(report: EvaluationReport) -> str:
             mark = "yes" if item["present"] else "MISSING"
             out.append(f"<tr><td>{html.escape(item['item'])}</td><td class='{'' if item['present'] else 'failed'}'>"
                        f"{mark}</td><td>{html.escape(str(item.get('value', ''))[:300])}</td></tr>")
-        out.append("</table></section>")
+        out.append("</table>")
+        out.append(_provenance_details(report.provenance))
+        out.append("</section>")
     out.append("</body></html>")
     return "".join(out)
