@@ -1,0 +1,37 @@
+"""Write crops of the images that ship with scikit-image into class sub-folders, as training data for
+`biosynth image train-default` (offline; pip install scikit-image).
+
+    python packages/image/examples/skimage_classes.py packages/image/examples/skimage-data
+
+Classes: `retina` (a fundus photograph), `microaneurysms` (a retinal detail), `cell` (a microscopy image),
+`ihc` (immunohistochemistry); 24 crops of 64x64 pixels each, grayscale.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def write_classes(folder: Path, *, per_class: int = 24, size: int = 64) -> Path:
+    from skimage import data
+
+    sources = {"retina": data.retina(), "microaneurysms": data.microaneurysms(), "cell": data.cell(),
+               "ihc": data.immunohistochemistry()}
+    rng = np.random.default_rng(0)
+    for name, image in sources.items():
+        gray = np.asarray(Image.fromarray(image).convert("L"))
+        crop = min(size, *gray.shape)
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for k in range(per_class):
+            top = int(rng.integers(0, gray.shape[0] - crop + 1))
+            left = int(rng.integers(0, gray.shape[1] - crop + 1))
+            Image.fromarray(gray[top:top + crop, left:left + crop]).save(folder / name / f"{k:03d}.png")
+    return folder
+
+
+if __name__ == "__main__":
+    print(write_classes(Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "skimage-data")))
