@@ -9,7 +9,6 @@ import torch
 from biosynth.core import seeded_torch
 
 
-
 def test_seeded_block_repeats_and_leaves_the_global_state_as_it_was() -> None:
     torch.manual_seed(123)
     outside_before = torch.get_rng_state()
