@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Self
@@ -78,8 +79,8 @@ class FinetuneConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _torch_device(cls, value: str) -> str:
-        """Checked here, so a typo is refused before the base model loads."""
-        if value == "auto":
+        """Checked here, so a typo is refused before the base model loads (torch is imported only for rare names)."""
+        if re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
             return value
         import torch
 
