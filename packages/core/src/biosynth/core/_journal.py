@@ -18,7 +18,8 @@ from biosynth.core._errors import DatasetError
 from biosynth.core._generator import SampleFailure
 from biosynth.core._hashing import sha256_file
 from biosynth.core._manifest import MANIFEST_VERSION, FailureEntry, RemovedEntry
-from biosynth.core._records import AudioPayload, ImagePayload, Record
+from biosynth.core._nested import find_nested
+from biosynth.core._records import MediaRef, Record
 from biosynth.core._store import read_table, records_to_table, table_to_records, write_table
 
 WORK_DIR = ".work"
@@ -87,8 +88,7 @@ class StepJournal:
             path = self._shard_path(start)
             write_table(records_to_table(records), path)
             shard, sha = path.name, sha256_file(path)
-        media = {r.payload.media.path: r.payload.media.sha256 for _, r in records
-                 if isinstance(r.payload, (ImagePayload, AudioPayload))}
+        media = {ref.path: ref.sha256 for _, r in records for _, ref in find_nested(r.payload, MediaRef)}
         commit = BatchCommit(
             start=start, stop=stop, produced=[i for i, _ in records],
             failures=[FailureEntry(index=f.index, reason=f.reason, attempts=f.attempts) for f in failures],

@@ -93,6 +93,8 @@ class AudioPayload(_Frozen):
     duration_s: float = Field(ge=0)
     channels: int = Field(1, ge=1)
     segments: tuple[AudioSegment, ...] = ()
+    attachments: tuple[MediaRef, ...] = Field(
+        (), description="files that belong with the audio (e.g. a transcript, RTTM, a manifest line)")
 
 
 class Turn(_Frozen):
