@@ -137,6 +137,7 @@ def test_telephone_channel_flac_tags_and_sidecars(tmp_path: Path) -> None:
     extra = record.provenance.extra
     assert extra["synthetic_speech"] is True
     sidecars = {name: tmp_path / ref["path"] for name, ref in extra["sidecars"].items()}
+    assert sorted(str(tmp_path / a.path) for a in record.payload.attachments) == sorted(map(str, sidecars.values()))
     transcript = json.loads(sidecars["transcript"].read_text())
     assert [(t["start"], t["end"], t["speaker"]) for t in transcript["turns"]] == \
         [(s.start_s, s.end_s, s.speaker) for s in segments]

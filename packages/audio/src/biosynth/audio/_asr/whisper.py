@@ -6,6 +6,7 @@ and `attempt_seed`). Every attempt's WER and transcript are kept."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -60,6 +61,7 @@ class WhisperChecker:
             from faster_whisper import WhisperModel
         except ImportError:
             raise ConfigError(f"the ASR check needs faster-whisper: {_INSTALL}") from None
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # no line per transcribed utterance
         return WhisperModel(str(self.folder), device="cpu", compute_type="int8", cpu_threads=2, local_files_only=True)
 
     @cached_property

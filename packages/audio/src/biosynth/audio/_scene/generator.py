@@ -203,7 +203,8 @@ class DialogueAudio(Generator[DialogueAudioParams]):
         if self._checker is not None:
             extra["asr_check"] = self._checker.describe()
         segments = tuple(AudioSegment(start_s=t.start, end_s=t.end, speaker=t.speaker, text=t.text) for t in turns)
-        payload = AudioPayload(media=media, sample_rate=rate, duration_s=duration, channels=1, segments=segments)
+        payload = AudioPayload(media=media, sample_rate=rate, duration_s=duration, channels=1, segments=segments,
+                               attachments=(transcript, diarization, manifest))
         return Draft(payload=payload, model=first.model_ref, strategy=(Strategy.TTS,), attempts=attempts,
                      validation=Validation.PASSED if self._checker is not None else Validation.NOT_VALIDATED,
                      extra=extra)
