@@ -28,6 +28,7 @@ from biosynth.core import (
     MARKER,
     ConfigError,
     derive_seed,
+    fsync_tree,
     is_model_folder,
     seeded_torch,
     software_versions,
@@ -303,8 +304,10 @@ def _checkpoint(config: ImageFinetuneConfig, trainable: dict[str, Any], optimize
     meta = {"step": state.step, "losses": state.losses, "validation": state.validation,
             "param_groups": saved["param_groups"], "schedule": schedule.state_dict(), "names": list(trainable)}
     (staging / "state.json").write_text(json.dumps(meta), encoding="utf-8")
+    fsync_tree(staging)  # the files and the folder are durable before the rename makes them the checkpoint
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
+    fsync_tree(root, recursive=False)
     log.info("checkpoint at step %d: %s", state.step, final)
 
 
