@@ -87,6 +87,7 @@ from biosynth.core._llm import BaseLanguageModel, ChatMessage, ChatRequest, Comp
 from biosynth.core._model_folder import (
     MARKER,
     check_model_folder,
+    check_model_target,
     is_model_folder,
     read_marker,
     weights_sha256,
@@ -131,7 +132,7 @@ __all__ = [
     # component (backend) authors
     "BackendSpec", "BaseLanguageModel", "ChatMessage", "ChatRequest", "Completion", "Component", "ComponentKind",
     "ComponentSpec", "Group", "LanguageModel", "MARKER", "Registry", "ResolvedComponent", "SentenceEncoder",
-    "check_model_folder", "default_registry", "default_sentence_encoder", "is_model_folder", "read_marker",
+    "check_model_folder", "check_model_target", "default_registry", "default_sentence_encoder", "is_model_folder", "read_marker",
     "runs_remotely", "secret_from_env", "weights_sha256", "write_model_folder",
     # errors, hashing, atomic files
     "BiosynthError", "ConfigError", "DatasetError", "GenerationError", "InputDataError", "PolicyError", "RecipeError",

@@ -68,7 +68,7 @@ def write_model_folder(folder: str | Path, kind: str, format_version: int,
     An existing non-empty `folder` is refused, unless `replace` is set and it holds biosynth's marker.
     """
     folder = Path(folder)
-    _check_target(folder, replace)
+    check_model_target(folder, replace=replace)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     aside: Path | None = None
@@ -110,15 +110,24 @@ def write_model_folder(folder: str | Path, kind: str, format_version: int,
     return folder
 
 
-def _check_target(folder: Path, replace: bool) -> None:
-    if not folder.exists():
+def check_model_target(folder: str | Path, *, replace: bool, what: str = "model folder") -> None:
+    """Refuse, before any training, what `write_model_folder` would refuse at the end: a path that cannot be a
+    folder, a file, or a non-empty folder unless `replace` (--overwrite) and it holds biosynth's marker. Errors
+    begin with `what` (e.g. "--out") and the path."""
+    folder = Path(folder)
+    try:
+        exists = folder.exists()
+    except OSError as err:  # e.g. a name longer than the file system allows
+        raise ConfigError(f"{what} {str(folder)!r} cannot be used as a folder ({err.strerror or err}); choose another "
+                          "name") from None
+    if not exists:
         return
     if not folder.is_dir():
-        raise ConfigError(f"model folder {str(folder)!r} is a file; expected a new or empty folder")
+        raise ConfigError(f"{what} {str(folder)!r} is a file; expected a new or empty folder")
     if not any(folder.iterdir()):
         return
     if not replace:
-        raise ConfigError(f"model folder {str(folder)!r} already exists and is not empty; choose a new folder"
+        raise ConfigError(f"{what} {str(folder)!r} already exists and is not empty; choose a new folder"
                           " (or pass --overwrite to replace a model biosynth wrote there)")
     if not is_model_folder(folder):
         raise ConfigError(f"refusing to overwrite {str(folder)!r}: it holds no {MARKER}, so biosynth did not "

@@ -257,22 +257,9 @@ def sample_halo(
 
 def _check_model_out(out: Path, overwrite: bool) -> None:
     """Refuse --out before any training: a file, or a non-empty folder unless --overwrite and biosynth's marker."""
-    from biosynth.core import MARKER, is_model_folder
+    from biosynth.core import check_model_target
 
-    try:
-        out.exists()
-    except OSError as err:  # e.g. a name longer than the file system allows
-        raise ConfigError(f"--out {str(out)!r} cannot be used as a folder ({err.strerror or err}); choose another "
-                          "name") from None
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} is a file; expected a new or empty folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"--out {str(out)!r} already exists and is not empty; choose a new folder (or pass "
-                              "--overwrite to replace a model biosynth saved there)")
-        if not is_model_folder(out):
-            raise ConfigError(f"refusing to overwrite {str(out)!r}: it holds no {MARKER}, so biosynth did not write "
-                              "it; choose a new folder (nothing was changed)")
+    check_model_target(out, replace=overwrite, what="--out")
 
 
 def _read_rows(data: str) -> Any:

@@ -25,11 +25,10 @@ import numpy as np
 from PIL import Image
 
 from biosynth.core import (
-    MARKER,
     ConfigError,
+    check_model_target,
     derive_seed,
     fsync_tree,
-    is_model_folder,
     seeded_torch,
     software_versions,
     weights_sha256,
@@ -51,16 +50,7 @@ SUFFIXES = (".json", ".safetensors", ".md", ".png")
 
 def check_output_folder(out: Path, *, overwrite: bool) -> None:
     """Refuse, before any training, what `write_model_folder` would refuse at the end."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output {str(out)!r} is a file; give a folder path")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    if not overwrite:
-        raise ConfigError(f"output folder {str(out)!r} already exists and is not empty; choose a new folder or pass "
-                          "--overwrite to replace a model biosynth wrote there")
-    if not is_model_folder(out):
-        raise ConfigError(f"refusing to overwrite {str(out)!r}: it holds no {MARKER}, so biosynth did not write it; "
-                          "choose a new folder (nothing was changed)")
+    check_model_target(out, replace=overwrite, what="output folder")
 
 
 @dataclass

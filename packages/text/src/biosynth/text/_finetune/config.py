@@ -9,7 +9,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from biosynth.core import MARKER, ConfigError, is_model_folder
+from biosynth.core import ConfigError, check_model_target
 
 
 class FinetuneMode(StrEnum):
@@ -122,15 +122,5 @@ def build_config(**values: object) -> FinetuneConfig:
 
 
 def check_output_folder(out: Path, *, overwrite: bool) -> None:
-    """Refuse, before any training, what core's `write_model_folder` will refuse when the model is saved: an
-    output path that is a file, or a non-empty folder unless `overwrite` and the folder holds biosynth's marker."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output {str(out)!r} is a file; give a folder path")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    if not overwrite:
-        raise ConfigError(f"output folder {str(out)!r} already exists and is not empty; choose a new folder or "
-                          "pass --overwrite (overwrite=True) to replace a model biosynth wrote there")
-    if not is_model_folder(out):
-        raise ConfigError(f"refusing to overwrite {str(out)!r}: it holds no {MARKER}, so biosynth did not write it; "
-                          "choose a new folder (nothing was changed)")
+    """Refuse, before any training, what core's `write_model_folder` will refuse when the model is saved."""
+    check_model_target(out, replace=overwrite, what="output folder")
