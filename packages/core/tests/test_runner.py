@@ -103,6 +103,12 @@ def test_output_folder_with_another_dataset_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="not empty and holds no biosynth dataset"):
         run(recipe(), tmp_path / "other")
     assert (tmp_path / "other" / "notes.txt").read_text() == "keep me"
+    # a user's file that merely looks like an interrupted write's leftover is not biosynth's to delete
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / ".draft.tmp").write_text("keep me too")
+    with pytest.raises(DatasetError, match="not empty and holds no biosynth dataset"):
+        run(recipe(), tmp_path / "mine")
+    assert (tmp_path / "mine" / ".draft.tmp").read_text() == "keep me too"
 
 
 def test_media_files_are_hashed_and_orphans_removed(tmp_path: Path) -> None:

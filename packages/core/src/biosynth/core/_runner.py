@@ -177,9 +177,6 @@ class Runner:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise self._unusable(err) from None
-        for leftover in self.root.iterdir():
-            if is_temporary(leftover):
-                leftover.unlink()
         manifest_path = self.root / MANIFEST
         if manifest_path.exists():
             existing = read_manifest_json(manifest_path)
@@ -197,6 +194,9 @@ class Runner:
                     "pass --resume to continue it, or choose another --out folder"
                 )
             manifest = Manifest.model_validate(existing)
+            for leftover in self.root.iterdir():  # biosynth's folder (its manifest): an interrupted write's leftovers
+                if is_temporary(leftover) and leftover.is_file():
+                    leftover.unlink()
             log.info("resuming the run in %s", self.root)
             now = Environment.capture().biosynth
             if now != manifest.environment.biosynth:
