@@ -72,6 +72,7 @@ from biosynth.core._targets import (
     target_value,
 )
 from biosynth.core._templates import PromptTemplate
+from biosynth.core._validation import describe_validation_error
 
 # -- for component (backend) authors: language models, pipelines, voices, learned models ----------
 from biosynth.core._components import (
@@ -123,7 +124,8 @@ __all__ = [
     "Accepted", "AchievedDistribution", "AttributeSampler", "AttributeSpecs", "Corpus", "CorpusRow", "Draft",
     "Generator", "GeneratorParams", "PromptTemplate", "RETRY_TEMPLATE", "Rejected", "SampleFailure", "SampleRequest",
     "StepContext", "StructuredPrompt", "StructuredResult", "TargetDistribution", "TemplateText",
-    "achieved_distribution", "attempt_seed", "balance_facts", "derive_seed", "extract_json", "generate_structured",
+    "achieved_distribution", "attempt_seed", "balance_facts", "derive_seed", "describe_validation_error",
+    "extract_json", "generate_structured",
     "json_instruction", "read_corpus", "read_table", "read_text_file", "render_messages", "retry_turns",
     "retry_until_valid", "rng", "seeded_torch", "target_value",
     # the one table schema

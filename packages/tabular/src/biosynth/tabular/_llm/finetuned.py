@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from biosynth.core import ConfigError, InputDataError, SampleFailure, derive_seed, seeded_torch
+from biosynth.core import (
+    ConfigError,
+    InputDataError,
+    SampleFailure,
+    derive_seed,
+    describe_validation_error,
+    seeded_torch,
+)
 from biosynth.tabular._conditions import Conditions
 from biosynth.tabular._llm.constrained_decoding import RowGrammar, RowPlan, TokenIndex
 from biosynth.tabular._llm.finetuned_tokens import RowTokenizer, check_roundtrip, hf_tokenizer, load_tokenizer, table_tokenizer
@@ -78,7 +85,7 @@ class FinetunedLM(Synthesizer):
         try:
             self.config = FinetunedConfig.model_validate({**(config or FinetunedConfig()).model_dump(), **overrides})
         except ValidationError as err:
-            raise ConfigError(f"llm_finetuned configuration: {err}") from None
+            raise ConfigError(describe_validation_error(err, what="llm_finetuned training configuration")) from None
         self.codec: RowCodec | None = None
         self.tokenizer: RowTokenizer | None = None
         self.model: Any = None
