@@ -87,6 +87,23 @@ def test_table_rows_are_compared_by_their_values() -> None:
     assert dedup.check(c) is None
 
 
+def test_images_sharing_a_caption_are_not_near_duplicates() -> None:
+    """An image's text is the prompt it was drawn from, shared by many different images: only its file counts."""
+    from biosynth.core import ImagePayload, MediaRef
+
+    def image(i: int, sha: str) -> Record:
+        media = MediaRef(path=f"media/x/{i}.png", sha256=sha, mime_type="image/png", bytes=10)
+        return Record(id=f"i-{i}", case_id=f"i-{i}", modality=Modality.IMAGE, provenance=PROV,
+                      payload=ImagePayload(media=media, width=8, height=8, caption="a frontal chest x-ray, cardiomegaly"))
+
+    dedup = Deduplicator(DeduplicateConfig(near_threshold=0.5))
+    first, other, copy = image(0, "a" * 64), image(1, "b" * 64), image(2, "a" * 64)
+    assert first.text == "a frontal chest x-ray, cardiomegaly"
+    dedup.keep(first)
+    assert dedup.check(other) is None
+    assert dedup.check(copy).duplicate_of == "i-0"  # type: ignore[union-attr]  # the same file is a copy
+
+
 def _recipe(near: float | None = 0.8, batch_size: int = 3, crash_env: str | None = None):
     steps = [
         {"name": "notes", "generator": "sample_generators:Phrases", "count": 12, "batch_size": batch_size,

@@ -57,6 +57,12 @@ class Duplicate:
         return "near duplicate" if self.near else "exact duplicate"
 
 
+def _near_text(record: Record) -> str | None:
+    """The text compared for near duplicates: only where the text is the content (an image's caption is its
+    prompt, shared by many different images)."""
+    return record.text if isinstance(record.payload, (TextPayload, DialoguePayload, QAPayload)) else None
+
+
 def content_key(record: Record) -> str:
     """The content compared for exact duplicates: normalised text, or canonical JSON of structured payloads."""
     payload = record.payload
@@ -91,8 +97,9 @@ class Deduplicator:
         key = _digest(content_key(record))
         if self.config.exact and key in self._exact:
             return Duplicate(duplicate_of=self._exact[key], similarity=1.0, near=False)
-        if self._lsh is not None and record.text is not None:
-            shingles = self._shingle_set(record.text)
+        text = _near_text(record)
+        if self._lsh is not None and text is not None:
+            shingles = self._shingle_set(text)
             best: tuple[float, str] | None = None
             for candidate in self._lsh.query(self._minhash(shingles)):
                 similarity = _jaccard(shingles, self._shingles[candidate])
@@ -107,8 +114,9 @@ class Deduplicator:
 
     def keep(self, record: Record) -> None:
         self._exact.setdefault(_digest(content_key(record)), record.id)
-        if self._lsh is not None and record.text is not None and record.id not in self._shingles:
-            shingles = self._shingle_set(record.text)
+        text = _near_text(record)
+        if self._lsh is not None and text is not None and record.id not in self._shingles:
+            shingles = self._shingle_set(text)
             self._shingles[record.id] = shingles
             self._lsh.insert(record.id, self._minhash(shingles))
 

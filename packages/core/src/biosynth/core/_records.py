@@ -224,9 +224,12 @@ class Record(_Frozen):
 
     @property
     def text(self) -> str | None:
-        """The record's main text: a text payload, a dialogue as 'speaker: turn' lines, a QA pair as labelled lines."""
+        """The record's main text: a text payload, a dialogue as 'speaker: turn' lines, a QA pair as labelled lines,
+        an image's caption (the prompt it was drawn from, unless that held real data)."""
         if isinstance(self.payload, TextPayload):
             return self.payload.text
+        if isinstance(self.payload, ImagePayload):
+            return self.payload.caption
         if isinstance(self.payload, DialoguePayload):
             return "\n".join(f"{t.speaker}: {t.text}" for t in self.payload.turns)
         if isinstance(self.payload, QAPayload):

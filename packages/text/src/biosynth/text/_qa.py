@@ -28,6 +28,7 @@ from biosynth.core import (
     Draft,
     GenerationError,
     Generator,
+    ImagePayload,
     LanguageModel,
     Modality,
     PromptRef,
@@ -112,7 +113,7 @@ class QuestionAnswer(Generator[QuestionAnswerParams]):
     """Writes one validated question-answer pair per request (see the module doc)."""
 
     name = "qa"
-    input_modalities = (Modality.TEXT, Modality.DIALOGUE, Modality.TABULAR)
+    input_modalities = (Modality.TEXT, Modality.DIALOGUE, Modality.TABULAR, Modality.IMAGE)
 
     def __init__(self, params: Any = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
@@ -171,6 +172,8 @@ class QuestionAnswer(Generator[QuestionAnswerParams]):
                 values.update(request.input.labels)
                 values.update(payload.values)
             else:
+                if isinstance(payload, ImagePayload):  # ChatFFA's pattern: questions about an image from its labels
+                    values.update(request.input.labels)  # and the caption (prompt) it was drawn from
                 source_text = request.input.text
                 if not source_text or not source_text.strip():
                     raise GenerationError(f"{self.name}: input record {request.input.id} has no text to ask about")
