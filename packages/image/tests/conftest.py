@@ -14,52 +14,21 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 SIZE = 32  # pixels; the tests render 2 steps at this size
 
 
-def _byte_symbols() -> list[str]:
-    """CLIP's byte-to-unicode table (the 256 symbols its byte-level BPE starts from)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    extra = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + extra)
-            extra += 1
-    return [chr(c) for c in cs]
+def _example_builder():
+    """The builder examples/build_tiny_pipeline.py ships (one tiny pipeline for the examples and the tests)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "build_tiny_pipeline.py"
+    spec = importlib.util.spec_from_file_location("biosynth_image_example_builder", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_tiny_pipeline
 
 
 def build_tiny_pipeline(folder: Path, *, seed: int = 0) -> Path:
     """A StableDiffusionPipeline of about 1.2M parameters, saved to `folder` (safetensors only)."""
-    import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    symbols = _byte_symbols()
-    vocab = {s: i for i, s in enumerate(symbols + [s + "</w>" for s in symbols])}
-    merges = [("t", "h"), ("th", "e</w>")]
-    for a, b in merges:
-        vocab[a + b] = len(vocab)
-    for special in ("<|startoftext|>", "<|endoftext|>"):
-        vocab[special] = len(vocab)
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=SIZE // 2, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32, norm_num_groups=8, attention_head_dim=4)
-    vae = AutoencoderKL(block_out_channels=(16, 32), in_channels=3, out_channels=3, latent_channels=4,
-                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                        norm_num_groups=8, sample_size=SIZE)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"], pad_token_id=1, hidden_size=32,
-        intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, vocab_size=len(vocab),
-        max_position_embeddings=77))
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False, steps_offset=1)
-    pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
-    pipe.save_pretrained(folder, safe_serialization=True)
-    return folder
+    return _example_builder()(folder, seed=seed, size=SIZE)
 
 
 def build_tiny_lora(pipeline_dir: Path, out: Path, *, seed: int = 1, rank: int = 4) -> Path:
