@@ -112,6 +112,9 @@ def test_noise_is_added_at_the_snr_asked_for(tmp_path: Path) -> None:
         mixed, _ = sf.read(noisy, dtype="float64")
         achieved = 10 * math.log10(np.mean(speech**2) / np.mean((mixed - speech) ** 2))
         assert abs(achieved - 10) < 0.2, (kind, achieved)
+        # the generator records what it reached, measured on its own stems
+        assert abs(record.provenance.extra["scene"]["noise"]["achieved"]["mixed_db"] - achieved) < 0.2
+    assert clean_record.provenance.extra["scene"]["noise"]["achieved"] is None
 
 
 def test_a_user_noise_file_is_looped_under_the_scene(tmp_path: Path) -> None:
@@ -130,6 +133,7 @@ def test_telephone_channel_flac_tags_and_sidecars(tmp_path: Path) -> None:
     comment = json.loads(tags["comment"])
     assert comment["synthetic_speech"] is True and "synthetic speech" in tags["artist"]
     assert comment["scene"]["channel"]["kind"] == "telephone"
+    assert comment["scene"]["noise"]["achieved"]["after_channel_db"] > comment["scene"]["noise"]["achieved"]["mixed_db"]
     # overlaps: each later turn starts before the previous one ends
     segments = record.payload.segments
     assert all(b.start_s < a.end_s for a, b in itertools.pairwise(segments))
@@ -142,6 +146,7 @@ def test_telephone_channel_flac_tags_and_sidecars(tmp_path: Path) -> None:
     assert [(t["start"], t["end"], t["speaker"]) for t in transcript["turns"]] == \
         [(s.start_s, s.end_s, s.speaker) for s in segments]
     assert transcript["turns"][2]["normalised_text"].startswith("Your blood pressure is one thirty-five over eighty-five.")
+    assert transcript["turns"][2]["reference_text"] == transcript["turns"][2]["normalised_text"]  # no drug name here
     rttm = sidecars["rttm"].read_text().splitlines()
     assert len(rttm) == 3 and rttm[0].split()[:5] == ["SPEAKER", path.stem, "1", f"{segments[0].start_s:.3f}",
                                                       f"{segments[0].end_s - segments[0].start_s:.3f}"]

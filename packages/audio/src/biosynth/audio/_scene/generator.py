@@ -97,7 +97,8 @@ class DialogueAudio(Generator[DialogueAudioParams]):
         track = np.zeros(total, dtype=np.float32)
         for start, utterance in zip(starts, utterances, strict=True):
             track[start:start + len(utterance.samples)] += utterance.samples
-        track = self._add_noise(track, request.seed)
+        speech, track = track, self._add_noise(track, request.seed)
+        achieved = self._achieved_snr(speech, track)
         out_rate = rate
         if p.channel.kind == "telephone":
             track = dsp.telephone(track, rate, low_hz=p.channel.low_hz, high_hz=p.channel.high_hz, mu_law=p.channel.mu_law)
@@ -105,11 +106,13 @@ class DialogueAudio(Generator[DialogueAudioParams]):
         track, guard_db = dsp.peak_guard(track)
         duration = round(len(track) / out_rate, 6)
 
+        scored = [self._normaliser(t, respell=False) if p.normalise else t.strip() for t in texts]
         turns = [TranscriptTurn(index=i, speaker=t.speaker, role=t.role, start=round(s / rate, 6),
-                                end=round((s + len(u.samples)) / rate, 6), text=text, normalised_text=said)
-                 for i, (t, s, u, text, said) in enumerate(zip(dialogue.turns, starts, utterances, texts, spoken,
-                                                               strict=True))]
-        return self._write(request, ctx, track, out_rate, duration, turns, cast, utterances, guard_db)
+                                end=round((s + len(u.samples)) / rate, 6), text=text, normalised_text=said,
+                                reference_text=reference)
+                 for i, (t, s, u, text, said, reference) in enumerate(zip(dialogue.turns, starts, utterances, texts,
+                                                                          spoken, scored, strict=True))]
+        return self._write(request, ctx, track, out_rate, duration, turns, cast, utterances, guard_db, achieved)
 
     def _cast(self, dialogue: DialoguePayload, ctx: StepContext) -> dict[str, _Cast]:
         """A voice for each role: `voices[role]`, else the next voice of the pool in order of first appearance."""
@@ -163,17 +166,34 @@ class DialogueAudio(Generator[DialogueAudioParams]):
             bed = noise.synthesised(spec.kind, seconds, rate, draw)
         return dsp.add_noise(track, bed, spec.snr_db)
 
+    def _achieved_snr(self, speech: np.ndarray, mixed: np.ndarray) -> dict[str, Any] | None:
+        """The SNR the scene reached, measured on its stems (the clean speech track and the noise added to it):
+        as mixed, and after the telephone channel's band-pass and resampling applied to each stem alone (its
+        mu-law step, not linear, is left out of the split)."""
+        if mixed is speech:  # no noise
+            return None
+        p = self.params
+        bed = mixed - speech
+        out: dict[str, Any] = {"mixed_db": round(dsp.rms_dbfs(speech) - dsp.rms_dbfs(bed), 4),
+                               "method": "10 log10 of speech power over noise power, whole track, from the stems"}
+        if p.channel.kind == "telephone":
+            band = {"low_hz": p.channel.low_hz, "high_hz": p.channel.high_hz, "mu_law": False}
+            out["after_channel_db"] = round(dsp.rms_dbfs(dsp.telephone(speech, p.sample_rate, **band))
+                                            - dsp.rms_dbfs(dsp.telephone(bed, p.sample_rate, **band)), 4)
+        return out
+
     # -- the outputs -------------------------------------------------------------------------------
     def _write(self, request: SampleRequest, ctx: StepContext, track: np.ndarray, rate: int, duration: float,
                turns: list[TranscriptTurn], cast: dict[str, _Cast], utterances: list[Utterance],
-               guard_db: float) -> Draft:
+               guard_db: float, achieved_snr: dict[str, Any] | None) -> Draft:
         p = self.params
         record_id = f"{ctx.step}-{request.index:06d}"
         voices = {role: {"speaker": c.speaker, "model": c.model_ref.model_dump(mode="json"),
                          "resample_factor": c.choice.resample_factor, "gain_db": c.choice.gain_db}
                   for role, c in cast.items()}
         scene = {"sample_rate": p.sample_rate, "output_rate": rate, "format": p.format, "speech_dbfs": p.speech_dbfs,
-                 "timing": p.timing.model_dump(mode="json"), "noise": {"kind": p.noise.kind, "snr_db": p.noise.snr_db},
+                 "timing": p.timing.model_dump(mode="json"), "noise": {"kind": p.noise.kind, "snr_db": p.noise.snr_db,
+                                                                             "achieved": achieved_snr},
                  "channel": p.channel.model_dump(mode="json"), "peak_guard_db": round(guard_db, 6),
                  "normalised": p.normalise, "lexicon_sha256": self._normaliser.lexicon_sha256}
         tags = {"title": record_id, "artist": "synthetic speech (biosynth-audio)",

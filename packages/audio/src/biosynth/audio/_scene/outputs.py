@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TranscriptTurn(BaseModel):
@@ -24,6 +24,7 @@ class TranscriptTurn(BaseModel):
     end: float
     text: str
     normalised_text: str
+    reference_text: str = Field(description="the spoken form with drug names as written: what an ASR is scored against")
 
 
 def transcript_json(audio_path: str, turns: Sequence[TranscriptTurn], *, duration: float, sample_rate: int) -> bytes:
