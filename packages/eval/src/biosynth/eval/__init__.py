@@ -10,6 +10,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from biosynth.eval._image.features import EfficientNetLite0Features, FeatureExtractor, TransformersFeatures, image_features
+    from biosynth.eval._image.io import ImageSet, read_real_images, synthetic_images
+    from biosynth.eval._image.memorisation import near_copies
+    from biosynth.eval._image.metrics import (
+        feature_diversity,
+        frechet_distance_images,
+        kernel_distance_images,
+        per_class_fidelity,
+        precision_recall_density_coverage,
+    )
+    from biosynth.eval._image.pixels import ms_ssim_diversity
+    from biosynth.eval._image.suite import evaluate_images
     from biosynth.eval._report import EvaluationReport, render_html
     from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
     from biosynth.eval._tabular.attribute_inference import attribute_inference_cap, attribute_inference_nn
@@ -68,6 +80,14 @@ if TYPE_CHECKING:
 # `biosynth evaluate` command, say, which every `biosynth` command loads) does not import scikit-learn, SciPy
 # and every metric family.
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "biosynth.eval._image.features": ("EfficientNetLite0Features", "FeatureExtractor", "TransformersFeatures",
+                                      "image_features"),
+    "biosynth.eval._image.io": ("ImageSet", "read_real_images", "synthetic_images"),
+    "biosynth.eval._image.memorisation": ("near_copies",),
+    "biosynth.eval._image.metrics": ("feature_diversity", "frechet_distance_images", "kernel_distance_images",
+                                     "per_class_fidelity", "precision_recall_density_coverage"),
+    "biosynth.eval._image.pixels": ("ms_ssim_diversity",),
+    "biosynth.eval._image.suite": ("evaluate_images",),
     "biosynth.eval._report": ("EvaluationReport", "render_html"),
     "biosynth.eval._result": ("ConfidenceInterval", "Direction", "Family", "MetricResult"),
     "biosynth.eval._tabular.attribute_inference": ("attribute_inference_cap", "attribute_inference_nn"),
@@ -132,4 +152,8 @@ __all__ = [
     # visit sequences (longitudinal EHR)
     "HALO_MEASURES", "code_statistics", "codes_per_visit_distribution", "evaluate_visits", "halo_r2", "halo_r2_all",
     "visit_count_distribution",
+    # images
+    "EfficientNetLite0Features", "FeatureExtractor", "ImageSet", "TransformersFeatures", "evaluate_images",
+    "feature_diversity", "frechet_distance_images", "image_features", "kernel_distance_images", "ms_ssim_diversity",
+    "near_copies", "per_class_fidelity", "precision_recall_density_coverage", "read_real_images", "synthetic_images",
 ]

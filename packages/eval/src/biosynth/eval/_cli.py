@@ -54,6 +54,10 @@ def evaluate(
     sensitive: Annotated[list[str] | None, typer.Option(
         "--sensitive", help="table rows only: a sensitive column for attribute inference (repeatable; default: "
                             "--target, else the categorical columns)")] = None,
+    image_features: Annotated[Path | None, typer.Option(
+        "--image-features", help="images only: the features for FID, KID, precision/recall and near-copies: a local "
+                                 "transformers vision model folder (safetensors, e.g. RadDino) or an EfficientNet-Lite0 "
+                                 "weights file; default: EfficientNet-Lite0 as biosynth-eval[image] installs it")] = None,
 ) -> None:
     """Score the dataset's table rows (fidelity, detection, utility, privacy), or, when the step holds text records,
     its texts (diversity, fidelity, memorisation, PHI, factuality, perplexity, label consistency), or, when it holds
@@ -64,7 +68,7 @@ def evaluate(
         raise ConfigError(f"a dataset is named twice: {[str(d) for d in datasets]}")
     options = _Options(real=real, holdout=holdout, step=step, table=table, metadata=metadata, seed=seed,
                        n_bootstrap=n_bootstrap, target=target, reference=reference, reference_lm=reference_lm,
-                       label=label, sensitive=sensitive or None)
+                       label=label, sensitive=sensitive or None, image_features=image_features)
     # every dataset's inputs are read and checked before any metric runs
     plans = [_plan(SyntheticDataset(dataset), options) for dataset in datasets]
     if len(plans) == 1:
@@ -102,6 +106,7 @@ class _Options(NamedTuple):
     reference_lm: Path | None
     label: str | None
     sensitive: list[str] | None
+    image_features: Path | None
 
 
 def _plan(ds: SyntheticDataset, o: _Options) -> tuple[Callable[[], EvaluationReport], str]:
@@ -114,6 +119,7 @@ def _plan(ds: SyntheticDataset, o: _Options) -> tuple[Callable[[], EvaluationRep
         sample_cards,
         synthetic_rows,
     )
+    from biosynth.eval._image.io import holds_images
     from biosynth.eval._text.io import holds_text, read_real_labels, read_real_texts, synthetic_labels, synthetic_texts
     from biosynth.eval._visits.io import holds_visits, read_real_visits, synthetic_visits
 
@@ -122,6 +128,19 @@ def _plan(ds: SyntheticDataset, o: _Options) -> tuple[Callable[[], EvaluationRep
     tabular_only = {"--holdout": o.holdout, "--table": o.table, "--metadata": o.metadata, "--target": o.target,
                     "--sensitive": o.sensitive}
     text_only = {"--reference": o.reference, "--reference-lm": o.reference_lm, "--label": o.label}
+    if holds_images(ds, step):  # before text: an image record's text is its caption
+        given = [name for name, value in {**tabular_only, **text_only}.items()
+                 if value is not None and name not in ("--holdout", "--label")]
+        if given:
+            raise ConfigError(f"{', '.join(given)} do not apply to images, which {where} holds; for images pass --real "
+                              "(a folder of images, optionally in class sub-folders) and optionally --holdout (held-out "
+                              "real images), --label, --image-features")
+        from biosynth.eval._image.plan import image_plan
+
+        return image_plan(ds, step, real=o.real, holdout=o.holdout, label=o.label, features=o.image_features,
+                          seed=o.seed, n_bootstrap=o.n_bootstrap), "images"
+    if o.image_features is not None:
+        raise ConfigError(f"--image-features applies to image records; {where} holds none")
     if holds_visits(ds, step):
         given = [name for name, value in {**tabular_only, **text_only}.items() if value is not None]
         if given:

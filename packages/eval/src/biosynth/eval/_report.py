@@ -208,6 +208,7 @@ def _figures_section(figures: dict[str, Any]) -> str:
     if associations and len(associations.get("columns", [])) >= 2:
         parts.append("<h3>Pairwise association</h3><figure class='heatmap'>"
                      f"{scoped(association_heatmaps(associations), 'assoc')}</figure>")
+    parts.append(_image_gallery(figures.get("image_gallery")))
     samples = figures.get("samples") or []
     if samples:
         parts.append("<h3>Samples</h3><div class='cards'>")
@@ -219,6 +220,29 @@ def _figures_section(figures: dict[str, Any]) -> str:
                          + (f"<table>{facts}</table>" if facts else "<small>no provenance given</small>") + "</div>")
         parts.append("</div>")
     parts.append("</section>")
+    return "".join(parts)
+
+
+def _image_gallery(gallery: dict[str, Any] | None) -> str:
+    """Thumbnails of synthetic images (caption, labels, provenance) and of real ones: PNG data URIs, no files."""
+    if not gallery:
+        return ""
+    parts = []
+    for side, title in (("synthetic", "Synthetic images"), ("real", "Real images")):
+        items = gallery.get(side) or []
+        if not items:
+            continue
+        parts.append(f"<h3>{title}</h3><div class='cards image-gallery' data-side='{side}'>")
+        for item in items:
+            facts = {**{f"label {k}": v for k, v in (item.get("labels") or {}).items()}, **(item.get("provenance") or {})}
+            rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
+            caption = f"<p>{html.escape(str(item['caption']))}</p>" if item.get("caption") else ""
+            src = str(item["src"]) if str(item["src"]).startswith("data:image/png;base64,") else ""
+            parts.append(f"<figure class='card thumbnail' style='margin:0'><img src='{html.escape(src, quote=True)}' "
+                         f"alt='{html.escape(str(item.get('name', side)), quote=True)}' style='image-rendering:pixelated;"
+                         f"width:128px;height:auto'><figcaption><small>{html.escape(str(item.get('name', '')))}</small>"
+                         f"{caption}{f'<table>{rows}</table>' if rows else ''}</figcaption></figure>")
+        parts.append("</div>")
     return "".join(parts)
 
 

@@ -77,15 +77,21 @@ def add_noise(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarra
 
 def telephone(samples: np.ndarray, rate: int, *, low_hz: float, high_hz: float, mu_law: bool,
               target: int = 8000) -> np.ndarray:
-    """A narrow-band telephone line: band-pass biquads, resampling to 8 kHz, and 8-bit mu-law companding."""
+    """A narrow-band telephone line: band-pass biquads, resampling to 8 kHz, and 8-bit mu-law companding. Rows of
+    a 2-D array (e.g. the speech and noise stems) pass through it in one batched call."""
     torch, F = _torch()
     x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
     x = F.highpass_biquad(x, rate, low_hz)
     x = F.lowpass_biquad(x, rate, high_hz)
-    x = _resampler(rate, target)(x)
-    if mu_law:
-        x = F.mu_law_decoding(F.mu_law_encoding(x.clamp(-1.0, 1.0), 256), 256)
-    return x.numpy().astype(np.float32)
+    x = _resampler(rate, target)(x).numpy().astype(np.float32)
+    return companded(x) if mu_law else x
+
+
+def companded(samples: np.ndarray) -> np.ndarray:
+    """8-bit mu-law encoding and decoding (the telephone line's quantisation), clipped to [-1, 1] first."""
+    torch, F = _torch()
+    x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).clamp(-1.0, 1.0)
+    return F.mu_law_decoding(F.mu_law_encoding(x, 256), 256).numpy().astype(np.float32)
 
 
 def peak_guard(samples: np.ndarray, ceiling_dbfs: float = -1.0) -> tuple[np.ndarray, float]:

@@ -1,0 +1,50 @@
+"""Reading real image folders (class sub-folders, DICOM) and the errors for wrong ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from biosynth.core import InputDataError
+from biosynth.eval._image.io import read_real_images
+
+
+def test_class_sub_folders_give_labels(tmp_path, splits, write_folder) -> None:
+    folder = write_folder(splits["holdout"], tmp_path / "real")
+    found = read_real_images(folder)
+    assert len(found) == 30 and sorted(set(found.labels)) == ["cell", "ihc", "retina"]
+    assert found.names[0] == "cell/020.png" and found.images[0].shape == (32, 32, 3)
+    k = splits["holdout"].names.index("cell/020.png")
+    assert np.array_equal(found.images[0], splits["holdout"].images[k])
+
+
+def test_dicom_pixels_are_read(tmp_path) -> None:
+    from pydicom.data import get_testdata_file
+
+    (tmp_path / "dicom").mkdir()
+    (tmp_path / "dicom" / "ct.dcm").write_bytes(open(get_testdata_file("CT_small.dcm"), "rb").read())
+    found = read_real_images(tmp_path / "dicom")
+    assert found.images[0].shape == (128, 128, 3) and found.images[0].max() == 255 and found.labels == [None]
+
+
+@pytest.mark.parametrize("case", ["missing", "file", "empty", "mixed", "deep", "damaged"])
+def test_wrong_folders_are_named_with_what_was_expected(tmp_path, splits, write_folder, case: str) -> None:
+    folder = tmp_path / "real"
+    expected = {"missing": "does not exist", "file": "is a file", "empty": "holds no images",
+                "mixed": "both directly", "deep": "two folders deep", "damaged": "not a readable image"}[case]
+    if case == "file":
+        folder.write_text("x")
+    elif case != "missing":
+        folder.mkdir()
+    if case in ("mixed", "deep", "damaged"):
+        write_folder(splits["holdout"], folder)
+    if case == "mixed":
+        (folder / "loose.png").write_bytes((folder / "cell" / "020.png").read_bytes())
+    if case == "deep":
+        (folder / "cell" / "sub").mkdir()
+        (folder / "cell" / "sub" / "x.png").write_bytes((folder / "cell" / "020.png").read_bytes())
+    if case == "damaged":
+        (folder / "cell" / "020.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    with pytest.raises(InputDataError, match=expected) as error:
+        read_real_images(folder, "--holdout")
+    assert "--holdout" in str(error.value)
