@@ -1,4 +1,4 @@
-"""biosynth-eval: one evaluation for every modality; tabular fidelity, utility and privacy metrics with one result schema.
+"""biosynth-eval: one evaluation for every modality (tables, texts, visit sequences, images, audio) with one result schema.
 
 Metrics are plain functions over pandas DataFrames (tabular) or lists of strings (text) returning a
 `MetricResult`; `evaluate_tabular` and `evaluate_text` run them all.
@@ -10,6 +10,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from biosynth.eval._audio.acoustics import duration_distribution, snr_error, speaking_rate
+    from biosynth.eval._audio.fad import frechet_audio_distance
+    from biosynth.eval._audio.intelligibility import intelligibility
+    from biosynth.eval._audio.io import Clip, Utterance, read_real_audio, synthetic_audio
+    from biosynth.eval._audio.models import AudioEmbedder, SpeakerEncoder, Whisper, WhisperEncoderEmbedder
+    from biosynth.eval._audio.speakers import speaker_distinctness
+    from biosynth.eval._audio.suite import evaluate_audio
     from biosynth.eval._image.features import EfficientNetLite0Features, FeatureExtractor, TransformersFeatures, image_features
     from biosynth.eval._image.io import ImageSet, read_real_images, synthetic_images
     from biosynth.eval._image.memorisation import near_copies
@@ -80,6 +87,13 @@ if TYPE_CHECKING:
 # `biosynth evaluate` command, say, which every `biosynth` command loads) does not import scikit-learn, SciPy
 # and every metric family.
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "biosynth.eval._audio.acoustics": ("duration_distribution", "snr_error", "speaking_rate"),
+    "biosynth.eval._audio.fad": ("frechet_audio_distance",),
+    "biosynth.eval._audio.intelligibility": ("intelligibility",),
+    "biosynth.eval._audio.io": ("Clip", "Utterance", "read_real_audio", "synthetic_audio"),
+    "biosynth.eval._audio.models": ("AudioEmbedder", "SpeakerEncoder", "Whisper", "WhisperEncoderEmbedder"),
+    "biosynth.eval._audio.speakers": ("speaker_distinctness",),
+    "biosynth.eval._audio.suite": ("evaluate_audio",),
     "biosynth.eval._image.features": ("EfficientNetLite0Features", "FeatureExtractor", "TransformersFeatures",
                                       "image_features"),
     "biosynth.eval._image.io": ("ImageSet", "read_real_images", "synthetic_images"),
@@ -156,4 +170,8 @@ __all__ = [
     "EfficientNetLite0Features", "FeatureExtractor", "ImageSet", "TransformersFeatures", "evaluate_images",
     "feature_diversity", "frechet_distance_images", "image_features", "kernel_distance_images", "ms_ssim_diversity",
     "near_copies", "per_class_fidelity", "precision_recall_density_coverage", "read_real_images", "synthetic_images",
+    # audio
+    "AudioEmbedder", "Clip", "SpeakerEncoder", "Utterance", "Whisper", "WhisperEncoderEmbedder", "duration_distribution",
+    "evaluate_audio", "frechet_audio_distance", "intelligibility", "read_real_audio", "snr_error", "speaker_distinctness",
+    "speaking_rate", "synthetic_audio",
 ]

