@@ -95,10 +95,10 @@ class TileImages(Generator[TileParams]):
 
 @pytest.fixture(scope="session")
 def lite():
-    """EfficientNet-Lite0 with the shipped weights, on 96 px inputs (224 is the default; smaller keeps tests quick)."""
+    """EfficientNet-Lite0 with the shipped weights, on 64 px inputs (224 is the default; smaller keeps tests quick)."""
     from biosynth.eval._image.features import EfficientNetLite0Features
 
-    return EfficientNetLite0Features(resolution=96)
+    return EfficientNetLite0Features(resolution=64)
 
 
 @pytest.fixture(scope="session")

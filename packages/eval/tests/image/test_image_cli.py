@@ -1,5 +1,6 @@
-"""`biosynth evaluate` on a dataset of image records: the default EfficientNet-Lite0 features, per-class scores from
-the records' labels, near-copies against --holdout, thumbnails that decode and render, and wrong inputs."""
+"""`biosynth evaluate` on a dataset of image records: features from a local model folder (--image-features; the
+default EfficientNet-Lite0 runs in tests/test_image_example_report.py), per-class scores from the records' labels,
+near-copies against --holdout, thumbnails that decode and render, and wrong inputs."""
 
 from __future__ import annotations
 
@@ -32,17 +33,24 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, tile_generator, splits, write_folder) -> tuple[Path, Path, EvaluationReport]:
+    import torch
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
     root = tmp_path_factory.mktemp("image-cli")
+    torch.manual_seed(0)  # a tiny DINOv2 folder in RadDino's layout (safetensors + BitImageProcessor)
+    Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                             image_size=32, patch_size=8)).save_pretrained(root / "dino")
+    BitImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(root / "dino")
     registry = Registry()
     registry.register(Group.GENERATORS, "test_tiles", tile_generator)
     recipe = parse_recipe({"name": "tiles", "seed": 3, "steps": [
         {"name": "images", "generator": "test_tiles", "count": 12}]})
     run_recipe(recipe, root / "ds", registry=registry)
-    # every second training and held-out tile: the default features run at 224 px, the slow part of this test
     real = write_folder(ImageSet(splits["train"].images[::2], splits["train"].names[::2], []), root / "real")
     holdout = write_folder(ImageSet(splits["holdout"].images[::2], splits["holdout"].names[::2], []), root / "holdout")
     done = CliRunner().invoke(evaluate_app, [str(root / "ds"), "--real", str(real), "--holdout", str(holdout),
-                                             "--out", str(root / "report"), "--bootstrap", "20"])
+                                             "--out", str(root / "report"), "--bootstrap", "20",
+                                             "--image-features", str(root / "dino")])
     assert done.exit_code == 0, done.output
     return root, root / "report", EvaluationReport.model_validate_json((root / "report" / "report.json").read_text())
 
@@ -51,8 +59,8 @@ def test_the_cli_scores_image_records(evaluated) -> None:
     _, _, report = evaluated
     assert report.modality == "image" and (report.n_real, report.n_synthetic, report.n_holdout) == (30, 12, 15)
     fid = report.result("image.fid")
-    assert fid.ok and fid.ci is not None and "EfficientNet-Lite0" in fid.parameters["features"]
-    assert fid.parameters["features"].endswith("224 px, 1280-d average pool")  # the default, named in the report
+    assert fid.ok and fid.ci is not None and fid.parameters["features"].startswith("Dinov2Model from dino (sha256 ")
+    assert report.software["num_features"] == "32"  # the report names the features it used
     per_class = report.result("image.fid_per_class")
     assert per_class.ok and per_class.parameters["label"] == "tissue"  # found: its values are --real's class folders
     assert per_class.details["mean_over"] == ["cell", "ihc", "retina"]

@@ -68,15 +68,23 @@ def test_fid_and_kid_equal_torchmetrics_run_on_the_images(splits, num_features: 
 
 def test_a_shifted_set_scores_worse_than_a_fresh_sample_of_the_same_images(splits, lite, lite_features) -> None:
     x, same = lite_features["train"], lite_features["other"][::2]  # equal sizes: FID depends on n
-    darker = extract(lite, [(image * 0.35).astype(np.uint8) for image in splits["other"].images[::2]])
+    darker = extract(lite, [255 - image for image in splits["other"].images[::2]])  # negatives: off the real manifold
     described = {"features": lite.name}
     near = frechet_distance_images(x, same, features=described, n_bootstrap=0)
     far = frechet_distance_images(x, darker, features=described, n_bootstrap=0)
     assert near.value < far.value and "EfficientNet-Lite0" in near.parameters["features"]
-    near_prdc = {r.name: r for r in precision_recall_density_coverage(x, same, features=described)}
-    far_prdc = {r.name: r for r in precision_recall_density_coverage(x, darker, features=described)}
-    assert near_prdc["image.precision"].value > far_prdc["image.precision"].value
-    assert near_prdc["image.coverage"].value > far_prdc["image.coverage"].value
+    near_prdc = {r.name: r.value for r in precision_recall_density_coverage(x, same, features=described)}
+    far_prdc = {r.name: r.value for r in precision_recall_density_coverage(x, darker, features=described)}
+    # with 60 real images the k-NN balls are wide and precision saturates (measured: 0.8 for both); density, the
+    # measure Naeem et al. built for that, and coverage do separate the negatives
+    assert near_prdc["image.density"] > far_prdc["image.density"]
+    assert near_prdc["image.coverage"] > far_prdc["image.coverage"]
+    one_class = extract(lite, [image for image, label in zip(splits["other"].images, splits["other"].labels, strict=True)
+                               if label == "retina"])
+    collapsed = {r.name: r.value for r in precision_recall_density_coverage(x, one_class, features=described)}
+    # mode collapse: the images stay on the real manifold (precision) but cover a third of it (recall, coverage)
+    assert collapsed["image.precision"] >= near_prdc["image.precision"]
+    assert collapsed["image.recall"] < near_prdc["image.recall"] and collapsed["image.coverage"] < near_prdc["image.coverage"]
     copies = {r.name: r.value for r in precision_recall_density_coverage(x, x.copy(), features=described)}
     assert copies["image.precision"] == copies["image.recall"] == copies["image.coverage"] == 1.0
 
