@@ -33,10 +33,13 @@ def evaluate(
     real: Annotated[Path | None, typer.Option("--real", help="the real data the generator learned from: a table (.csv/"
                                                ".parquet), or for text records a .txt folder, a .jsonl with 'text', a "
                                                ".csv with 'text'; for visit sequences a biosynth dataset folder or a "
-                                               ".jsonl of patients; for audio (optional) a folder of .wav/.flac/.ogg "
+                                               ".jsonl of patients; for images a folder of images (class sub-folders "
+                                               "give labels); for audio (optional) a folder of .wav/.flac/.ogg "
                                                "recordings, each with an optional <name>.json or <name>.txt "
                                                "transcript")] = None,
-    holdout: Annotated[Path | None, typer.Option("--holdout", help="real rows the generator never saw")] = None,
+    holdout: Annotated[Path | None, typer.Option(
+        "--holdout", help="real rows the generator never saw; for images a folder of held-out real images (sets the "
+                          "near-copy threshold)")] = None,
     step: Annotated[str | None, typer.Option(
         "--step", help="the step whose table rows, texts or visit sequences to evaluate")] = None,
     table: Annotated[str | None, typer.Option("--table", help="table name, when a step writes several")] = None,
@@ -137,7 +140,7 @@ def _plan(ds: SyntheticDataset, o: _Options) -> tuple[Callable[[], EvaluationRep
         return _audio_plan(ds, o, [name for name, value in others.items() if value is not None])
     if o.real is None:
         raise ConfigError(f"--real is required: {where} holds no audio records; give the real data the generator "
-                          "learned from (a table, a text corpus, or visit sequences)")
+                          "learned from (a table, a text corpus, visit sequences, or a folder of images)")
     if holds_images(ds, step):  # before text: an image record's text is its caption
         given = [name for name, value in {**tabular_only, **text_only}.items()
                  if value is not None and name not in ("--holdout", "--label")]
