@@ -19,6 +19,7 @@ from biosynth.eval._image.metrics import (
 )
 from biosynth.eval._image.pixels import ms_ssim_diversity, ms_ssim_settings
 from biosynth.eval._image.suite import evaluate_images
+from biosynth.eval._verdicts import verdicts
 
 
 class SmallFeatures(torch.nn.Module):
@@ -163,6 +164,15 @@ def test_the_suite_names_its_features_and_draws_thumbnails(splits) -> None:
     assert report.result("image.fid_per_class").status == "not_applicable"  # the synthetic images have none
     assert report.software["features"] == "seeded conv" and report.software["num_features"] == "8"
     assert report.result("image.near_copies").ok and report.n_holdout == 30
+    ceiling = report.references["image_fid_ceiling"]
+    assert ceiling["status"] == "computed" and (ceiling["n"], ceiling["n_reference"]) == (9, 51)
+    [fidelity] = [v for v in verdicts(report.results, report.references, "image") if v.family == "fidelity"]
+    assert "held-apart real images score" in fidelity.sentence and "seeded conv" in fidelity.sentence
+    negatives = ImageSet([255 - image for image in synthetic.images], synthetic.names, [None] * 9)
+    worse = evaluate_images(splits["train"], negatives, seed=1, extractor=extractor, n_bootstrap=0)
+    [poor] = [v for v in verdicts(worse.results, worse.references, "image") if v.family == "fidelity"]
+    assert poor.tone == "poor" and worse.references["image_fid_ceiling"]["fid_synthetic"]["mean"] > 2 * ceiling[
+        "fid_real"]["mean"]
     gallery = report.figures["image_gallery"]  # type: ignore[index]
     assert len(gallery["synthetic"]) == 8 and {item["labels"]["class"] for item in gallery["real"]} == {
         "retina", "ihc", "cell"}

@@ -38,6 +38,8 @@ def verdicts(results: tuple[MetricResult, ...], references: dict[str, Any], moda
             out.append(_privacy(chosen, by_name))
         elif family == "fidelity" and modality == "tabular" and "column_shapes" in by_name:
             out.append(_fidelity(by_name, references.get("fidelity_ceiling")))
+        elif family == "fidelity" and modality == "image" and "image.fid" in by_name:
+            out.append(_image_fidelity(by_name, references.get("image_fid_ceiling")))
         elif chosen:
             out.append(_listed(family, chosen))
     return out
@@ -132,6 +134,28 @@ def _fidelity(by_name: dict[str, MetricResult], ceiling: dict[str, Any] | None) 
     worst = max(gaps) if gaps else None
     tone: Tone = "info" if worst is None else "good" if worst <= 0.03 else "caution" if worst <= 0.10 else "poor"
     return Verdict(family="fidelity", tone=tone, sentence=sentence + ".")
+
+
+def _image_fidelity(by_name: dict[str, MetricResult], ceiling: dict[str, Any] | None) -> Verdict:
+    """FID against held-apart real images at the same sizes; tone by their ratio (good <= 1.25, caution <= 2)."""
+    fid = by_name["image.fid"]
+    if not fid.ok or fid.value is None:
+        return Verdict(family="fidelity", tone="not_measured", sentence=f"Image fidelity could not be measured: {fid.error}")
+    features = str(fid.parameters.get("features", "unnamed features")).split(" (")[0]
+    sentence = f"FID {fid.value:.2f}{_ci(fid)} on {features} features"
+    extras = [f"{name.removeprefix('image.')} {by_name[name].value:.2f}" for name in ("image.density", "image.coverage")
+              if name in by_name and by_name[name].ok and by_name[name].value is not None]
+    if extras:
+        sentence += f" ({', '.join(extras)})"
+    if not ceiling or ceiling.get("status") != "computed":
+        return Verdict(family="fidelity", tone="info", sentence=sentence + "; no real-vs-real reference: "
+                       + str((ceiling or {}).get("reason", "not computed")) + ".")
+    synthetic, real = ceiling["fid_synthetic"]["mean"], ceiling["fid_real"]["mean"]
+    ratio = synthetic / real if real > 0 else float("inf")
+    tone: Tone = "good" if ratio <= 1.25 else "caution" if ratio <= 2 else "poor"
+    return Verdict(family="fidelity", tone=tone, sentence=(
+        f"{sentence}. At equal sizes ({ceiling['method']}) synthetic images score FID {synthetic:.2f} where held-apart "
+        f"real images score {real:.2f} ({ratio:.1f}x)."))
 
 
 def _listed(family: str, chosen: list[MetricResult]) -> Verdict:

@@ -57,12 +57,14 @@ def evaluate_images(real: ImageSet, synthetic: ImageSet, holdout: ImageSet | Non
     common = dict(n_bootstrap=n_bootstrap, level=level)
     extracted = _extract_all(real, synthetic, holdout, extractor)
     results: list[MetricResult] = []
+    references: dict[str, Any] = {}
     if isinstance(extracted, MetricResult):
         results.append(extracted)
         described: dict[str, Any] = {"features": "not computed"}
     else:
         x, y, h, described = extracted
         results.append(frechet_distance_images(x, y, features=described, seed=s("fid"), **common))
+        references["image_fid_ceiling"] = _ceiling(x, y, s("ceiling"))
         results.append(kernel_distance_images(x, y, features=described, seed=s("kid"), **common))
         results += precision_recall_density_coverage(x, y, features=described)
         if real.labelled() or synthetic.labelled():
@@ -78,10 +80,19 @@ def evaluate_images(real: ImageSet, synthetic: ImageSet, holdout: ImageSet | Non
     return EvaluationReport(
         modality="image", created_at=datetime.now(UTC).isoformat(timespec="seconds"), seed=seed, n_real=len(real),
         n_synthetic=len(synthetic), n_holdout=len(holdout) if holdout is not None else None, columns={},
-        results=tuple(results), provenance=provenance,
+        results=tuple(results), provenance=provenance, references=references,
         software={**software_versions((*SOFTWARE, *IMAGE_SOFTWARE)),
                   **{k: str(v) for k, v in described.items() if v is not None}},
         figures=image_figures(real, synthetic, sample_cards))
+
+
+def _ceiling(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
+    from biosynth.eval._image.ceiling import fid_ceiling
+
+    try:
+        return fid_ceiling(x, y, seed)
+    except Exception as err:  # noqa: BLE001 - the reference point failing is reported, the metrics stand
+        return {"status": "failed", "reason": f"{type(err).__name__}: {err}"}
 
 
 def _extract_all(real: ImageSet, synthetic: ImageSet, holdout: ImageSet | None, extractor: Any
