@@ -67,6 +67,19 @@ def test_fid_and_kid_equal_torchmetrics_run_on_the_images(splits, num_features: 
     assert kid.ok and kid.value == pytest.approx(float(reference_kid.compute()[0]), abs=1e-6)
 
 
+def test_full_rank_features_take_torchmetrics_value_and_symmetric_replicates() -> None:
+    """With more images than dimensions there is no rotation; above 256 dimensions the interval's replicates use
+    the symmetric eigendecomposition, which agrees with torchmetrics' value."""
+    from biosynth.eval._image.fidelity import fid, symmetric_fid
+
+    g = np.random.default_rng(0)
+    x, y = g.normal(size=(170, 300)), g.normal(size=(170, 300)) + 0.05
+    assert symmetric_fid(x, y) == pytest.approx(fid(x, y), rel=1e-7)
+    result = frechet_distance_images(x, y, features={"features": "normal"}, n_bootstrap=20, seed=0)
+    assert result.ok and result.details["projected_to_span"] is False and result.value == pytest.approx(fid(x, y))
+    assert result.ci is not None and any("symmetric eigendecomposition" in w for w in result.warnings)
+
+
 def test_a_shifted_set_scores_worse_than_a_fresh_sample_of_the_same_images(splits, lite, lite_features) -> None:
     x, same = lite_features["train"], lite_features["other"][::2]  # equal sizes: FID depends on n
     darker = extract(lite, [255 - image for image in splits["other"].images[::2]])  # negatives: off the real manifold

@@ -52,6 +52,18 @@ def fid(real: np.ndarray, synthetic: np.ndarray, basis: np.ndarray | None = None
     return float(metric.compute())
 
 
+def symmetric_fid(real: np.ndarray, synthetic: np.ndarray) -> float:
+    """The Fréchet distance with the trace term from the eigenvalues of the symmetric PSD matrix S1^1/2 S2 S1^1/2
+    (numpy eigh), for bootstrap replicates at full dimension only: torchmetrics' general eigensolver on a d x d
+    product (d = 1280) took 5-30 s a call on 2 cores, eigh about 1 s. The two agree to ~1e-5 there (benchmarks/image.py)."""
+    s1, s2 = np.cov(real, rowvar=False), np.cov(synthetic, rowvar=False)
+    w, v = np.linalg.eigh(s1)
+    root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    middle = np.linalg.eigvalsh(root @ s2 @ root)
+    return float(((real.mean(0) - synthetic.mean(0)) ** 2).sum() + np.trace(s1) + np.trace(s2)
+                 - 2 * np.sqrt(np.clip(middle, 0, None)).sum())
+
+
 def kid(real: np.ndarray, synthetic: np.ndarray, seed: int, basis: np.ndarray | None = None,
         subsets: int = 100, subset_size: int = 1000) -> tuple[float, float]:
     """torchmetrics' KID (mean, std over subsets): cubic polynomial kernel with gamma = 1 / (original dimension);

@@ -10,12 +10,22 @@ from typing import Any
 
 import numpy as np
 
-from biosynth.eval._image.fidelity import FID_SMALL_N, KID_SMALL_N, fid, kid, sample_size_warnings, span_basis
+from biosynth.eval._image.fidelity import (
+    FID_SMALL_N,
+    KID_SMALL_N,
+    fid,
+    kid,
+    sample_size_warnings,
+    span_basis,
+    symmetric_fid,
+)
 from biosynth.eval._measure import Outcome, bootstrap_interval, check_bootstrap, run_metric
 from biosynth.eval._result import Direction, Family, MetricResult
 
 MODALITY = "image"
 BOOTSTRAP_SUBSETS = 10
+FULL_DIMENSION_REPLICATES = 256  # above this many full-rank feature dimensions, FID replicates use symmetric_fid
+FULL_DIMENSION_REPLICATES_B = 50
 PRDC_K = 5  # Naeem et al. (2020) recommend k = 5 for precision/recall/density/coverage
 
 
@@ -36,10 +46,16 @@ def frechet_distance_images(real: np.ndarray, synthetic: np.ndarray, *, features
         basis = span_basis(real, synthetic)
         value = fid(real, synthetic, basis)
         g = np.random.default_rng(seed)
-        replicates = np.array([fid(real[g.integers(0, len(real), len(real))],
-                                   synthetic[g.integers(0, len(synthetic), len(synthetic))], basis)
-                               for _ in range(n_bootstrap)])
+        full = basis is None and real.shape[1] > FULL_DIMENSION_REPLICATES
+        count, replicate = (min(n_bootstrap, FULL_DIMENSION_REPLICATES_B), symmetric_fid) if full else (
+            n_bootstrap, lambda a, b: fid(a, b, basis))
+        replicates = np.array([replicate(real[g.integers(0, len(real), len(real))],
+                                         synthetic[g.integers(0, len(synthetic), len(synthetic))])
+                               for _ in range(count)])
         ci, notes = bootstrap_interval(replicates, value, level, "FID", (0.0, np.inf))
+        if full and count:
+            notes.append(f"the interval's {count} replicates use the symmetric eigendecomposition (numpy eigh): "
+                         f"torchmetrics' eigensolver on {real.shape[1]}-d covariances takes seconds a call")
         notes += sample_size_warnings("FID", len(real), len(synthetic), real.shape[1], FID_SMALL_N)
         return Outcome(value=value, ci=ci, warnings=notes, details={"projected_to_span": basis is not None})
 

@@ -65,12 +65,13 @@ def _mean_ms_ssim(stack: np.ndarray, pairs: list[tuple[int, int]], settings: dic
     from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
     tensor = torch.from_numpy(stack).permute(0, 3, 1, 2).float()
-    a = tensor[[i for i, _ in pairs]]
-    b = tensor[[j for _, j in pairs]]
-    values = multiscale_structural_similarity_index_measure(
-        a, b, data_range=255.0, kernel_size=settings["kernel_size"], sigma=settings["sigma"], betas=settings["betas"],
-        reduction="none")
-    return float(values.mean())
+    values = []
+    for start in range(0, len(pairs), 50):  # 50 pairs at a time: bounded memory at 256 px
+        chunk = pairs[start:start + 50]
+        values.append(multiscale_structural_similarity_index_measure(
+            tensor[[i for i, _ in chunk]], tensor[[j for _, j in chunk]], data_range=255.0,
+            kernel_size=settings["kernel_size"], sigma=settings["sigma"], betas=settings["betas"], reduction="none"))
+    return float(torch.cat(values).mean())
 
 
 def ms_ssim_diversity(real: Sequence[np.ndarray], synthetic: Sequence[np.ndarray], *, seed: int = 0) -> MetricResult:

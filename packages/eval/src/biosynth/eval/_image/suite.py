@@ -4,6 +4,7 @@ distances, MS-SSIM) and memorisation of synthetic images against a real folder, 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,9 @@ def _ceiling(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
 def _extract_all(real: ImageSet, synthetic: ImageSet, holdout: ImageSet | None, extractor: Any
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]] | MetricResult:
     out: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]]] = []
-    name: dict[str, Any] = {"features": str(extractor) if extractor is not None else "EfficientNet-Lite0 (default)"}
+    named = (str(extractor) if isinstance(extractor, str | PathLike)
+             else getattr(extractor, "name", type(extractor).__name__))
+    name: dict[str, Any] = {"features": "EfficientNet-Lite0 (default)" if extractor is None else named}
 
     def compute() -> Outcome:
         from biosynth.eval._image.features import describe, extract, image_features
