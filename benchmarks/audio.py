@@ -16,13 +16,15 @@ misses included.
 
     python benchmarks/audio.py --dialogues 4 --repeats 3 --backends piper espeak
 
-Needs: biosynth-audio[piper] and Debian espeak-ng. Times are wall-clock on this machine; compare only figures of one
-run. The coqui backend is not built yet (issue 16): it is reported as not measured.
+Needs: biosynth-audio[piper,coqui] and Debian espeak-ng. Times are wall-clock on this machine; compare only figures of one
+run. coqui runs the tiny random-weight VITS of packages/audio/examples/build_tiny_vits.py by default: a mechanism
+check of the renderer around it, not a speed claim for real Coqui voices (give --coqui-model for one).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")  # before torch or onnxruntime load: 2 cores, as the target says
@@ -134,10 +136,23 @@ def bare_tts(backend: str, records: list[Record]) -> tuple[float, float]:
     return wall, audio
 
 
+def _tiny_vits(folder: Path) -> Path:
+    """The random-weight two-speaker VITS of packages/audio/examples/build_tiny_vits.py (a mechanism check only)."""
+    path = Path(__file__).resolve().parents[1] / "packages" / "audio" / "examples" / "build_tiny_vits.py"
+    spec = importlib.util.spec_from_file_location("build_tiny_vits", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_tiny_vits(folder)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dialogues", type=int, default=4)
     parser.add_argument("--backends", nargs="+", default=["piper", "espeak", "coqui"])
+    parser.add_argument("--coqui-model", type=Path, help="a Coqui model folder (default: the tiny random VITS of "
+                        "packages/audio/examples/build_tiny_vits.py, a mechanism check: it speaks noise)")
+    parser.add_argument("--coqui-speakers", nargs=2, default=["nurse", "patient"], help="two speakers of that model")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each measure; the fastest counts")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
@@ -146,14 +161,22 @@ def main() -> None:
 
     torch.set_num_threads(2)
     records = dialogue_records(args.dialogues)
-    print(f"{args.dialogues} dialogues of 6 turns, best of {args.repeats}; cores used: {len(os.sched_getaffinity(0))}; target: full-scene "
-          f"RTF <= {TARGET_RTF}")
+    print(f"{args.dialogues} dialogues of 6 turns, best of {args.repeats}; cores used: {len(os.sched_getaffinity(0))}; "
+          f"target: full-scene RTF <= {TARGET_RTF}")
     header = (f"{'backend':8s} {'full scene RTF':>15s} {'bare scene RTF':>15s} {'bare TTS RTF':>13s} "
               f"{'scene s':>8s} {'speech s':>9s} {'renderer overhead':>18s}  target")
     print(header)
     for backend in args.backends:
-        if backend not in VOICES:
-            print(f"{backend:8s} not measured: the {backend} backend is not built yet (issue 16)")
+        if backend == "coqui":
+            if importlib.util.find_spec("TTS") is None:
+                print(f"{backend:8s} not measured: pip install 'biosynth-audio[coqui]'")
+                continue
+            model = args.coqui_model or _tiny_vits(Path(tempfile.mkdtemp()) / "tiny_vits")
+            VOICES["coqui"] = [{"voice": {"kind": "tts_voice", "backend": "coqui",
+                                          "params": {"model": str(model), "speaker": speaker}}}
+                               for speaker in args.coqui_speakers]
+        elif backend not in VOICES:
+            print(f"{backend:8s} not measured: no such backend here")
             continue
         runs: list[tuple[tuple[float, float], tuple[float, float], tuple[float, float]]] = []
         for _ in range(args.repeats):  # interleaved, best of each: a busy machine only ever slows a run down
@@ -163,10 +186,13 @@ def main() -> None:
         (full_wall, full_audio), (bare_wall, bare_audio), (tts_wall, tts_audio) = (
             min((run[k] for run in runs), key=lambda pair: pair[0]) for k in range(3))
         full_rtf = full_wall / full_audio
+        verdict = "met" if full_rtf <= TARGET_RTF else "MISSED"
+        if backend == "coqui" and args.coqui_model is None:
+            verdict = "n/a: random tiny VITS (mechanism check)"
         overhead = full_wall - tts_wall
         print(f"{backend:8s} {full_rtf:15.3f} {bare_wall / bare_audio:15.3f} {tts_wall / tts_audio:13.3f} "
               f"{full_audio:8.1f} {tts_audio:9.1f} {overhead / tts_wall:+17.0%}  "
-              f"{'met' if full_rtf <= TARGET_RTF else 'MISSED'}")
+              f"{verdict}")
         print(f"{'':8s} renderer: {overhead:.2f} s over {full_audio:.1f} s of scene audio "
               f"({overhead / full_audio * 1000:.0f} ms per second of audio); wall: full {full_wall:.2f} s, bare scene "
               f"{bare_wall:.2f} s, TTS {tts_wall:.2f} s")

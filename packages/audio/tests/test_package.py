@@ -15,7 +15,7 @@ def test_installs_as_part_of_the_biosynth_namespace() -> None:
 
 def test_registers_its_voices() -> None:
     mine = {ep.name for ep in md.entry_points(group="biosynth.tts_voices") if ep.dist and ep.dist.name == "biosynth-audio"}
-    assert mine == {"piper", "espeak"}
+    assert mine == {"piper", "espeak", "coqui"}
 
 
 def test_registers_its_generator() -> None:

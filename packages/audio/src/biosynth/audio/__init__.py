@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from biosynth.audio._scene.timing import TimingParams
     from biosynth.audio._text.normaliser import ClinicalNormaliser, read_lexicon, shipped_lexicon
     from biosynth.audio._voices.base import Speech, Voice
+    from biosynth.audio._voices.coqui import CoquiVoice
     from biosynth.audio._voices.espeak import EspeakVoice
     from biosynth.audio._voices.piper import PiperTTSVoice
 
@@ -22,6 +23,7 @@ _EXPORTS = {
     "AsrCheck": "biosynth.audio._scene.params",
     "ChannelParams": "biosynth.audio._scene.params",
     "ClinicalNormaliser": "biosynth.audio._text.normaliser",
+    "CoquiVoice": "biosynth.audio._voices.coqui",
     "DialogueAudio": "biosynth.audio._scene.generator",
     "DialogueAudioParams": "biosynth.audio._scene.params",
     "EspeakVoice": "biosynth.audio._voices.espeak",
@@ -38,7 +40,7 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "SYNTHETIC_MARKER", "AsrCheck", "ChannelParams", "ClinicalNormaliser", "DialogueAudio", "DialogueAudioParams",
+    "SYNTHETIC_MARKER", "AsrCheck", "ChannelParams", "ClinicalNormaliser", "CoquiVoice", "DialogueAudio", "DialogueAudioParams",
     "EspeakVoice", "NoiseParams", "PiperTTSVoice", "RoleVoice", "Speech", "TimingParams", "Voice", "WhisperChecker",
     "read_lexicon", "shipped_lexicon",
 ]

@@ -1,1 +1,1 @@
-"""TTS voices: components of kind `tts_voice` (piper, espeak-ng)."""
+"""TTS voices: components of kind `tts_voice` (piper, espeak-ng, Coqui TTS)."""
