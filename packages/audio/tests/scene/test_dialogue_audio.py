@@ -60,8 +60,10 @@ class TestDialogueAudioContract(GeneratorContract):
     writes_media = True
     n_samples = 3
 
-    def make_params(self) -> dict[str, Any]:
-        return espeak_params(noise={"kind": "ward", "snr_db": 15})
+    def make_params(self) -> dict[str, Any]:  # one role in a seeded shoebox room: rooms repeat with the seed too
+        room = {"kind": "shoebox", "rt60_s": [0.2, 0.4]}
+        return espeak_params(voice_pool=[espeak("m3", room=room), espeak("f2", resample_factor=1.05)],
+                             noise={"kind": "ward", "snr_db": 15})
 
     def make_inputs(self) -> list[Record]:
         return dialogue_records()
@@ -87,8 +89,24 @@ def test_piper_at_zero_noise_scales_repeats_byte_for_byte(tmp_path: Path) -> Non
                for t in record.provenance.extra["turns"])
 
 
-def test_each_turn_starts_within_20_ms_of_its_stated_start(tmp_path: Path) -> None:
-    params = espeak_params(noise={"kind": "none"}, format="wav",
+def _measured_ir(path: Path, rate: int = 16000, delay: int = 300) -> Path:
+    """An impulse response as a user would record it: `delay` samples of silence, then a decaying tail."""
+    g = np.random.default_rng(2)
+    tail = g.standard_normal(rate // 3) * np.exp(-np.arange(rate // 3) / (0.06 * rate)) * 0.3
+    tail[0] = 1.0
+    sf.write(path, np.concatenate([np.zeros(delay), tail]).astype(np.float32), rate)
+    return path
+
+
+@pytest.mark.parametrize("rooms", [False, True], ids=["dry", "rooms"])
+def test_each_turn_starts_within_20_ms_of_its_stated_start(tmp_path: Path, rooms: bool) -> None:
+    """With rooms on (a seeded shoebox for one role, a measured IR with 300 samples of delay for the other), the
+    direct-path delay is subtracted: onsets stay where the transcript says."""
+    pool = [espeak("m3"), espeak("f2", resample_factor=1.05)]
+    if rooms:
+        pool[0]["room"] = {"kind": "shoebox", "rt60_s": [0.3, 0.5]}
+        pool[1]["room"] = {"kind": "file", "file": {"path": str(_measured_ir(tmp_path / "ir.wav")), "real": False}}
+    params = espeak_params(voice_pool=pool, noise={"kind": "none"}, format="wav",
                            timing={"overlap_probability": 0.0, "gap_s": [0.3, 0.6]})
     for which in (0, 1):
         record, path = _render(tmp_path / str(which), params, which=which)
@@ -101,6 +119,11 @@ def test_each_turn_starts_within_20_ms_of_its_stated_start(tmp_path: Path) -> No
             first = round((segment.start_s - 0.2) / 0.005)  # the gap before a turn is silent
             onset = (first + int(np.flatnonzero(energy[first:] > threshold)[0])) * 0.005
             assert abs(onset - segment.start_s) <= 0.020, (segment, onset)
+        if rooms:
+            shoebox, measured = (voice["room"] for voice in record.provenance.extra["voices"].values())
+            assert 0.3 <= shoebox["rt60_s"] <= 0.5 and shoebox["direct_path_delay_samples"] > 40
+            assert shoebox["simulator"].startswith("pyroomacoustics")
+            assert measured["kind"] == "file" and measured["direct_path_delay_samples"] == 300
 
 
 def test_noise_is_added_at_the_snr_asked_for(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from biosynth.audio._scene import dsp, noise
 from biosynth.audio._scene.outputs import TranscriptTurn, encode_audio, nemo_line, rttm, transcript_json
 from biosynth.audio._scene.params import DialogueAudioParams, RoleVoice
+from biosynth.audio._scene.rooms import impulse_response, reverberate
 from biosynth.audio._scene.timing import place
 from biosynth.audio._text.normaliser import ClinicalNormaliser, read_lexicon
 from biosynth.audio._voices.base import Speech, Voice
@@ -97,7 +98,9 @@ class DialogueAudio(Generator[DialogueAudioParams]):
         p = self.params
         texts = [t.text for t in dialogue.turns]
         spoken = [self._normaliser(t) if p.normalise else t.strip() for t in texts]
-        utterances = self._speak(request.seed, dialogue, spoken, texts, cast)
+        rooms = {role: impulse_response(c.choice.room, p.sample_rate, rng(derive_seed(request.seed, "room", role)))
+                 for role, c in cast.items() if c.choice.room is not None}
+        utterances = self._speak(request.seed, dialogue, spoken, texts, cast, {k: ir for k, (ir, _) in rooms.items()})
 
         rate = p.sample_rate
         starts = place([len(u.samples) for u in utterances], rate, p.timing, rng(derive_seed(request.seed, "timing")))
@@ -128,7 +131,8 @@ class DialogueAudio(Generator[DialogueAudioParams]):
                                 reference_text=reference)
                  for i, (t, s, u, text, said, reference) in enumerate(zip(dialogue.turns, starts, utterances, texts,
                                                                           spoken, scored, strict=True))]
-        return self._write(request, ctx, track, out_rate, duration, turns, cast, utterances, guard_db, achieved)
+        return self._write(request, ctx, track, out_rate, duration, turns, cast, utterances, guard_db, achieved,
+                           {role: facts for role, (_, facts) in rooms.items()})
 
     def _cast(self, dialogue: DialoguePayload, ctx: StepContext) -> dict[str, _Cast]:
         """A voice for each role: `voices[role]`, else the next voice of the pool in order of first appearance."""
@@ -149,25 +153,28 @@ class DialogueAudio(Generator[DialogueAudioParams]):
         return cast
 
     def _speak(self, seed: int, dialogue: DialoguePayload, spoken: list[str], texts: list[str],
-               cast: dict[str, _Cast]) -> list[Utterance]:
+               cast: dict[str, _Cast], rooms: dict[str, np.ndarray]) -> list[Utterance]:
         seeds = [derive_seed(seed, "turn", i) for i in range(len(spoken))]
         roles = [cast[t.role] for t in dialogue.turns]
         if self._checker is not None:
             return self._checker.speak_checked(spoken, texts, seeds, [r.voice for r in roles],
-                                               lambda speech, i: self._prepare(speech, roles[i]), self.params.sample_rate)
-        return [self._one(r, s, sd) for r, s, sd in zip(roles, spoken, seeds, strict=True)]
+                                               lambda speech, i: self._prepare(speech, roles[i], rooms.get(roles[i].role)),
+                                               self.params.sample_rate)
+        return [self._one(r, s, sd, rooms.get(r.role)) for r, s, sd in zip(roles, spoken, seeds, strict=True)]
 
-    def _one(self, member: _Cast, text: str, seed: int) -> Utterance:
+    def _one(self, member: _Cast, text: str, seed: int, room: np.ndarray | None) -> Utterance:
         speech = member.voice.synthesize(text, seed=seed)
-        return Utterance(self._prepare(speech, member), speech.settings)
+        return Utterance(self._prepare(speech, member, room), speech.settings)
 
-    def _prepare(self, speech: Speech, member: _Cast) -> np.ndarray:
+    def _prepare(self, speech: Speech, member: _Cast, room: np.ndarray | None = None) -> np.ndarray:
         """To the scene rate with the role's pitch-and-tempo factor, onset-trimmed, at the speech level + gain."""
         samples = dsp.to_rate(speech.samples, speech.sample_rate, self.params.sample_rate,
                               factor=member.choice.resample_factor)
         samples = dsp.trim(samples, self.params.sample_rate)
         if samples.size == 0:
             raise GenerationError(f"{member.model_ref.backend} produced silence for a {member.role} turn")
+        if room is not None:  # the IR's direct path is its sample 0: the onset stays where it was
+            samples = reverberate(samples, room)
         return dsp.set_level(samples, self.params.speech_dbfs + member.choice.gain_db)
 
     def _add_noise(self, track: np.ndarray, seed: int) -> np.ndarray:
@@ -185,11 +192,12 @@ class DialogueAudio(Generator[DialogueAudioParams]):
     # -- the outputs -------------------------------------------------------------------------------
     def _write(self, request: SampleRequest, ctx: StepContext, track: np.ndarray, rate: int, duration: float,
                turns: list[TranscriptTurn], cast: dict[str, _Cast], utterances: list[Utterance],
-               guard_db: float, achieved_snr: dict[str, Any] | None) -> Draft:
+               guard_db: float, achieved_snr: dict[str, Any] | None, rooms: dict[str, dict[str, Any]]) -> Draft:
         p = self.params
         record_id = f"{ctx.step}-{request.index:06d}"
         voices = {role: {"speaker": c.speaker, "model": c.model_ref.model_dump(mode="json"),
-                         "resample_factor": c.choice.resample_factor, "gain_db": c.choice.gain_db}
+                         "resample_factor": c.choice.resample_factor, "gain_db": c.choice.gain_db,
+                         "room": rooms.get(role)}
                   for role, c in cast.items()}
         scene = {"sample_rate": p.sample_rate, "output_rate": rate, "format": p.format, "speech_dbfs": p.speech_dbfs,
                  "timing": p.timing.model_dump(mode="json"), "noise": {"kind": p.noise.kind, "snr_db": p.noise.snr_db,

@@ -6,19 +6,21 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from biosynth.audio._scene.rooms import RoomParams
 from biosynth.audio._scene.timing import TimingParams
 from biosynth.core import ComponentKind, ComponentSpec, GeneratorParams, InputFile
 
 
 class RoleVoice(BaseModel):
     """A role's voice: a `tts_voice` component, a pitch-and-tempo factor (one resampling; > 1 higher and faster)
-    that makes one voice into several speakers, and a level offset."""
+    that makes one voice into several speakers, a level offset, and optionally its room."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     voice: ComponentSpec
     resample_factor: float = Field(1.0, ge=0.8, le=1.25)
     gain_db: float = Field(0.0, ge=-20, le=20)
+    room: RoomParams | None = Field(None, description="the room the role speaks in (an impulse response); none: dry")
 
     @model_validator(mode="after")
     def _a_voice(self) -> Self:
