@@ -96,3 +96,30 @@ def test_dialogue_audio_records_attempts_and_wer(tmp_path: Path) -> None:
     for turn in extra["turns"]:
         assert turn["attempts"] == len(turn["asr_attempts"]) >= 1 and turn["wer"] <= 0.5 and turn["asr_text"]
     assert record.provenance.validation.value == "passed"
+
+
+def test_word_ctm_from_whisper_word_timestamps_shifted_by_our_offsets(tmp_path: Path) -> None:
+    turns = (Turn(speaker="Nurse", role="nurse", text="Please take a deep breath."),
+             Turn(speaker="Patient", role="patient", text="It hurts on the left side."))
+    source = Record(id="talk-000000", case_id="case-0", modality=Modality.DIALOGUE,
+                    payload=DialoguePayload(turns=turns), provenance=Provenance(generator="dialogue",
+                                                                                  generator_version="test", seed=0))
+    cls = generator_class(default_registry(), "dialogue_audio")
+    ctx = StepContext(step="speech", seed=1, root=tmp_path)
+    params = {"word_ctm": True, "noise": {"kind": "ward", "snr_db": 20},
+              "voice_pool": [{"voice": {"kind": "tts_voice", "backend": "espeak", "params": {"variant": v}}}
+                             for v in ("m3", "f2")], "timing": {"lead_in_s": 1.0, "overlap_probability": 0.0}}
+    [record] = cls(params).generate([SampleRequest(0, 9, source)], ctx)
+    assert isinstance(record, Record), record
+    ctm = next(a for a in record.payload.attachments if a.path.endswith(".ctm"))
+    rows = [line.split() for line in (tmp_path / ctm.path).read_text().splitlines()]
+    assert len(rows) >= 8 and all(r[1] == "1" and float(r[3]) >= 0 for r in rows)
+    spoken = [r[4].strip(".,").lower() for r in rows]
+    assert "breath" in spoken and "left" in spoken
+    for segment in record.payload.segments:  # every word lies inside its turn, the first near the turn's start
+        inside = [float(r[2]) for r in rows if segment.start_s - 0.05 <= float(r[2]) <= segment.end_s]
+        assert inside and min(inside) - segment.start_s < 0.5, (segment, inside)
+    assert float(rows[0][2]) >= 0.95  # shifted by the lead-in: times are the scene's, not the utterance's
+    alignment = record.provenance.extra["word_alignment"]
+    assert "word_timestamps" in alignment["aligner"] and alignment["model"]["name"] == "whisper tiny.en"
+    assert "asr_check" not in record.provenance.extra and record.provenance.validation.value == "not-validated"

@@ -96,6 +96,15 @@ class WhisperChecker:
                                              condition_on_previous_text=False, without_timestamps=True)
         return " ".join(s.text.strip() for s in segments).strip()
 
+    def word_timings(self, samples: np.ndarray, rate: int) -> list[tuple[str, float, float, float]]:
+        """(word, start s, end s, probability) of each word Whisper hears in one utterance, from faster-whisper's
+        `word_timestamps=True` (cross-attention alignment); times from the utterance's first sample."""
+        audio = dsp.to_rate(samples, rate, WHISPER_RATE)
+        segments, _ = self._model.transcribe(audio, language="en", beam_size=self.params.beam_size, temperature=0.0,
+                                             condition_on_previous_text=False, word_timestamps=True)
+        return [(w.word.strip(), float(w.start), float(w.end), float(w.probability))
+                for segment in segments for w in (segment.words or []) if w.word.strip()]
+
     # -- the checked synthesis ---------------------------------------------------------------------
     def speak_checked(self, spoken: Sequence[str], scripts: Sequence[str], seeds: Sequence[int], voices: Sequence[Voice],
                       prepare: Callable[[Speech, int], np.ndarray], rate: int) -> list[Any]:

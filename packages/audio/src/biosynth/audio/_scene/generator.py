@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from biosynth.audio._scene import dsp, noise
-from biosynth.audio._scene.outputs import TranscriptTurn, encode_audio, nemo_line, rttm, transcript_json
-from biosynth.audio._scene.params import DialogueAudioParams, RoleVoice
+from biosynth.audio._scene.outputs import TranscriptTurn, ctm, encode_audio, nemo_line, rttm, transcript_json
+from biosynth.audio._scene.params import AsrCheck, DialogueAudioParams, RoleVoice
 from biosynth.audio._scene.rooms import impulse_response, reverberate
 from biosynth.audio._scene.timing import place
 from biosynth.audio._text.normaliser import ClinicalNormaliser, read_lexicon
@@ -83,10 +83,10 @@ class DialogueAudio(Generator[DialogueAudioParams]):
         lexicon = read_lexicon(self.params.lexicon.path) if self.params.lexicon else None
         self._normaliser = ClinicalNormaliser(lexicon)
         self._checker = None
-        if self.params.asr_check is not None:
+        if self.params.asr_check is not None or self.params.word_ctm:
             from biosynth.audio._asr.whisper import WhisperChecker
 
-            self._checker = WhisperChecker.load(self.params.asr_check, self._normaliser)
+            self._checker = WhisperChecker.load(self.params.asr_check or AsrCheck(), self._normaliser)
 
     # -- the sample --------------------------------------------------------------------------------
     def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
@@ -131,8 +131,9 @@ class DialogueAudio(Generator[DialogueAudioParams]):
                                 reference_text=reference)
                  for i, (t, s, u, text, said, reference) in enumerate(zip(dialogue.turns, starts, utterances, texts,
                                                                           spoken, scored, strict=True))]
+        words = self._words(utterances, starts) if p.word_ctm else None
         return self._write(request, ctx, track, out_rate, duration, turns, cast, utterances, guard_db, achieved,
-                           {role: facts for role, (_, facts) in rooms.items()})
+                           {role: facts for role, (_, facts) in rooms.items()}, words)
 
     def _cast(self, dialogue: DialoguePayload, ctx: StepContext) -> dict[str, _Cast]:
         """A voice for each role: `voices[role]`, else the next voice of the pool in order of first appearance."""
@@ -156,7 +157,7 @@ class DialogueAudio(Generator[DialogueAudioParams]):
                cast: dict[str, _Cast], rooms: dict[str, np.ndarray]) -> list[Utterance]:
         seeds = [derive_seed(seed, "turn", i) for i in range(len(spoken))]
         roles = [cast[t.role] for t in dialogue.turns]
-        if self._checker is not None:
+        if self._checker is not None and self.params.asr_check is not None:
             return self._checker.speak_checked(spoken, texts, seeds, [r.voice for r in roles],
                                                lambda speech, i: self._prepare(speech, roles[i], rooms.get(roles[i].role)),
                                                self.params.sample_rate)
@@ -189,10 +190,22 @@ class DialogueAudio(Generator[DialogueAudioParams]):
             bed = noise.synthesised(spec.kind, seconds, rate, draw)
         return dsp.add_noise(track, bed, spec.snr_db)
 
+    def _words(self, utterances: list[Utterance], starts: list[int]) -> list[tuple[str, float, float, float]]:
+        """Whisper's words in each clean utterance (as placed: factor, room and level, no noise or channel), their
+        times shifted by the utterance's own mixing offset."""
+        assert self._checker is not None
+        rate, out = self.params.sample_rate, []
+        for utterance, start in zip(utterances, starts, strict=True):
+            offset = start / rate
+            out += [(w, round(offset + a, 3), round(offset + b, 3), p)
+                    for w, a, b, p in self._checker.word_timings(utterance.samples, rate)]
+        return out
+
     # -- the outputs -------------------------------------------------------------------------------
     def _write(self, request: SampleRequest, ctx: StepContext, track: np.ndarray, rate: int, duration: float,
                turns: list[TranscriptTurn], cast: dict[str, _Cast], utterances: list[Utterance],
-               guard_db: float, achieved_snr: dict[str, Any] | None, rooms: dict[str, dict[str, Any]]) -> Draft:
+               guard_db: float, achieved_snr: dict[str, Any] | None, rooms: dict[str, dict[str, Any]],
+               words: list[tuple[str, float, float, float]] | None) -> Draft:
         p = self.params
         record_id = f"{ctx.step}-{request.index:06d}"
         voices = {role: {"speaker": c.speaker, "model": c.model_ref.model_dump(mode="json"),
@@ -218,6 +231,10 @@ class DialogueAudio(Generator[DialogueAudioParams]):
         nemo = nemo_line(media.path, diarization.path, turns, duration)
         manifest = ctx.write_media(request.index, ".nemo.jsonl",
                                    (json.dumps(nemo, ensure_ascii=False) + "\n").encode(), "application/jsonl")
+        sidecars = [("transcript", transcript), ("rttm", diarization), ("nemo_manifest", manifest)]
+        if words is not None:
+            sidecars.append(("ctm", ctx.write_media(request.index, ".ctm", ctm(stem.rsplit("/", 1)[-1], words),
+                                                    "text/plain")))
         attempts = max(u.attempts for u in utterances)
         first = next(iter(cast.values()))
         per_turn = [{**t.model_dump(), "voice": u.settings, "attempts": u.attempts, "wer": u.wer, "asr_text": u.asr_text,
@@ -225,14 +242,19 @@ class DialogueAudio(Generator[DialogueAudioParams]):
                     for t, u in zip(turns, utterances, strict=True)]
         extra: dict[str, Any] = {
             "synthetic_speech": True, "marker": SYNTHETIC_MARKER, "voices": voices, "scene": scene, "turns": per_turn,
-            "sidecars": {name: ref.model_dump(mode="json") for name, ref in
-                         (("transcript", transcript), ("rttm", diarization), ("nemo_manifest", manifest))},
+            "sidecars": {name: ref.model_dump(mode="json") for name, ref in sidecars},
         }
-        if self._checker is not None:
+        if self._checker is not None and p.asr_check is not None:
             extra["asr_check"] = self._checker.describe()
+        if words is not None and self._checker is not None:
+            extra["word_alignment"] = {
+                "aligner": "faster-whisper word_timestamps (Whisper cross-attention alignment)",
+                "model": self._checker.model_ref.model_dump(mode="json"),
+                "words": "as Whisper heard them in each clean utterance, not a forced alignment of the script",
+                "times": "word times within the utterance plus the utterance's mixing offset (seconds)"}
         segments = tuple(AudioSegment(start_s=t.start, end_s=t.end, speaker=t.speaker, text=t.text) for t in turns)
         payload = AudioPayload(media=media, sample_rate=rate, duration_s=duration, channels=1, segments=segments,
-                               attachments=(transcript, diarization, manifest))
+                               attachments=tuple(ref for _, ref in sidecars))
         return Draft(payload=payload, model=first.model_ref, strategy=(Strategy.TTS,), attempts=attempts,
-                     validation=Validation.PASSED if self._checker is not None else Validation.NOT_VALIDATED,
+                     validation=Validation.PASSED if p.asr_check is not None else Validation.NOT_VALIDATED,
                      extra=extra)

@@ -40,6 +40,13 @@ def rttm(file_id: str, turns: Sequence[TranscriptTurn]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def ctm(file_id: str, words: Sequence[tuple[str, float, float, float]]) -> bytes:
+    """Word-level CTM: `<file> 1 <start> <duration> <word> <confidence>` per word, in time order."""
+    lines = [f"{file_id} 1 {start:.3f} {max(end - start, 0.0):.3f} {word.replace(' ', '_')} {confidence:.3f}"
+             for word, start, end, confidence in sorted(words, key=lambda w: w[1])]
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
 def nemo_line(audio_path: str, rttm_path: str, turns: Sequence[TranscriptTurn], duration: float) -> dict[str, Any]:
     """A NeMo-style manifest entry (ASR and diarization fields) for the whole scene."""
     return {"audio_filepath": audio_path, "offset": 0.0, "duration": duration,

@@ -90,3 +90,6 @@ class DialogueAudioParams(GeneratorParams):
     normalise: bool = Field(True, description="read clinical text through the ClinicalNormaliser before synthesis")
     lexicon: InputFile | None = Field(None, description="a JSON pronunciation lexicon extending the shipped one")
     asr_check: AsrCheck | None = None
+    word_ctm: bool = Field(False, description="also write word-level CTM: Whisper's word timestamps on each clean "
+                                              "utterance, shifted by its mixing offset (the asr_check model, or "
+                                              "Whisper tiny.en); needs the `asr` extra")
