@@ -57,7 +57,8 @@ def _shoebox(room: RoomParams, rate: int, rng: np.random.Generator) -> tuple[np.
     try:
         import pyroomacoustics as pra
     except ImportError:
-        raise GenerationError("shoebox rooms need pyroomacoustics: pip install 'biosynth-audio[rooms]'") from None
+        raise GenerationError("shoebox rooms need pyroomacoustics (a biosynth-audio dependency): reinstall "
+                              "biosynth-audio") from None
     dims = [float(rng.uniform(*r)) for r in room.size_m]
     rt60 = float(rng.uniform(*room.rt60_s))
 
