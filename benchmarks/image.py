@@ -2,8 +2,8 @@
 
 (a) images/s of the `text_to_image` generator (core's generator API: prompts, seeds, PNG with provenance through
     write_media) against plain diffusers `StableDiffusionPipeline` calls on the same tiny pipeline, steps, size and
-    seeds, one call per image as biosynth makes them (and, for reference, one batched call); the images must be equal
-    before a ratio is printed;
+    seeds, one call per image as biosynth makes them (and, for reference, one batched call), image by image in
+    alternation; the images must be equal before a ratio is printed;
 (b) LoRA training steps/s of `biosynth image finetune`'s loop against a loop written here after diffusers'
     `examples/text_to_image/train_text_to_image_lora.py` (not imported), same tiny model, data, rank, batch, seed;
 (c) FID and KID from biosynth-eval (features extracted once, rotated onto their span, torchmetrics on the result)
@@ -14,8 +14,8 @@
 
 Offline: the tiny pipeline is built from configs (packages/image/examples/build_tiny_pipeline.py); the images
 for (b) and (c) are crops of scikit-image's bundled pictures. Not run by the test suite; on a shared machine timings
-vary several-fold, so each side is timed after a warm-up, alternately, and medians are printed: of `--repeats`
-runs for (a), of every step's time for (b).
+vary several-fold, so each side is timed after a warm-up, in alternation, and medians are printed: of every image's
+time for (a), of every step's time for (b).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -71,11 +70,6 @@ def _crops(count: int, size: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-def _best(times: list[float]) -> float:
-    """The median of the repeats (each side's runs alternate, so a busy spell hits both)."""
-    return float(np.median(times))
-
-
 # -- (a) generation ------------------------------------------------------------------------------------------------
 def generation(pipeline: Path, images: int, steps: int, size: int, repeats: int) -> None:
     from diffusers import StableDiffusionPipeline
@@ -86,49 +80,44 @@ def generation(pipeline: Path, images: int, steps: int, size: int, repeats: int)
     plain = StableDiffusionPipeline.from_pretrained(pipeline, local_files_only=True, use_safetensors=True)
     plain.set_progress_bar_config(disable=True)
 
-    def run_biosynth(root: Path) -> tuple[float, list[Any]]:
-        generator = TextToImage(params)
-        ctx = StepContext(step="images", seed=15, root=root)
-        generator.generate(requests[:1], ctx)  # warm-up: loads the pipeline, first call
-        started = time.perf_counter()
-        records = generator.generate(requests, ctx)
-        return time.perf_counter() - started, records
-
-    def run_plain(prompts: list[str], seeds: list[int]) -> tuple[float, list[np.ndarray]]:
-        plain(prompts[0], num_inference_steps=steps, guidance_scale=3.0, width=size, height=size,
-              generator=torch.Generator().manual_seed(seeds[0]))  # warm-up
-        started = time.perf_counter()
-        out = [np.asarray(plain(p, num_inference_steps=steps, guidance_scale=3.0, width=size, height=size,
-                                generator=torch.Generator().manual_seed(s)).images[0])
-               for p, s in zip(prompts, seeds, strict=True)]
-        return time.perf_counter() - started, out
-
-    def run_batched(prompts: list[str], seeds: list[int]) -> float:
-        started = time.perf_counter()
-        plain(prompts, num_inference_steps=steps, guidance_scale=3.0, width=size, height=size,
-              generator=[torch.Generator().manual_seed(s) for s in seeds])
-        return time.perf_counter() - started
-
+    generator = TextToImage(params)
+    plain_kwargs = {"num_inference_steps": steps, "guidance_scale": 3.0, "width": size, "height": size}
     ours, theirs, batched = [], [], []
-    for _ in range(repeats):
-        with tempfile.TemporaryDirectory() as tmp:
-            seconds, records = run_biosynth(Path(tmp))
-            ours.append(seconds)
-            prompts = [r.payload.caption for r in records]
-            seeds = [r.provenance.extra["image_seed"] for r in records]
-            made = [np.asarray(Image.open(Path(tmp) / r.payload.media.path).convert("RGB")) for r in records]
-        seconds, reference = run_plain(prompts, seeds)
-        theirs.append(seconds)
-        batched.append(run_batched(prompts, seeds))
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = StepContext(step="images", seed=15, root=Path(tmp))
+        records = generator.generate(requests, ctx)  # warm-up (loads the pipeline), and the images to compare
+        prompts = [r.payload.caption for r in records]
+        seeds = [r.provenance.extra["image_seed"] for r in records]
+        made = [np.asarray(Image.open(Path(tmp) / r.payload.media.path).convert("RGB")) for r in records]
+        reference = [np.asarray(plain(p, generator=torch.Generator().manual_seed(s), **plain_kwargs).images[0])
+                     for p, s in zip(prompts, seeds, strict=True)]
+        # image by image, the two sides alternating (and swapping order each round): a busy spell hits both
+        for round_ in range(repeats):
+            for i, request in enumerate(requests):
+                sides = ["biosynth", "plain"] if (round_ + i) % 2 == 0 else ["plain", "biosynth"]
+                for side in sides:
+                    started = time.perf_counter()
+                    if side == "biosynth":
+                        generator.generate([request], ctx)
+                        ours.append(time.perf_counter() - started)
+                    else:
+                        plain(prompts[i], generator=torch.Generator().manual_seed(seeds[i]), **plain_kwargs)
+                        theirs.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            plain(prompts, generator=[torch.Generator().manual_seed(s) for s in seeds], **plain_kwargs)
+            batched.append((time.perf_counter() - started) / len(prompts))
     equal = all(np.array_equal(a, b) for a, b in zip(made, reference, strict=True))
-    print(f"(a) text_to_image, {images} images of {size}x{size}, {steps} steps, tiny SD pipeline")
-    print(f"    biosynth generator     {images / _best(ours):8.2f} images/s")
-    print(f"    plain diffusers calls  {images / _best(theirs):8.2f} images/s (one call per image, same seeds)")
-    print(f"    plain, one batched call{images / _best(batched):8.2f} images/s (for reference; biosynth does not batch)")
+    ours_s, theirs_s = float(np.median(ours)), float(np.median(theirs))
+    print(f"(a) text_to_image, {images} images of {size}x{size}, {steps} steps, tiny SD pipeline; median of "
+          f"{len(ours)} per-image times each")
+    print(f"    biosynth generator      {1 / ours_s:8.2f} images/s (a record, PNG with provenance, sha256, atomic write)")
+    print(f"    plain diffusers calls   {1 / theirs_s:8.2f} images/s (one call per image, same prompts and seeds)")
+    print(f"    plain, one batched call {1 / float(np.median(batched)):8.2f} images/s (for reference; biosynth makes "
+          "one call per image so that batches never change an image)")
     if not equal:
         print("    images differ between biosynth and the plain calls: no ratio printed")
         return
-    overhead = _best(ours) / _best(theirs) - 1
+    overhead = ours_s / theirs_s - 1
     print(f"    images equal: yes; biosynth overhead {overhead:+.1%} (target <= +5%): "
           f"{'met' if overhead <= 0.05 else 'NOT met'}")
 
