@@ -79,7 +79,7 @@ def _render(root: Path, voices: list[dict[str, Any]], count: int, *, phone: bool
 
 @pytest.fixture(scope="session")
 def spoken(tmp_path_factory: pytest.TempPathFactory) -> SyntheticDataset:
-    return _render(tmp_path_factory.mktemp("spoken") / "ds", [_espeak("m3"), _espeak("f2")], 2)
+    return _render(tmp_path_factory.mktemp("spoken") / "ds", [_espeak("m3"), _espeak("f2")], 1)
 
 
 @pytest.fixture(scope="session")
