@@ -74,6 +74,7 @@ def tile_generator(tiles) -> type:
 class TileParams(GeneratorParams):
     classes: tuple[str, ...] = ("retina", "ihc", "cell")
     first: int = 40
+    dicom: bool = False  # write pydicom's CT_small test file instead (a synthetic DICOM's pixels are read too)
 
 
 class TileImages(Generator[TileParams]):
@@ -85,6 +86,12 @@ class TileImages(Generator[TileParams]):
 
     def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
         tissue = self.params.classes[request.index % len(self.params.classes)]
+        if self.params.dicom:
+            from pydicom.data import get_testdata_file
+
+            data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+            media = ctx.write_media(request.index, ".dcm", data, "application/dicom")
+            return Draft(payload=ImagePayload(media=media, width=128, height=128), labels={"tissue": tissue})
         image = self.tiles[tissue][self.params.first + request.index // len(self.params.classes)]
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="PNG")

@@ -27,6 +27,27 @@ def test_dicom_pixels_are_read(tmp_path) -> None:
     assert found.images[0].shape == (128, 128, 3) and found.images[0].max() == 255 and found.labels == [None]
 
 
+def test_synthetic_images_come_from_records_checked_against_their_sha256(tmp_path, tile_generator) -> None:
+    from biosynth.core import DatasetError, Group, Registry, SyntheticDataset, parse_recipe, run_recipe
+    from biosynth.eval._image.io import holds_images, synthetic_images
+
+    registry = Registry()
+    registry.register(Group.GENERATORS, "test_tiles", tile_generator)
+    recipe = parse_recipe({"name": "tiles", "seed": 1, "steps": [
+        {"name": "png", "generator": "test_tiles", "count": 3},
+        {"name": "dicom", "generator": "test_tiles", "count": 2, "params": {"dicom": True}}]})
+    run_recipe(recipe, tmp_path / "ds", registry=registry)
+    dataset = SyntheticDataset(tmp_path / "ds")
+    assert holds_images(dataset) and holds_images(dataset, "dicom")
+    dicom = synthetic_images(dataset, "dicom", label="tissue")
+    assert [image.shape for image in dicom.images] == [(128, 128, 3)] * 2 and dicom.labels == ["retina", "ihc"]
+    png = synthetic_images(dataset, "png")
+    assert png.labels == [None] * 3 and png.names[0] == "media/png/png-000000.png"
+    (tmp_path / "ds" / png.names[1]).write_bytes((tmp_path / "ds" / png.names[0]).read_bytes())
+    with pytest.raises(DatasetError, match="does not match its sha256"):
+        synthetic_images(dataset, "png")
+
+
 @pytest.mark.parametrize("case", ["missing", "file", "empty", "mixed", "deep", "damaged"])
 def test_wrong_folders_are_named_with_what_was_expected(tmp_path, splits, write_folder, case: str) -> None:
     folder = tmp_path / "real"
