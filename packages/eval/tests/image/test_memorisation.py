@@ -11,6 +11,7 @@ from PIL import Image
 
 from biosynth.eval._image.features import extract
 from biosynth.eval._image.memorisation import near_copies
+from biosynth.eval._verdicts import _near_copies
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,8 @@ def test_copies_of_training_images_are_flagged(splits, features) -> None:
     assert rows["copy-6"]["nearest_by_pixels"] == train.names[30] and rows["copy-6"]["pixel_correlation"] > 0.95
     assert result.details["feature_distance_threshold"] > 0  # set from the held-out images' distances
     assert result.value >= 12 / 20
+    verdict = _near_copies(result)
+    assert verdict.tone == "leak" and verdict.sentence.startswith("LEAK flagged by image.near_copies")
 
 
 def test_unseen_real_images_are_not_flagged(splits, features) -> None:
@@ -55,6 +58,7 @@ def test_unseen_real_images_are_not_flagged(splits, features) -> None:
     assert result.ok and result.details["leak_detected"] is False
     assert result.value <= result.details["expected_rate_for_unseen_images"] + 0.1
     assert result.n_holdout == 30 and len(result.details["nearest"]) == 30
+    assert _near_copies(result).tone == "good"
 
 
 def test_without_a_holdout_there_is_no_threshold_but_the_nearest_images_are_listed(splits, features) -> None:

@@ -40,6 +40,9 @@ def verdicts(results: tuple[MetricResult, ...], references: dict[str, Any], moda
             out.append(_fidelity(by_name, references.get("fidelity_ceiling")))
         elif family == "fidelity" and modality == "image" and "image.fid" in by_name:
             out.append(_image_fidelity(by_name, references.get("image_fid_ceiling")))
+        elif family == "memorisation" and modality == "image" and by_name.get("image.near_copies", None) is not None \
+                and by_name["image.near_copies"].ok:
+            out.append(_near_copies(by_name["image.near_copies"]))
         elif chosen:
             out.append(_listed(family, chosen))
     return out
@@ -156,6 +159,22 @@ def _image_fidelity(by_name: dict[str, MetricResult], ceiling: dict[str, Any] | 
     return Verdict(family="fidelity", tone=tone, sentence=(
         f"{sentence}. At equal sizes ({ceiling['method']}) synthetic images score FID {synthetic:.2f} where held-apart "
         f"real images score {real:.2f} ({ratio:.1f}x)."))
+
+
+def _near_copies(result: MetricResult) -> Verdict:
+    """Near-copies against the held-out images' own distances to the training set."""
+    d = result.details
+    flagged = d.get("flagged") or []
+    quantile = float(result.parameters.get("quantile", 0.0))
+    which = "any of the" if quantile == 0 else f"all but the nearest {quantile:.0%} of the"
+    facts = (f"{len(flagged)} of {result.n_synthetic} synthetic images lie nearer a training image than {which} "
+             f"{result.n_holdout} held-out real images come (by features or by pixel correlation; an unseen image is "
+             f"flagged at about {d.get('expected_rate_for_unseen_images', 0):.0%})")
+    if d.get("leak_detected"):
+        return Verdict(family="memorisation", tone="leak", sentence=f"LEAK flagged by image.near_copies: {facts}, "
+                       f"more than chance explains (binomial p = {d.get('binomial_p_value', 0):.2g}); see the listed "
+                       "images.")
+    return Verdict(family="memorisation", tone="good", sentence=f"No memorisation flag: {facts}.")
 
 
 def _listed(family: str, chosen: list[MetricResult]) -> Verdict:
