@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from biosynth.core import InputDataError
+from biosynth.core import Group, InputDataError, Registry
+from biosynth.eval import Direction, Family, MetricResult
 from biosynth.eval._image.features import TransformersFeatures, extract, to_tensor
 from biosynth.eval._image.io import ImageSet
 from biosynth.eval._image.metrics import (
@@ -148,7 +149,14 @@ def test_a_failing_extractor_is_reported_and_the_pixel_metrics_still_run(splits)
     real, synthetic = splits["train"], splits["other"]
     real = ImageSet(real.images[::4], real.names[::4], real.labels[::4])
     synthetic = ImageSet(synthetic.images[:6], synthetic.names[:6], synthetic.labels[:6])
-    report = evaluate_images(real, synthetic, seed=0, extractor=Broken(), n_bootstrap=0)
+    def mean_intensity(*, real, synthetic, seed, n_bootstrap, level) -> MetricResult:  # an `image.*` plugin
+        return MetricResult(name="image.mean_intensity", family=Family.FIDELITY, modality="image",
+                            direction=Direction.HIGHER, value=float(np.mean([s.mean() for s in synthetic])))
+
+    registry = Registry(discover=False)
+    registry.register(Group.METRICS, "image.mean_intensity", mean_intensity)
+    report = evaluate_images(real, synthetic, seed=0, extractor=Broken(), n_bootstrap=0, registry=registry)
+    assert report.result("image.mean_intensity").value == pytest.approx(np.mean([s.mean() for s in synthetic.images]))
     failed = report.result("image.features")
     assert failed.status == "failed" and "out of memory" in str(failed.error) and "FID" in str(failed.error)
     assert report.result("image.ms_ssim").ok
