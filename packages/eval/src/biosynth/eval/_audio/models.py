@@ -179,8 +179,13 @@ class SpeakerEncoder:
         needed = (starts[-1] + self._PARTIAL) * self._HOP
         if needed >= len(wav):
             wav = np.pad(wav, (0, needed - len(wav)))
-        with torch.no_grad():
-            mel = self.mel(torch.from_numpy(np.ascontiguousarray(wav))).T  # frames x 40
-            partial = self.network(torch.stack([mel[s:s + self._PARTIAL] for s in starts])).numpy()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a small LSTM: measured 0.02 s on one thread, 5.7 s on two of a busy 2-core machine
+        try:
+            with torch.no_grad():
+                mel = self.mel(torch.from_numpy(np.ascontiguousarray(wav))).T  # frames x 40
+                partial = self.network(torch.stack([mel[s:s + self._PARTIAL] for s in starts])).numpy()
+        finally:
+            torch.set_num_threads(threads)
         mean = partial.mean(axis=0)
         return (mean / np.linalg.norm(mean)).astype(np.float64)
