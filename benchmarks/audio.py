@@ -153,16 +153,19 @@ def main() -> None:
     parser.add_argument("--coqui-model", type=Path, help="a Coqui model folder (default: the tiny random VITS of "
                         "packages/audio/examples/build_tiny_vits.py, a mechanism check: it speaks noise)")
     parser.add_argument("--coqui-speakers", nargs=2, default=["nurse", "patient"], help="two speakers of that model")
+    parser.add_argument("--torch-threads", type=int, default=2, help="torch's intra-op threads (torchaudio's DSP, "
+                        "coqui); on a busy machine 1 can be much faster than 2")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each measure; the fastest counts")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.torch_threads)
     records = dialogue_records(args.dialogues)
     print(f"{args.dialogues} dialogues of 6 turns, best of {args.repeats}; cores used: {len(os.sched_getaffinity(0))}; "
-          f"target: full-scene RTF <= {TARGET_RTF}")
+          f"torch threads: {args.torch_threads}; load average: {os.getloadavg()[0]:.1f}; target: full-scene RTF <= "
+          f"{TARGET_RTF}")
     header = (f"{'backend':8s} {'full scene RTF':>15s} {'bare scene RTF':>15s} {'bare TTS RTF':>13s} "
               f"{'scene s':>8s} {'speech s':>9s} {'renderer overhead':>18s}  target")
     print(header)
