@@ -66,8 +66,9 @@ def evaluate_audio(clips: Sequence[Clip], real: Sequence[Clip] | None = None, se
 
 def audio_figures(clips: Sequence[Clip], real: Sequence[Clip] | None, players: int) -> dict[str, Any]:
     """Durations and speaking rates real beside synthetic (with real recordings), and players for a few clips."""
-    figures: dict[str, Any] = {"title": "Real and synthetic speech", "distributions": [],
-                               "audio_players": audio_players(clips, players)}
+    title = ("Real and synthetic speech" if real is not None
+             else "Synthetic speech (no real recordings given: no distributions to compare)")
+    figures: dict[str, Any] = {"title": title, "distributions": [], "audio_players": audio_players(clips, players)}
     if real is not None:
         values = clip_values(clips, real)
         unit = values["unit"]
