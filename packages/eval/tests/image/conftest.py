@@ -27,7 +27,7 @@ def _tiles(image: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
 
 @pytest.fixture(scope="session")
 def tiles() -> dict[str, list[np.ndarray]]:
-    """60 disjoint 32x32 tiles of each of three scikit-image pictures (retina, IHC, cells)."""
+    """60 disjoint 32x32 tiles of each of three scikit-image pictures (retina, IHC, cells); the splits use 36."""
     from skimage import data
 
     return {"retina": _tiles(data.retina()[300:1100, 300:1100], 60, 1), "ihc": _tiles(data.immunohistochemistry(), 60, 2),
@@ -46,9 +46,9 @@ def image_set(tiles: dict[str, list[np.ndarray]], start: int, stop: int) -> Imag
 
 @pytest.fixture(scope="session")
 def splits(tiles) -> dict[str, ImageSet]:
-    """Per class: 20 training, 10 held-out (calibration), 10 unseen, and 10 more as a stand-in 'synthetic' set."""
-    return {"train": image_set(tiles, 0, 20), "holdout": image_set(tiles, 20, 30), "unseen": image_set(tiles, 30, 40),
-            "other": image_set(tiles, 40, 50)}
+    """Per class: 12 training, 8 held-out (calibration), 8 unseen, and 8 more as a stand-in 'synthetic' set."""
+    return {"train": image_set(tiles, 0, 12), "holdout": image_set(tiles, 12, 20), "unseen": image_set(tiles, 20, 28),
+            "other": image_set(tiles, 28, 36)}
 
 
 def _write_folder(images: ImageSet, folder: Path) -> Path:

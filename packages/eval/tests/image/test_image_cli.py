@@ -44,7 +44,7 @@ def evaluated(tmp_path_factory, tile_generator, splits, write_folder) -> tuple[P
     registry = Registry()
     registry.register(Group.GENERATORS, "test_tiles", tile_generator)
     recipe = parse_recipe({"name": "tiles", "seed": 3, "steps": [
-        {"name": "images", "generator": "test_tiles", "count": 12}]})
+        {"name": "images", "generator": "test_tiles", "count": 12, "params": {"first": 36}}]})
     run_recipe(recipe, root / "ds", registry=registry)
     real = write_folder(ImageSet(splits["train"].images[::2], splits["train"].names[::2], []), root / "real")
     holdout = write_folder(ImageSet(splits["holdout"].images[::2], splits["holdout"].names[::2], []), root / "holdout")
@@ -57,7 +57,7 @@ def evaluated(tmp_path_factory, tile_generator, splits, write_folder) -> tuple[P
 
 def test_the_cli_scores_image_records(evaluated) -> None:
     _, _, report = evaluated
-    assert report.modality == "image" and (report.n_real, report.n_synthetic, report.n_holdout) == (30, 12, 15)
+    assert report.modality == "image" and (report.n_real, report.n_synthetic, report.n_holdout) == (18, 12, 12)
     fid = report.result("image.fid")
     assert fid.ok and fid.ci is not None and fid.parameters["features"].startswith("Dinov2Model from dino (sha256 ")
     assert report.software["num_features"] == "32"  # the report names the features it used

@@ -12,9 +12,9 @@ from biosynth.eval._image.io import read_real_images
 def test_class_sub_folders_give_labels(tmp_path, splits, write_folder) -> None:
     folder = write_folder(splits["holdout"], tmp_path / "real")
     found = read_real_images(folder)
-    assert len(found) == 30 and sorted(set(found.labels)) == ["cell", "ihc", "retina"]
-    assert found.names[0] == "cell/020.png" and found.images[0].shape == (32, 32, 3)
-    k = splits["holdout"].names.index("cell/020.png")
+    assert len(found) == 24 and sorted(set(found.labels)) == ["cell", "ihc", "retina"]
+    assert found.names[0] == "cell/012.png" and found.images[0].shape == (32, 32, 3)
+    k = splits["holdout"].names.index("cell/012.png")
     assert np.array_equal(found.images[0], splits["holdout"].images[k])
 
 
@@ -60,12 +60,12 @@ def test_wrong_folders_are_named_with_what_was_expected(tmp_path, splits, write_
     if case in ("mixed", "deep", "damaged"):
         write_folder(splits["holdout"], folder)
     if case == "mixed":
-        (folder / "loose.png").write_bytes((folder / "cell" / "020.png").read_bytes())
+        (folder / "loose.png").write_bytes((folder / "cell" / "012.png").read_bytes())
     if case == "deep":
         (folder / "cell" / "sub").mkdir()
-        (folder / "cell" / "sub" / "x.png").write_bytes((folder / "cell" / "020.png").read_bytes())
+        (folder / "cell" / "sub" / "x.png").write_bytes((folder / "cell" / "012.png").read_bytes())
     if case == "damaged":
-        (folder / "cell" / "020.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+        (folder / "cell" / "012.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
     with pytest.raises(InputDataError, match=expected) as error:
         read_real_images(folder, "--holdout")
     assert "--holdout" in str(error.value)
