@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from biosynth.core import BiosynthError, SyntheticDataset
+from biosynth.core import BiosynthError, InputDataError, SyntheticDataset
 from biosynth.eval import Clip, EvaluationReport, Utterance, frechet_audio_distance, snr_error, synthetic_audio
 from biosynth.eval._audio.acoustics import measured_snr
 from biosynth.eval._audio.intelligibility import score
@@ -153,3 +153,24 @@ def test_bad_audio_inputs_exit_2_naming_the_option(spoken: SyntheticDataset, rea
     assert isinstance(done.exception, BiosynthError) and done.exception.exit_code == 2, done.output
     assert expected in str(done.exception)
     assert not (tmp_path / "r").exists()
+
+
+def test_recordings_with_whole_clip_transcripts_compare_per_clip(tmp_path: Path, spoken: SyntheticDataset) -> None:
+    """A .txt beside a recording is the whole clip's words: durations and speaking rates are then compared per
+    clip on both sides (said in a warning); a .json transcript must hold timed turns."""
+    from biosynth.eval import read_real_audio, speaking_rate
+
+    folder = tmp_path / "real"
+    (folder / "ward").mkdir(parents=True)
+    sf.write(folder / "ward" / "a.wav", np.zeros(16000 * 3, dtype=np.float32), 16000)
+    (folder / "ward" / "a.txt").write_text("one two three four five six\n")
+    sf.write(folder / "b.flac", np.zeros(8000 * 2, dtype=np.float32), 8000)
+    clips = read_real_audio(folder)
+    assert [c.id for c in clips] == ["b.flac", "ward/a.wav"] and clips[1].transcript.startswith("one")
+    assert clips[0].duration == pytest.approx(2.0) and clips[0].samples().shape == (32000,)  # read at 16 kHz
+    result = speaking_rate(synthetic_audio(spoken)[0], real=clips, n_bootstrap=0)
+    assert result.ok and result.details["unit"] == "clip" and result.details["real"]["p50"] == pytest.approx(120.0)
+    assert any("per whole clip" in w for w in result.warnings)
+    (folder / "b.json").write_text(json.dumps({"turns": [{"speaker": "A", "start": 2.0, "end": 1.0, "text": "x"}]}))
+    with pytest.raises(InputDataError, match="expected 0 <= start <= end"):
+        read_real_audio(folder)
