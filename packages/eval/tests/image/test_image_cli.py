@@ -121,3 +121,34 @@ def test_a_real_file_instead_of_a_folder_exits_2_naming_it(evaluated) -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--real" in done.stderr + done.stdout and "expected a folder of images" in done.stderr + done.stdout
+
+
+def test_images_with_texts_written_from_them_are_scored_as_images_unless_the_text_step_is_named(
+        tmp_path, tile_generator, splits, write_folder) -> None:
+    """An image record's text is its caption: a dataset of images and reports drawn from them is an image evaluation;
+    naming the reports' step scores the texts (here its --real, a folder of images, is then refused for text)."""
+    from biosynth.core import Draft, Generator, GeneratorParams, SyntheticDataset, TextPayload
+    from biosynth.eval._cli import _Options, _plan
+
+    class Reports(Generator[GeneratorParams]):  # a report written from each image (its caption), through core alone
+        name = "test_reports"
+        input_required = True
+
+        def _generate_one(self, request, ctx) -> Draft:  # type: ignore[no-untyped-def]
+            return Draft(payload=TextPayload(text=f"Report: {request.input.payload.caption}"))
+
+    registry = Registry()
+    registry.register(Group.GENERATORS, "test_tiles", tile_generator)
+    registry.register(Group.GENERATORS, "test_reports", Reports)
+    recipe = parse_recipe({"name": "tiles-and-notes", "seed": 2, "steps": [
+        {"name": "images", "generator": "test_tiles", "count": 3},
+        {"name": "notes", "generator": "test_reports", "from": "images"}]})
+    run_recipe(recipe, tmp_path / "ds", registry=registry)
+    real = write_folder(splits["holdout"], tmp_path / "real")
+    options = _Options(real=real, holdout=None, step=None, table=None, metadata=None, seed=0, n_bootstrap=0,
+                       target=None, reference=None, reference_lm=None, label=None, sensitive=None, image_features=None)
+    dataset = SyntheticDataset(tmp_path / "ds")
+    assert _plan(dataset, options)[1] == "images"
+    assert dataset.records("notes")[0].payload.text.startswith("Report: a tile of")  # type: ignore[union-attr]
+    with pytest.raises(BiosynthError, match=r"no non-empty \.txt files"):
+        _plan(dataset, options._replace(step="notes"))
