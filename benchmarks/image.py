@@ -276,9 +276,10 @@ def fid_kid(count: int) -> None:
           f"({'met' if d_fid <= 1e-6 else 'NOT met'}: <= 1e-6)")
     print(f"    FID by eigh on the symmetric form S1^1/2 S2 S1^1/2 (float64, 1280-d): {stable:.9f}; |delta| to biosynth "
           f"{abs(ours_fid.value - stable):.2e}, to torchmetrics {abs(reference_fid - stable):.2e}")  # type: ignore[operator]
-    print(f"    the same on the features' span ({x.shape[0] + y.shape[0]}-d, no null space to add noise): "
-          f"{stable_span:.9f}; |delta| to biosynth {abs(ours_fid.value - stable_span):.2e}, to torchmetrics "  # type: ignore[operator]
-          f"{abs(reference_fid - stable_span):.2e}")
+    if basis is not None:
+        print(f"    the same on the features' span ({basis.shape[1]}-d, no null space to add noise): "
+              f"{stable_span:.9f}; |delta| to biosynth {abs(ours_fid.value - stable_span):.2e}, to torchmetrics "  # type: ignore[operator]
+              f"{abs(reference_fid - stable_span):.2e}")
     print(f"    KID biosynth {ours_kid.value:.12f}  torchmetrics {reference_kid:.12f}  |delta| {d_kid:.2e} "
           f"({'met' if d_kid <= 1e-6 else 'NOT met'}: <= 1e-6)")
     print(f"    time: biosynth {ours_s:.1f} s, torchmetrics on the images {theirs_s:.1f} s "
