@@ -42,8 +42,8 @@ def test_the_tissue_example_is_evaluated_into_a_report_with_thumbnails(tmp_path:
     assert recipe.count("steps: 50") == 1  # 10 DDIM steps here: the evaluation is under test, not the sampling
     (recipe_dir / "tissue_default.yaml").write_text(recipe.replace("steps: 50", "steps: 10"), encoding="utf-8")
     classes = _script("skimage_classes")
-    data = classes.write_classes(tmp_path / "data", per_class=6)
-    holdout = classes.write_classes(tmp_path / "holdout", per_class=2, seed=1)
+    holdout = tmp_path / "holdout"
+    data = classes.write_classes(tmp_path / "data", per_class=6, holdout=holdout, holdout_per_class=2)
     # fewer steps and a smaller model than the README's command: the machinery, not the quality, is tested here
     train_default(build_default_config(data=data, out=recipe_dir / "tissue-model", resolution=16, width=8, steps=5))
     assert Runner(load_recipe(recipe_dir / "tissue_default.yaml"), tmp_path / "out", base_dir=recipe_dir).run().status \

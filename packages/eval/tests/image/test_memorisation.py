@@ -37,8 +37,13 @@ def test_copies_of_training_images_are_flagged(splits, features) -> None:
     recompressed = [_jpeg(image) for image in train.images[24:30]]  # near-copies: JPEG at quality 85
     fresh = splits["other"].images[:8]
     names = [f"copy-{k}" for k in range(12)] + [f"fresh-{k}" for k in range(8)]
+    # two training images slipped into the holdout: left out of the calibration (else the threshold would be 0)
+    holdout_images = [*splits["holdout"].images, *train.images[10:12]]
+    holdout_features = np.concatenate([features["holdout"], features["train"][10:12]])
     result = _score(splits, features, [*exact, *recompressed, *fresh], names,
-                    holdout_features=features["holdout"], holdout_images=splits["holdout"].images)
+                    holdout_features=holdout_features, holdout_images=holdout_images)
+    assert result.details["holdout_used"] == len(splits["holdout"]) and any(
+        "2 held-out images equal a training image" in w for w in result.warnings)
     assert result.ok and result.details["leak_detected"] is True
     flagged = set(result.details["flagged"])
     assert {f"copy-{k}" for k in range(12)} <= flagged

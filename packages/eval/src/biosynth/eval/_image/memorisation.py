@@ -76,6 +76,14 @@ def near_copies(train_features: np.ndarray, train_images: Sequence[np.ndarray], 
                                 f"threshold, got {n_holdout or 0}; the nearest training images are listed in details")
         _, holdout_distance = _nearest_features(holdout_features, train_features)
         _, holdout_correlation = _nearest_pixels(standardised_pixels(holdout_images, side), train_pixels)
+        copies = (holdout_distance <= 1e-9) | (holdout_correlation >= 1 - 1e-9)
+        notes = [f"{int(copies.sum())} held-out images equal a training image (feature distance 0 or pixel "
+                 "correlation 1) and are left out of the threshold: a copy of a training image is not held out, and "
+                 "it would set the threshold where nothing can be flagged"] if copies.any() else []
+        holdout_distance, holdout_correlation = holdout_distance[~copies], holdout_correlation[~copies]
+        if len(holdout_distance) < MIN_HOLDOUT:
+            raise NotApplicable(f"near-copies need at least {MIN_HOLDOUT} held-out real images that are not copies of "
+                                f"training images; {len(holdout_distance)} of {len(copies)} are not")
         distance_threshold = float(np.quantile(holdout_distance, quantile, method="lower"))
         correlation_threshold = float(np.quantile(holdout_correlation, 1 - quantile, method="higher"))
         flags = (distance < distance_threshold) | (correlation > correlation_threshold)
@@ -85,15 +93,17 @@ def near_copies(train_features: np.ndarray, train_images: Sequence[np.ndarray], 
                               *(["pixels"] if c > correlation_threshold else [])]
         from scipy.stats import binomtest
 
-        expected = min(1.0, 2 * max(quantile, 1 / (len(holdout_features) + 1)))
+        expected = min(1.0, 2 * max(quantile, 1 / (len(holdout_distance) + 1)))
         p_value = float(binomtest(int(flags.sum()), len(flags), expected, alternative="greater").pvalue)
         flagged = [row["synthetic"] for row in rows if row["near_copy"]]
-        notes = [f"{len(flagged)} synthetic images are nearer a training image than held-out real images come: "
-                 f"{flagged[:10]}{' ...' if len(flagged) > 10 else ''}"] if flagged else []
+        if flagged:
+            notes.append(f"{len(flagged)} synthetic images are nearer a training image than held-out real images come: "
+                         f"{flagged[:10]}{' ...' if len(flagged) > 10 else ''}")
         return Outcome(value=float(flags.mean()), warnings=notes, details={
             **listed, "nearest": rows[:MAX_LISTED], "flagged": flagged, "feature_distance_threshold": distance_threshold,
             "pixel_correlation_threshold": correlation_threshold,
             "holdout_median_feature_distance": float(np.median(holdout_distance)),
+            "holdout_used": len(holdout_distance),
             "expected_rate_for_unseen_images": expected, "binomial_p_value": p_value, "leak_detected": p_value < 0.05})
 
     result = run_metric(name="image.near_copies", family=Family.MEMORISATION, direction=Direction.LOWER,
