@@ -12,6 +12,8 @@ the dot products and gamma stays 1/d of the original features.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -31,6 +33,18 @@ class GivenFeatures(torch.nn.Module):
         return features
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch on one thread for these small matrix computations (restored after): on a busy 2-core machine two
+    threads waited on each other, and one 257-d FID took 8-30 s instead of 0.3 s."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def span_basis(*sides: np.ndarray) -> np.ndarray | None:
     """An orthonormal basis (d x k) of the span of every feature row, or None where k would not be below d."""
     stacked = np.concatenate(sides)
@@ -46,20 +60,24 @@ def fid(real: np.ndarray, synthetic: np.ndarray, basis: np.ndarray | None = None
 
     if basis is not None:
         real, synthetic = real @ basis, synthetic @ basis
-    metric = FrechetInceptionDistance(feature=GivenFeatures(real.shape[1]), reset_real_features=True)
-    metric.update(torch.from_numpy(np.ascontiguousarray(real)), real=True)
-    metric.update(torch.from_numpy(np.ascontiguousarray(synthetic)), real=False)
-    return float(metric.compute())
+    with one_torch_thread():
+        metric = FrechetInceptionDistance(feature=GivenFeatures(real.shape[1]), reset_real_features=True)
+        metric.update(torch.from_numpy(np.ascontiguousarray(real)), real=True)
+        metric.update(torch.from_numpy(np.ascontiguousarray(synthetic)), real=False)
+        return float(metric.compute())
 
 
 def symmetric_fid(real: np.ndarray, synthetic: np.ndarray) -> float:
     """The Fréchet distance with the trace term from the eigenvalues of the symmetric PSD matrix S1^1/2 S2 S1^1/2
     (numpy eigh), for bootstrap replicates at full dimension only: torchmetrics' general eigensolver on a d x d
     product (d = 1280) took 5-30 s a call on 2 cores, eigh about 1 s. The two agree to ~1e-5 there (benchmarks/image.py)."""
-    s1, s2 = np.cov(real, rowvar=False), np.cov(synthetic, rowvar=False)
-    w, v = np.linalg.eigh(s1)
-    root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    middle = np.linalg.eigvalsh(root @ s2 @ root)
+    from biosynth.eval._measure import one_blas_thread
+
+    with one_blas_thread():  # two BLAS threads on a busy 2-core machine: 1.4 s a call instead of 0.02 s
+        s1, s2 = np.cov(real, rowvar=False), np.cov(synthetic, rowvar=False)
+        w, v = np.linalg.eigh(s1)
+        root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+        middle = np.linalg.eigvalsh(root @ s2 @ root)
     return float(((real.mean(0) - synthetic.mean(0)) ** 2).sum() + np.trace(s1) + np.trace(s2)
                  - 2 * np.sqrt(np.clip(middle, 0, None)).sum())
 
@@ -82,7 +100,7 @@ def kid(real: np.ndarray, synthetic: np.ndarray, seed: int, basis: np.ndarray | 
                                          gamma=1.0 / dimension)
     metric.update(torch.from_numpy(np.ascontiguousarray(real)), real=True)
     metric.update(torch.from_numpy(np.ascontiguousarray(synthetic)), real=False)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), one_torch_thread():
         torch.manual_seed(seed)
         mean, std = metric.compute()
     return float(mean), float(std)

@@ -13,7 +13,7 @@ import pandas as pd
 from biosynth.core import ConfigError, Registry, derive_seed, software_versions
 from biosynth.eval._image.gallery import gallery
 from biosynth.eval._image.io import ImageSet
-from biosynth.eval._measure import Outcome, check_bootstrap, run_metric
+from biosynth.eval._measure import Outcome, check_bootstrap, one_blas_thread, run_metric
 from biosynth.eval._plugins import plugin_metrics
 from biosynth.eval._report import SOFTWARE, EvaluationReport
 from biosynth.eval._result import Direction, Family, MetricResult
@@ -59,23 +59,24 @@ def evaluate_images(real: ImageSet, synthetic: ImageSet, holdout: ImageSet | Non
     extracted = _extract_all(real, synthetic, holdout, extractor)
     results: list[MetricResult] = []
     references: dict[str, Any] = {}
-    if isinstance(extracted, MetricResult):
-        results.append(extracted)
-        described: dict[str, Any] = {"features": "not computed"}
-    else:
-        x, y, h, described = extracted
-        results.append(frechet_distance_images(x, y, features=described, seed=s("fid"), **common))
-        references["image_fid_ceiling"] = _ceiling(x, y, s("ceiling"))
-        results.append(kernel_distance_images(x, y, features=described, seed=s("kid"), **common))
-        results += precision_recall_density_coverage(x, y, features=described)
-        if real.labelled() or synthetic.labelled():
-            results += per_class_fidelity(x, real.labels, y, synthetic.labels, features=described, seed=s("per_class"),
-                                          label=label)
-        results.append(feature_diversity(x, y, features=described))
-    results.append(ms_ssim_diversity(real.images, synthetic.images, seed=s("ms_ssim")))
-    if not isinstance(extracted, MetricResult):
-        results.append(near_copies(x, real.images, real.names, y, synthetic.images, synthetic.names,
-                                    h, holdout.images if holdout is not None else None, features=described))
+    with one_blas_thread():  # small matrix work: two BLAS threads wait on each other on a busy machine
+        if isinstance(extracted, MetricResult):
+            results.append(extracted)
+            described: dict[str, Any] = {"features": "not computed"}
+        else:
+            x, y, h, described = extracted
+            results.append(frechet_distance_images(x, y, features=described, seed=s("fid"), **common))
+            references["image_fid_ceiling"] = _ceiling(x, y, s("ceiling"))
+            results.append(kernel_distance_images(x, y, features=described, seed=s("kid"), **common))
+            results += precision_recall_density_coverage(x, y, features=described)
+            if real.labelled() or synthetic.labelled():
+                results += per_class_fidelity(x, real.labels, y, synthetic.labels, features=described, seed=s("per_class"),
+                                              label=label)
+            results.append(feature_diversity(x, y, features=described))
+        results.append(ms_ssim_diversity(real.images, synthetic.images, seed=s("ms_ssim")))
+        if not isinstance(extracted, MetricResult):
+            results.append(near_copies(x, real.images, real.names, y, synthetic.images, synthetic.names,
+                                        h, holdout.images if holdout is not None else None, features=described))
     results += plugin_metrics("image", {"real": real.images, "synthetic": synthetic.images}, seed=seed,
                               n_bootstrap=n_bootstrap, level=level, registry=registry)
     return EvaluationReport(
