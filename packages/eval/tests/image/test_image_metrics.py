@@ -197,6 +197,11 @@ def test_the_suite_names_its_features_and_draws_thumbnails(splits) -> None:
     [poor] = [v for v in verdicts(worse.results, worse.references, "image") if v.family == "fidelity"]
     assert poor.tone == "poor" and worse.references["image_fid_ceiling"]["fid_synthetic"]["mean"] > 2 * ceiling[
         "fid_real"]["mean"]
+    # held-apart real images that repeat each other (FID 0): no ratio against 0, the sentence says why
+    repeated = {**report.references, "image_fid_ceiling": {**ceiling, "fid_real": {**ceiling["fid_real"], "mean": 0.0}}}
+    [no_reference] = [v for v in verdicts(report.results, repeated, "image") if v.family == "fidelity"]
+    assert no_reference.tone == "caution" and "no reference" in no_reference.sentence
+    assert "inf" not in no_reference.sentence and "x)" not in no_reference.sentence
     gallery = report.figures["image_gallery"]  # type: ignore[index]
     assert len(gallery["synthetic"]) == 8 and {item["labels"]["class"] for item in gallery["real"]} == {
         "retina", "ihc", "cell"}

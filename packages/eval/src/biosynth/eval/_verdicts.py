@@ -154,7 +154,12 @@ def _image_fidelity(by_name: dict[str, MetricResult], ceiling: dict[str, Any] | 
         return Verdict(family="fidelity", tone="info", sentence=sentence + "; no real-vs-real reference: "
                        + str((ceiling or {}).get("reason", "not computed")) + ".")
     synthetic, real = ceiling["fid_synthetic"]["mean"], ceiling["fid_real"]["mean"]
-    ratio = synthetic / real if real > 0 else float("inf")
+    if real <= 0:  # held-apart real images identical to the others: a ratio against 0 says nothing
+        return Verdict(family="fidelity", tone="caution", sentence=(
+            f"{sentence}. At equal sizes ({ceiling['method']}) synthetic images score FID {synthetic:.2f}, but "
+            f"held-apart real images score {real:.2f}: the real images repeat each other, so there is no reference "
+            "to compare with."))
+    ratio = synthetic / real
     tone: Tone = "good" if ratio <= 1.25 else "caution" if ratio <= 2 else "poor"
     return Verdict(family="fidelity", tone=tone, sentence=(
         f"{sentence}. At equal sizes ({ceiling['method']}) synthetic images score FID {synthetic:.2f} where held-apart "
