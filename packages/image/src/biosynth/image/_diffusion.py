@@ -84,6 +84,25 @@ class DiffusionParams(GeneratorParams):
 ParamsT = TypeVar("ParamsT", bound=DiffusionParams)
 
 
+def _sdxl_conditioning(pipe: Any, height: int | None, width: int | None,
+                       negative_prompt: str | None) -> dict[str, Any] | None:
+    """What an SDXL pipeline is conditioned on besides the prompt, which SD 1.x/2.x have no notion of; None for those.
+
+    SDXL's UNet also takes the pooled text embedding of the second encoder and six size ids: the original
+    size, the crop's top-left corner and the target size, as (height, width). They are passed explicitly (the
+    image's size, no crop: diffusers' defaults) so that the record states what the image was made with. The
+    prompt and the negative prompt go to both text encoders; with no negative prompt, a folder whose
+    `force_zeros_for_empty_prompt` is set (SDXL base) uses zero embeddings instead of encoding "" as SD 1.x does.
+    """
+    if getattr(pipe, "text_encoder_2", None) is None or not hasattr(pipe, "_get_add_time_ids"):
+        return None
+    default = pipe.default_sample_size * pipe.vae_scale_factor
+    size = [height or default, width or default]
+    zeros = negative_prompt is None and bool(pipe.config.get("force_zeros_for_empty_prompt", False))
+    return {"original_size": size, "crops_coords_top_left": [0, 0], "target_size": size,
+            "negative_conditioning": "zeros" if zeros else "encoded by both text encoders"}
+
+
 class DiffusionGenerator(Generator[ParamsT]):
     """Base of the diffusion generators: subclasses name their `task` and add pipeline inputs per request."""
 
@@ -135,8 +154,12 @@ class DiffusionGenerator(Generator[ParamsT]):
         kwargs: dict[str, Any] = {"prompt": prompt.text, "negative_prompt": params.negative_prompt,
                                   "num_inference_steps": params.steps, "guidance_scale": params.guidance,
                                   "generator": generator, "output_type": "pil", **inputs}
+        sdxl: dict[str, Any] | None = None
         if self.task == "text_to_image":  # the other tasks take their size from the input image
             kwargs.update({k: v for k, v in (("width", params.width), ("height", params.height)) if v is not None})
+            sdxl = _sdxl_conditioning(pipe, params.height, params.width, params.negative_prompt)
+            if sdxl is not None:
+                kwargs.update({k: tuple(sdxl[k]) for k in ("original_size", "crops_coords_top_left", "target_size")})
         try:
             image = pipe(**kwargs).images[0]
         except (ValueError, RuntimeError) as err:
@@ -149,6 +172,8 @@ class DiffusionGenerator(Generator[ParamsT]):
             "negative_prompt": params.negative_prompt, "width": image.width, "height": image.height,
             "pipeline_class": type(pipe).__name__, "loras": self._lora_refs, **input_facts,
         }
+        if sdxl is not None:
+            extra["sdxl"] = sdxl
         if prompt.attributes is not None:
             extra["attributes"] = prompt.attributes
         if prompt.writer is not None:
