@@ -90,6 +90,7 @@ def test_visit_and_text_reports_draw_their_distributions_and_samples(tiny_embedd
     visits = evaluate_visits(real, synthetic, seed=0, n_bootstrap=0)
     page = render_html(visits)
     assert re.findall(r"data-column='([^']+)'><svg", page) == ["visits per patient", "codes per visit"]
+    assert "real 30 patients · synthetic 30 patients" in page  # the header counts what was evaluated
     per_patient = visits.figures["distributions"][0]
     # real patients have 3, 2, 2 visits and synthetic 2, 2, 1: whole-number bins, widened to the synthetic minimum
     assert per_patient["edges"] == [1.0, 1.5, 2.5, 3.5]
@@ -100,6 +101,6 @@ def test_visit_and_text_reports_draw_their_distributions_and_samples(tiny_embedd
     cards = [{"text": "Synthetic note one.", "provenance": {"generator": "clinical_note", "seed": 11}}]
     report = evaluate_text(texts, texts[::-1], seed=0, embedder=tiny_embedder, n_bootstrap=0, sample_cards=cards)
     page = render_html(report)
-    assert "data-column='words per text'><svg" in page
+    assert "data-column='words per text'><svg" in page and "real 20 texts · synthetic 20 texts" in page
     card = page[page.index("<div class='card'>"):]
     assert "Synthetic note one." in card and "<th>generator</th><td>clinical_note</td>" in card

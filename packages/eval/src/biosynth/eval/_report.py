@@ -263,13 +263,18 @@ def _image_gallery(gallery: dict[str, Any] | None) -> str:
     return "".join(parts)
 
 
+# what one sample of each modality is called in the report's header
+UNITS = {"tabular": "rows", "text": "texts", "image": "images", "audio": "clips", "ehr": "patients"}
+
+
 def render_html(report: EvaluationReport) -> str:
     """One HTML file with inline CSS and SVG plots: no scripts, no external assets."""
+    unit = UNITS.get(report.modality, "samples")
     out = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>biosynth evaluation</title>",
            f"<style>{_CSS}</style></head><body>",
            f"<h1>biosynth evaluation — {html.escape(report.modality)}</h1>",
-           f"<p><small>{html.escape(report.created_at)} · seed {report.seed} · real {report.n_real} rows · synthetic "
-           f"{report.n_synthetic} rows · holdout {report.n_holdout if report.n_holdout is not None else 'none'} · "
+           f"<p><small>{html.escape(report.created_at)} · seed {report.seed} · real {report.n_real} {unit} · "
+           f"synthetic {report.n_synthetic} {unit} · holdout {report.n_holdout if report.n_holdout is not None else 'none'} · "
            + html.escape(", ".join(f"{k} {v}" for k, v in report.software.items())) + "</small></p>"]
     out.append(_verdict_section(report))
     out.append("<section id='summary'><h2>Summary</h2><table><tr><th>metric</th><th>family</th><th>value</th>"
