@@ -1,0 +1,104 @@
+"""What reviewers rate: criteria with an ordered (or nominal) scale, read from a JSON/YAML file or the default."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from biosynth.core import ConfigError, InputDataError, describe_validation_error
+
+
+class Criterion(BaseModel):
+    """One question a reviewer answers per record, on a scale of integer `scores` (ordered low to high).
+
+    With `labels` (one per score) reviewers pick a label (Label Studio Choices, Argilla LabelQuestion); without,
+    they pick a number (Label Studio Rating, Argilla RatingQuestion). `ordinal=False` marks a nominal scale:
+    agreement is then unweighted and no correlation with a judge is computed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$", description="identifier: an XML and Argilla name")
+    question: str = Field(min_length=1)
+    scores: tuple[int, ...] = (1, 2, 3, 4, 5)
+    labels: tuple[str, ...] | None = None
+    ordinal: bool = True
+
+    @model_validator(mode="after")
+    def _scale(self) -> Self:
+        if len(self.scores) < 2 or len(set(self.scores)) != len(self.scores):
+            raise ValueError(f"criterion {self.name!r}: scores must be at least two distinct integers, got {self.scores}")
+        if self.ordinal and list(self.scores) != sorted(self.scores):
+            raise ValueError(f"criterion {self.name!r}: an ordinal scale lists its scores low to high, got {self.scores}")
+        if self.labels is not None:
+            if len(self.labels) != len(self.scores):
+                raise ValueError(f"criterion {self.name!r}: {len(self.labels)} labels for {len(self.scores)} scores")
+            if len(set(self.labels)) != len(self.labels) or not all(label.strip() for label in self.labels):
+                raise ValueError(f"criterion {self.name!r}: labels must be distinct and non-empty, got {self.labels}")
+        elif not self.ordinal:
+            raise ValueError(f"criterion {self.name!r}: a nominal scale needs labels")
+        return self
+
+    @property
+    def widget(self) -> str:
+        return "rating" if self.labels is None else "choices"
+
+    def label_of(self, score: int) -> str:
+        return self.labels[self.scores.index(score)] if self.labels is not None else str(score)
+
+    def score_of_label(self, label: str) -> int | None:
+        if self.labels is None or label not in self.labels:
+            return None
+        return self.scores[self.labels.index(label)]
+
+    def nearest(self, value: float) -> int:
+        """The scale's score closest to a (possibly fractional) judge score; ties go to the lower score."""
+        return min(self.scores, key=lambda s: (abs(s - value), s))
+
+    def describe_scale(self) -> str:
+        if self.labels is None:
+            return f"an integer among {list(self.scores)}"
+        return "one of " + ", ".join(f"{label!r} ({score})" for label, score in zip(self.labels, self.scores, strict=True))
+
+
+# Asclepius' 4-level rubric (Kweon et al. 2024) as the default review question for clinical notes
+DEFAULT_CRITERIA = (
+    Criterion(name="quality", question="Overall quality of this synthetic clinical record (clinical plausibility, "
+              "coherence, usefulness)", scores=(1, 2, 3, 4),
+              labels=("Unacceptable", "Poor", "Satisfactory", "Excellent")),
+)
+
+
+class _CriteriaFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    criteria: tuple[Criterion, ...] = Field(min_length=1)
+
+
+def load_criteria(path: str | Path | None) -> tuple[Criterion, ...]:
+    """Criteria from a .json/.yaml file (`{"criteria": [...]}` or a bare list), or the default when `path` is None."""
+    if path is None:
+        return DEFAULT_CRITERIA
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputDataError(f"--criteria file {str(path)!r} cannot be read: {err}") from None
+    try:
+        document = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise InputDataError(f"--criteria file {str(path)!r} is not valid {path.suffix.lstrip('.') or 'YAML'}: "
+                             f"{err}") from None
+    if isinstance(document, list):
+        document = {"criteria": document}
+    try:
+        loaded = _CriteriaFile.model_validate(document)
+    except ValidationError as err:
+        raise ConfigError(describe_validation_error(err, what=f"--criteria file {str(path)!r}")) from None
+    names = [c.name for c in loaded.criteria]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--criteria file {str(path)!r} names a criterion twice: {names}")
+    return loaded.criteria
