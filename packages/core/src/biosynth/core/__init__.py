@@ -97,6 +97,19 @@ from biosynth.core._model_folder import (
 from biosynth.core._registry import Group, Registry, default_registry
 from biosynth.core._secrets import secret_from_env
 
+# -- for exporter authors (entry-point group biosynth.exporters; see biosynth.core._export._base) -----
+from biosynth.core._export._base import (
+    ExportContext,
+    Exporter,
+    ExportOptions,
+    ExportResult,
+    export_dataset,
+    exporter_names,
+    get_exporter,
+)
+from biosynth.core._export._folder import EXPORT_MARKER, ExportError, is_export_folder, read_export_marker
+from biosynth.core._export._identifiers import ImagingUids, dataset_key, derived_uid, imaging_uids, resource_uuid
+
 # -- errors, hashing and atomic files (everyone) ---------------------------------------------------
 from biosynth.core._atomic import atomic_path, atomic_write_bytes, atomic_write_text, fsync_tree
 from biosynth.core._errors import (
@@ -136,6 +149,10 @@ __all__ = [
     "ComponentSpec", "Group", "LanguageModel", "MARKER", "Registry", "ResolvedComponent", "SentenceEncoder",
     "check_model_folder", "check_model_target", "default_registry", "default_sentence_encoder", "is_model_folder", "read_marker",
     "runs_remotely", "secret_from_env", "weights_sha256", "write_model_folder",
+    # exporter authors
+    "EXPORT_MARKER", "ExportContext", "ExportError", "ExportOptions", "ExportResult", "Exporter", "ImagingUids",
+    "dataset_key", "derived_uid", "export_dataset", "exporter_names", "get_exporter", "imaging_uids",
+    "is_export_folder", "read_export_marker", "resource_uuid",
     # errors, hashing, atomic files
     "BiosynthError", "ConfigError", "DatasetError", "GenerationError", "InputDataError", "PolicyError", "RecipeError",
     "RegistryError", "atomic_path", "atomic_write_bytes", "atomic_write_text", "canonical_json", "fsync_tree",

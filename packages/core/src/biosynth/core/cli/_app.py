@@ -1,4 +1,4 @@
-"""`biosynth run | validate | inspect | plugins`, plus subcommands that plugins register."""
+"""`biosynth run | validate | inspect | plugins | export`, plus subcommands that plugins register."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from biosynth.core._errors import BiosynthError
 from biosynth.core._recipe import load_recipe
 from biosynth.core._registry import Group, default_registry
 from biosynth.core._runner import MANIFEST, Runner, plan
+from biosynth.core.cli._export import export
 from biosynth.core.cli._inspect import describe_dataset
 from biosynth.core.cli._plugins import describe_plugins
 
@@ -22,6 +23,7 @@ app = typer.Typer(
     name="biosynth", no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
     help="Generate synthetic biomedical data with full provenance, and evaluate it.",
 )
+app.command("export")(export)
 out = Console(highlight=False, soft_wrap=True, markup=False)
 
 

@@ -1,0 +1,56 @@
+"""Identifiers an export derives from a dataset, so two formats of one dataset point at each other.
+
+One rule for every exporter (FHIR in core, DICOM in biosynth-image, ...), so a FHIR ImagingStudy names
+the same Study/Series/SOP Instance UIDs as the DICOM files exported from the same records:
+
+- `dataset_key(manifest)`: the dataset's identity, its resolved recipe's sha256 and its seed (the same
+  recipe and seed make the same records, so their exports get the same identifiers);
+- `derived_uid(*parts)`: a DICOM UID `2.25.<128-bit integer>` from the sha256 of `biosynth:` and the parts
+  joined by `:` (PS3.5 B.2: a UUID-derived UID under the `2.25` root, at most 64 characters);
+- `imaging_uids(key, record)`: a study per case, a series per (case, step), an instance per record;
+- `resource_uuid(key, resource_type, local_id)`: a uuid5 for a FHIR resource, written `urn:uuid:...`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from biosynth.core._manifest import Manifest
+from biosynth.core._records import Record
+
+# uuid5 namespace of every biosynth export: uuid5(NAMESPACE_URL, "https://biosynth.dev/export")
+EXPORT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://biosynth.dev/export")
+
+
+def dataset_key(manifest: Manifest) -> str:
+    """The dataset identity that every derived identifier starts from."""
+    return f"{manifest.recipe_sha256}:{manifest.seed}"
+
+
+def derived_uid(*parts: object) -> str:
+    """A `2.25.` DICOM UID from `parts` (deterministic; 128 bits of a sha256, so collisions are negligible)."""
+    text = "biosynth:" + ":".join(str(p) for p in parts)
+    digest = hashlib.sha256(text.encode("utf-8")).digest()[:16]
+    return f"2.25.{int.from_bytes(digest, 'big')}"
+
+
+@dataclass(frozen=True)
+class ImagingUids:
+    study: str
+    series: str
+    instance: str
+
+
+def imaging_uids(key: str, record: Record) -> ImagingUids:
+    """Study per case, series per (case, step), SOP instance per record: the DICOM and FHIR exports share them."""
+    step = record.provenance.step or ""
+    return ImagingUids(study=derived_uid(key, "study", record.case_id),
+                       series=derived_uid(key, "series", record.case_id, step),
+                       instance=derived_uid(key, "instance", record.id))
+
+
+def resource_uuid(key: str, resource_type: str, local_id: str) -> uuid.UUID:
+    """A deterministic uuid5 for one FHIR resource made from `local_id` (a record id, a case id, ...)."""
+    return uuid.uuid5(EXPORT_NAMESPACE, f"{key}/{resource_type}/{local_id}")
