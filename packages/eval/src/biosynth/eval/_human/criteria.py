@@ -64,11 +64,12 @@ class Criterion(BaseModel):
         return "one of " + ", ".join(f"{label!r} ({score})" for label, score in zip(self.labels, self.scores, strict=True))
 
 
-# Asclepius' 4-level rubric (Kweon et al. 2024) as the default review question for clinical notes
+# Asclepius' 4-level rubric (Kweon et al. 2024) as the default review question for clinical notes; named as the
+# judges' shipped rubric (`biosynth judge --rubric asclepius`), so that their scores meet the reviewers' here
 DEFAULT_CRITERIA = (
-    Criterion(name="quality", question="Overall quality of this synthetic clinical record (clinical plausibility, "
-              "coherence, usefulness)", scores=(1, 2, 3, 4),
-              labels=("Unacceptable", "Poor", "Satisfactory", "Excellent")),
+    Criterion(name="asclepius", question="Overall quality of this clinical text for use in patient care: accurate, "
+              "complete for its purpose, clinically coherent, nothing that could mislead a clinician",
+              scores=(1, 2, 3, 4), labels=("Unacceptable", "Poor", "Satisfactory", "Excellent")),
 )
 
 

@@ -90,8 +90,8 @@ def _rows(document: Any, path: Path, what: str) -> Iterable[tuple[str, Any]]:
             if not isinstance(result, dict) or result.get("family") != "judge":
                 continue
             rows = (result.get("details") or {}).get("scores")
-            if not isinstance(rows, list):
-                continue
+            if not isinstance(rows, list) or not all(isinstance(r, dict) and "record_id" in r for r in rows):
+                continue  # e.g. pairwise results: no per-record scores
             default_judge = (result.get("parameters") or {}).get("judge")
             for i, row in enumerate(rows):
                 found = True
