@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from biosynth.eval._audio.models import AudioEmbedder, SpeakerEncoder, Whisper, WhisperEncoderEmbedder
     from biosynth.eval._audio.speakers import speaker_distinctness
     from biosynth.eval._audio.suite import evaluate_audio
+    from biosynth.eval._human.agreement import agreement_results
+    from biosynth.eval._human.criteria import Criterion
+    from biosynth.eval._human.folder import AnnotationSet, read_annotations
+    from biosynth.eval._human.judge_scores import JudgeScore, read_judge_scores
+    from biosynth.eval._human.review import agreement_report, export_review, import_review
     from biosynth.eval._image.features import EfficientNetLite0Features, FeatureExtractor, TransformersFeatures, image_features
     from biosynth.eval._image.io import ImageSet, read_real_images, synthetic_images
     from biosynth.eval._image.memorisation import near_copies
@@ -94,6 +99,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "biosynth.eval._audio.models": ("AudioEmbedder", "SpeakerEncoder", "Whisper", "WhisperEncoderEmbedder"),
     "biosynth.eval._audio.speakers": ("speaker_distinctness",),
     "biosynth.eval._audio.suite": ("evaluate_audio",),
+    "biosynth.eval._human.agreement": ("agreement_results",),
+    "biosynth.eval._human.criteria": ("Criterion",),
+    "biosynth.eval._human.folder": ("AnnotationSet", "read_annotations"),
+    "biosynth.eval._human.judge_scores": ("JudgeScore", "read_judge_scores"),
+    "biosynth.eval._human.review": ("agreement_report", "export_review", "import_review"),
     "biosynth.eval._image.features": ("EfficientNetLite0Features", "FeatureExtractor", "TransformersFeatures",
                                       "image_features"),
     "biosynth.eval._image.io": ("ImageSet", "read_real_images", "synthetic_images"),
@@ -170,6 +180,9 @@ __all__ = [
     "EfficientNetLite0Features", "FeatureExtractor", "ImageSet", "TransformersFeatures", "evaluate_images",
     "feature_diversity", "frechet_distance_images", "image_features", "kernel_distance_images", "ms_ssim_diversity",
     "near_copies", "per_class_fidelity", "precision_recall_density_coverage", "read_real_images", "synthetic_images",
+    # human review
+    "AnnotationSet", "Criterion", "JudgeScore", "agreement_report", "agreement_results", "export_review", "import_review",
+    "read_annotations", "read_judge_scores",
     # audio
     "AudioEmbedder", "Clip", "SpeakerEncoder", "Utterance", "Whisper", "WhisperEncoderEmbedder", "duration_distribution",
     "evaluate_audio", "frechet_audio_distance", "intelligibility", "read_real_audio", "snr_error", "speaker_distinctness",

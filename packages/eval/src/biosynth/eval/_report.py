@@ -316,6 +316,10 @@ def render_html(report: EvaluationReport) -> str:
                 out.append("<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(r.details[k]))}</td></tr>"
                                               for k in keys) + "</table>")
         out.append("</section>")
+    if any(r.family.value == "human" for r in report.results):  # agreement tables (`biosynth review agreement`)
+        from biosynth.eval._human.html import human_section
+
+        out.append(human_section(report.results))
     if report.provenance is not None:
         out.append("<section id='provenance'><h2>Provenance checklist</h2><table><tr><th>item</th><th>reported</th>"
                    "<th>value</th></tr>")
