@@ -27,6 +27,7 @@ from biosynth.core import (
     sha256_file,
 )
 from biosynth.core._progress import LogProgress
+from biosynth.core.cli._export import _parse_options
 
 RECIPE = {
     "name": "export-framework", "seed": 5,
@@ -171,7 +172,9 @@ def test_cli_bad_input_exits_2_without_traceback(dataset: Path, tmp_path: Path) 
                              text=True, timeout=60)
     assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
     assert "unknown exporter 'nosuchformat'; installed: " in unknown.stderr
-    bad_option = subprocess.run([*cli, "--to", "nosuchformat", "--out", str(tmp_path / "o"), "-O", "version"],
-                                capture_output=True, text=True, timeout=60)
-    assert bad_option.returncode == 2 and "--option 'version' must look like KEY=VALUE" in bad_option.stderr
     assert not (tmp_path / "o").exists()
+    with pytest.raises(ExportError, match=r"--option 'version' must look like KEY=VALUE"):
+        _parse_options(["version"])
+    with pytest.raises(ExportError, match=r"--option 'a' is given twice"):
+        _parse_options(["a=1", "a=2"])
+    assert _parse_options(["version=R4B", "path=a=b"]) == {"version": "R4B", "path": "a=b"}

@@ -108,7 +108,19 @@ from biosynth.core._export._base import (
     get_exporter,
 )
 from biosynth.core._export._folder import EXPORT_MARKER, ExportError, is_export_folder, read_export_marker
-from biosynth.core._export._identifiers import ImagingUids, dataset_key, derived_uid, imaging_uids, resource_uuid
+from biosynth.core._export._codes import CodeVocabulary, code_system, read_code_vocabulary
+from biosynth.core._export._identifiers import (
+    SECONDARY_CAPTURE_SOP_CLASS,
+    ImagingEntry,
+    ImagingUids,
+    dataset_key,
+    derived_uid,
+    imaging_layout,
+    imaging_uids,
+    resource_uuid,
+    step_image_modality,
+)
+from biosynth.core._export._visits import VisitDates, visit_dates
 
 # -- errors, hashing and atomic files (everyone) ---------------------------------------------------
 from biosynth.core._atomic import atomic_path, atomic_write_bytes, atomic_write_text, fsync_tree
@@ -150,9 +162,11 @@ __all__ = [
     "check_model_folder", "check_model_target", "default_registry", "default_sentence_encoder", "is_model_folder", "read_marker",
     "runs_remotely", "secret_from_env", "weights_sha256", "write_model_folder",
     # exporter authors
-    "EXPORT_MARKER", "ExportContext", "ExportError", "ExportOptions", "ExportResult", "Exporter", "ImagingUids",
-    "dataset_key", "derived_uid", "export_dataset", "exporter_names", "get_exporter", "imaging_uids",
-    "is_export_folder", "read_export_marker", "resource_uuid",
+    "CodeVocabulary", "EXPORT_MARKER", "ExportContext", "ExportError", "ExportOptions", "ExportResult", "Exporter",
+    "ImagingEntry", "ImagingUids", "SECONDARY_CAPTURE_SOP_CLASS", "VisitDates", "code_system", "dataset_key",
+    "derived_uid", "export_dataset", "exporter_names", "get_exporter", "imaging_layout", "imaging_uids",
+    "is_export_folder", "read_code_vocabulary", "read_export_marker", "resource_uuid", "step_image_modality",
+    "visit_dates",
     # errors, hashing, atomic files
     "BiosynthError", "ConfigError", "DatasetError", "GenerationError", "InputDataError", "PolicyError", "RecipeError",
     "RegistryError", "atomic_path", "atomic_write_bytes", "atomic_write_text", "canonical_json", "fsync_tree",

@@ -35,6 +35,7 @@ independent reader (see packages/core/tests/export/).
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -182,9 +183,15 @@ class Exporter:
                 "records_sha256": manifest.records_sha256, "produced": manifest.produced,
             },
             "files": files, "facts": facts,
-            "software": {**biosynth_distributions(), **software_versions([r.split(".")[0] for r in self.requires])},
+            "software": {**biosynth_distributions(), **software_versions(_distributions(self.requires))},
             "exported_at": datetime.now(UTC).isoformat(),
         }
+
+
+def _distributions(modules: tuple[str, ...]) -> list[str]:
+    """The distributions that provide `modules` (import names), for the marker's software versions."""
+    provided = md.packages_distributions()
+    return sorted({dist for module in modules for dist in provided.get(module.split(".")[0], [module])})
 
 
 def _importable(name: str) -> bool:
