@@ -149,15 +149,15 @@ def shared(tmp_path_factory: Any) -> Path:
     return _SHARED["path"]
 
 
-def build(out: Path, *, with_failure: bool = True) -> Path:
-    """Run the recipe into `out` and return it."""
+def build(out: Path, *, with_failure: bool = True, patients: int = 3) -> Path:
+    """Run the recipe (`patients` cases) into `out` and return it."""
     reference = out.parent / f"{out.name}-reference.csv"
     reference.parent.mkdir(parents=True, exist_ok=True)
     reference.write_text("age,sex\n61,female\n", encoding="utf-8")
     recipe = parse_recipe({
         "name": "multimodal-case", "seed": 11,
         "steps": [
-            {"name": "patients", "generator": "attributes", "count": 3,
+            {"name": "patients", "generator": "attributes", "count": patients,
              "params": {"attributes": {"age": {"type": "integer", "low": 20, "high": 80},
                                        "sex": ["female", "male"], "bmi": {"type": "normal", "mean": 27, "sd": 4}},
                         "label_columns": ["sex"]}},
