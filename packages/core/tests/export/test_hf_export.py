@@ -128,6 +128,26 @@ def test_readme_is_a_hub_card_naming_each_configuration(exported: tuple[Syntheti
     assert "## Composition" in body and "Requested 18, produced 17, failed 1" in body
 
 
+def test_table_rows_keep_their_types_mixed_values_become_json_and_names_never_clash() -> None:
+    from biosynth.core import Record, TableRowPayload
+    from biosynth.core._export._modality_tables import group_records, record_batches
+
+    def row(i: int, values: dict[str, object], table: str = "cases") -> Record:
+        return Record(id=f"r{i}", case_id=f"c{i}", modality="tabular", payload=TableRowPayload(table=table, values=values),
+                      provenance=Provenance(generator="g", generator_version="1", seed=i))
+
+    records = [row(0, {"text": "a", "n": 1, "mixed": 1, "flag": True}), row(1, {"text": "b", "n": 2, "mixed": "x"}),
+               row(2, {"sbp": 120.5}, table="vitals")]
+    groups = {g.name: g for g in group_records(records)}
+    assert set(groups) == {"tabular-cases", "tabular-vitals"}  # two tables: a configuration each
+    table = next(record_batches(groups["tabular-cases"], lambda ref: b""))
+    assert table.column("value_text").to_pylist() == ["a", "b"]  # `text` is a common column: the value is renamed
+    assert table.column("text").to_pylist() == [None, None]
+    assert str(table.schema.field("n").type) == "int64" and table.column("flag").to_pylist() == [True, None]
+    assert table.column("mixed").to_pylist() == ["1", "x"]  # int and str in one column: JSON text
+    assert next(record_batches(groups["tabular-vitals"], lambda ref: b"")).column("sbp").to_pylist() == [120.5]
+
+
 def test_missing_datasets_names_the_extra_and_writes_nothing(monkeypatch: pytest.MonkeyPatch,
                                                              exported: tuple[SyntheticDataset, Path],
                                                              tmp_path: Path) -> None:

@@ -94,7 +94,13 @@ def _write_group(ctx: ExportContext, group: ModalityGroup, scratch: Path) -> dic
             ctx.advance(table.num_rows)
     dataset = datasets.Dataset.from_file(str(arrow_path), info=datasets.DatasetInfo(features=features),
                                          split=datasets.Split(SPLIT))
-    dataset.save_to_disk(str(ctx.staging / "arrow" / group.name))
+    bars_were_off = datasets.utils.are_progress_bars_disabled()
+    datasets.utils.disable_progress_bars()  # biosynth's own progress (ctx.advance) already counts these rows
+    try:
+        dataset.save_to_disk(str(ctx.staging / "arrow" / group.name))
+    finally:
+        if not bars_were_off:
+            datasets.utils.enable_progress_bars()
     del dataset
     shutil.rmtree(ctx.staging / "arrow" / group.name / ".cache", ignore_errors=True)
     return {"rows": len(group.records), "modality": group.modality, "parquet": relative,

@@ -122,7 +122,7 @@ def _group(name: str, records: list[Record]) -> ModalityGroup:
 
 
 def _value_type(values: list[Any]) -> pa.DataType:
-    """The Arrow type of a table-row column: bool, int, float or string; mixed types become JSON strings."""
+    """The Arrow type of a table-row column: bool, int, float or string; a mixed column is text (non-strings as JSON)."""
     present = [v for v in values if v is not None]
     types = {type(v) for v in present}
     if types == {bool}:
