@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 from PIL import Image
 
 from biosynth.core import (
+    AudioPayload,
+    AudioSegment,
     Draft,
     Generator,
     GeneratorParams,
@@ -62,4 +65,37 @@ def images_dataset(tmp_path_factory) -> Path:
     registry.register(Group.GENERATORS, "test_pixels", PixelImages)
     run_recipe(parse_recipe({"name": "review-images", "seed": 2, "steps": [
         {"name": "xray", "generator": "test_pixels", "count": 4}]}), root, registry=registry)
+    return root
+
+
+class ToneParams(GeneratorParams):
+    rate: int = 8000
+
+
+class ToneClips(Generator[ToneParams]):
+    """Writes a 0.1 s WAV tone per record, with one transcribed turn."""
+
+    name = "test_tones"
+
+    def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
+        t = np.arange(self.params.rate // 10) / self.params.rate
+        samples = (8000 * np.sin(2 * np.pi * (200 + 50 * request.index) * t)).astype("<i2")
+        buffer = io.BytesIO()
+        with wave.open(buffer, "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(self.params.rate)
+            out.writeframes(samples.tobytes())
+        media = ctx.write_media(request.index, ".wav", buffer.getvalue(), "audio/wav")
+        return Draft(payload=AudioPayload(media=media, sample_rate=self.params.rate, duration_s=0.1, segments=(
+            AudioSegment(start_s=0.0, end_s=0.1, speaker="doctor", text=f"take dose {request.index}"),)))
+
+
+@pytest.fixture(scope="session")
+def audio_dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("review-audio") / "ds"
+    registry = Registry()
+    registry.register(Group.GENERATORS, "test_tones", ToneClips)
+    run_recipe(parse_recipe({"name": "review-audio", "seed": 3, "steps": [
+        {"name": "calls", "generator": "test_tones", "count": 2}]}), root, registry=registry)
     return root

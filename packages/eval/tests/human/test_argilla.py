@@ -131,3 +131,21 @@ def test_images_travel_as_media(images_dataset, tmp_path, offline_argilla) -> No
     parsed = JsonIO._records_from_json(tmp_path / "ar" / "argilla" / "records.json")
     uri = parsed[1].fields["image"]
     assert uri.startswith("data:image/png;base64,") and base64.b64decode(uri.split(",", 1)[1]) == media
+
+
+def test_audio_travels_as_media(audio_dataset, tmp_path, offline_argilla) -> None:
+    dataset = SyntheticDataset(audio_dataset)
+    record = dataset.records("calls")[1]
+    media = (audio_dataset / record.payload.media.path).read_bytes()
+    export_review(dataset, "label-studio", tmp_path / "ls", criteria=DEFAULT_CRITERIA)
+    task = json.loads((tmp_path / "ls" / "tasks.json").read_text())[1]
+    assert task["data"]["audio"] == "/data/local-files/?d=" + record.payload.media.path
+    assert task["data"]["text"] == "doctor: take dose 1"
+    assert (tmp_path / "ls" / record.payload.media.path).read_bytes() == media
+    assert '<Audio name="audio" value="$audio"' in (tmp_path / "ls" / "label_config.xml").read_text()
+    export_review(dataset, "argilla", tmp_path / "ar", criteria=DEFAULT_CRITERIA)
+    settings = rg.Settings.from_json(tmp_path / "ar" / "argilla" / ".argilla" / "settings.json")
+    assert isinstance(settings.fields["audio"], rg.TextField) and settings.fields["audio"].use_markdown
+    html = JsonIO._records_from_json(tmp_path / "ar" / "argilla" / "records.json")[1].fields["audio"]
+    prefix = '<audio controls src="data:audio/wav;base64,'
+    assert html.startswith(prefix) and base64.b64decode(html[len(prefix):].split('"')[0]) == media
