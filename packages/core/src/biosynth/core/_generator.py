@@ -25,8 +25,9 @@ from biosynth.core._components import (
 from biosynth.core._errors import ConfigError, GenerationError, RegistryError
 from biosynth.core._hashing import sha256_bytes
 from biosynth.core._llm import LanguageModel
+from biosynth.core._manifest import RemovedEntry
 from biosynth.core._policy import Policy, PolicyDecision
-from biosynth.core._provenance import GenerationFacts, Provenance
+from biosynth.core._provenance import GenerationFacts, ModelRef, Provenance
 from biosynth.core._records import MediaRef, Modality, Payload, Record, Relation, Scalar, Span
 from biosynth.core._registry import Group, Registry, default_registry
 from biosynth.core._validation import describe_validation_error
@@ -64,6 +65,18 @@ class SampleFailure:
     index: int
     reason: str
     attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A generator's decision to remove a sample (e.g. a critic's low score): counted as removed, not as failed, and
+    kept in the manifest with its reason, the id of what was removed, the score, the rationale's sha256 and the judge."""
+
+    reason: str
+    id: str | None = None
+    score: float | None = None
+    rationale_sha256: str | None = None
+    judge: ModelRef | None = None
 
 
 class Draft(GenerationFacts):
@@ -129,9 +142,10 @@ class Generator(ABC, Generic[ParamsT]):
     """Base class for every generator.
 
     Subclasses set `name`, `Params` (a GeneratorParams model) and implement `_generate_one` (or
-    `_generate` for real batching). `_generate` returns, per request, a `Draft` or a
-    `GenerationError`; `generate` turns them into Records with ids, lineage and provenance, or
-    SampleFailures. Set `input_required` for generators that need `from:` records.
+    `_generate` for real batching). `_generate` returns, per request, a `Draft`, a
+    `GenerationError`, or a `Drop` (the generator removes the sample on purpose); `generate` turns them
+    into Records with ids, lineage and provenance, SampleFailures, or RemovedEntry (the runner counts
+    them as removed, like deduplication's). Set `input_required` for generators that need `from:` records.
     """
 
     name: ClassVar[str]
@@ -185,7 +199,8 @@ class Generator(ABC, Generic[ParamsT]):
         self._setup(ctx)
         self._ready = True
 
-    def generate(self, requests: Sequence[SampleRequest], ctx: StepContext) -> list[Record | SampleFailure]:
+    def generate(self, requests: Sequence[SampleRequest], ctx: StepContext
+                 ) -> list[Record | SampleFailure | RemovedEntry]:
         requests = list(requests)
         if not self._ready:
             self.setup(ctx)
@@ -193,10 +208,15 @@ class Generator(ABC, Generic[ParamsT]):
         outcomes = self._generate(requests, ctx)
         if len(outcomes) != len(requests):
             raise RuntimeError(f"generator {self.name!r} returned {len(outcomes)} outcomes for {len(requests)} requests")
-        results: list[Record | SampleFailure] = []
+        results: list[Record | SampleFailure | RemovedEntry] = []
         for request, outcome in zip(requests, outcomes, strict=True):
             if isinstance(outcome, GenerationError):
                 results.append(SampleFailure(request.index, outcome.reason, outcome.attempts))
+                continue
+            if isinstance(outcome, Drop):
+                results.append(RemovedEntry(index=request.index, reason=outcome.reason, id=outcome.id,
+                                            score=outcome.score, rationale_sha256=outcome.rationale_sha256,
+                                            judge=outcome.judge))
                 continue
             try:
                 results.append(self._stamp(request, outcome, ctx))
@@ -208,8 +228,8 @@ class Generator(ABC, Generic[ParamsT]):
     def _setup(self, ctx: StepContext) -> None:
         """Override to load models or data once per step."""
 
-    def _generate(self, requests: list[SampleRequest], ctx: StepContext) -> list[Draft | GenerationError]:
-        outcomes: list[Draft | GenerationError] = []
+    def _generate(self, requests: list[SampleRequest], ctx: StepContext) -> Sequence[Draft | GenerationError | Drop]:
+        outcomes: list[Draft | GenerationError | Drop] = []
         for request in requests:
             try:
                 outcomes.append(self._generate_one(request, ctx))

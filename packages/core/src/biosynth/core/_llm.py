@@ -30,10 +30,29 @@ class ChatRequest(BaseModel):
     decoding: DecodingConfig = DecodingConfig()
     seed: int = Field(0, ge=0)
     json_schema: dict[str, Any] | None = None
+    top_logprobs: int | None = Field(
+        None, ge=1, le=20, description="ask for the log-probabilities of the `top_logprobs` most likely tokens at each "
+                                       "generated position (a backend that cannot give them returns none: see "
+                                       "`supports_logprobs`)")
 
     @property
     def effective_seed(self) -> int:
         return self.decoding.seed if self.decoding.seed is not None else self.seed
+
+
+class TokenLogprob(BaseModel):
+    """One token's text and natural-log probability under the model (before temperature or top-p)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token: str
+    logprob: float = Field(le=0.0)
+
+
+class PositionLogprobs(TokenLogprob):
+    """A generated token with its log-probability and the `top` most likely tokens at its position, best first."""
+
+    top: tuple[TokenLogprob, ...] = ()
 
 
 class Completion(BaseModel):
@@ -44,6 +63,8 @@ class Completion(BaseModel):
     completion_tokens: int = Field(ge=0)
     finish_reason: Literal["stop", "length"]
     model: ModelRef
+    logprobs: tuple[PositionLogprobs, ...] | None = Field(
+        None, description="per generated token, when the request asked for `top_logprobs` and the backend gives them")
 
 
 @runtime_checkable
@@ -73,6 +94,12 @@ class BaseLanguageModel(Component):
     def supports_json_schema(self) -> bool:
         return False
 
+    @property
+    def supports_logprobs(self) -> bool:
+        """Whether completions carry `logprobs` when a request asks for `top_logprobs` (a backend that cannot give
+        them ignores the request: its completions have `logprobs=None`)."""
+        return False
+
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         requests = list(requests)
         if not requests:
@@ -91,10 +118,11 @@ class BaseLanguageModel(Component):
         return completions
 
     def complete(self, messages: Sequence[ChatMessage], decoding: DecodingConfig | None = None, *,
-                 seed: int = 0, json_schema: dict[str, Any] | None = None) -> Completion:
+                 seed: int = 0, json_schema: dict[str, Any] | None = None,
+                 top_logprobs: int | None = None) -> Completion:
         """Convenience for a single prompt."""
         request = ChatRequest(messages=tuple(messages), decoding=decoding or DecodingConfig(),
-                              seed=seed, json_schema=json_schema)
+                              seed=seed, json_schema=json_schema, top_logprobs=top_logprobs)
         return self.generate([request])[0]
 
     @abstractmethod

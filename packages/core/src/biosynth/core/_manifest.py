@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from biosynth.core._inputs import InputFingerprint
+from biosynth.core._provenance import ModelRef
 
 MANIFEST_VERSION = 1
 
@@ -25,14 +26,20 @@ class FailureEntry(BaseModel):
 
 
 class RemovedEntry(BaseModel):
-    """A sample removed by the step's `deduplicate:` block: the kept record it duplicates."""
+    """A sample removed from a step: by its `deduplicate:` block (the kept record it duplicates and how similar), or by
+    its generator's own decision (e.g. a critic that drops a sample: the sample's id, its score, the sha256 of the
+    rationale and the judge's model)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     index: int
     reason: str
-    duplicate_of: str
-    similarity: float
+    duplicate_of: str | None = None
+    similarity: float | None = None
+    id: str | None = Field(None, description="the removed sample's id (a critic: the input record it judged)")
+    score: float | None = None
+    rationale_sha256: str | None = None
+    judge: ModelRef | None = None
 
 
 class StepSummary(BaseModel):

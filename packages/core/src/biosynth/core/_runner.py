@@ -262,9 +262,10 @@ class Runner:
                     raise
                 records = [(r.index, o) for r, o in zip(requests, outcomes, strict=True) if isinstance(o, Record)]
                 failures = [o for o in outcomes if isinstance(o, SampleFailure)]
-                removed: list[RemovedEntry] = []
+                removed = [o for o in outcomes if isinstance(o, RemovedEntry)]  # the generator's own removals
                 if dedup is not None:
-                    records, removed = _deduplicate(dedup, records)
+                    records, duplicates = _deduplicate(dedup, records)
+                    removed = sorted(removed + duplicates, key=lambda r: r.index)
                 journal.commit(start, stop, records, failures, removed)
                 self.progress.advance(len(records), len(failures) + len(removed))
         finally:

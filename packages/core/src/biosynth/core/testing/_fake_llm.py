@@ -6,11 +6,12 @@ Registered as backend `fake` but marked `test_double`: it is refused unless BIOS
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from biosynth.core._hashing import canonical_json, sha256_text
-from biosynth.core._llm import BaseLanguageModel, ChatRequest, Completion
+from biosynth.core._llm import BaseLanguageModel, ChatRequest, Completion, PositionLogprobs, TokenLogprob
 from biosynth.core._provenance import ModelRef
 from biosynth.core._secrets import secret_from_env
 from biosynth.core._seeding import rng
@@ -29,12 +30,17 @@ class FakeLanguageModel(BaseLanguageModel):
     - with a `json_schema`, and no responses given, it returns the smallest instance of the schema.
     - `remote=True` makes the policy treat it as a remote service; `api_key_env` reads a key from
       that variable like a real remote backend would (only the name reaches provenance).
+    - `logprobs`: a function of the ChatRequest giving the per-token log-probabilities a request with
+      `top_logprobs` gets back (see `position_logprobs`); without it the fake gives none, like a backend
+      that cannot.
     Every request is kept in `requests` for assertions.
     """
 
     def __init__(self, responses: Sequence[str] | Callable[[ChatRequest], str] | None = None, *,
-                 name: str = "fake-llm", remote: bool = False, api_key_env: str | None = None) -> None:
+                 name: str = "fake-llm", remote: bool = False, api_key_env: str | None = None,
+                 logprobs: Callable[[ChatRequest], Sequence[PositionLogprobs]] | None = None) -> None:
         self._responses = responses
+        self._logprobs = logprobs
         self._name = name
         self._remote = remote
         self._api_key_env = api_key_env
@@ -54,6 +60,10 @@ class FakeLanguageModel(BaseLanguageModel):
     def supports_json_schema(self) -> bool:
         return True
 
+    @property
+    def supports_logprobs(self) -> bool:
+        return self._logprobs is not None
+
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
         out = []
         for request in requests:
@@ -64,8 +74,11 @@ class FakeLanguageModel(BaseLanguageModel):
             if finish == "length":
                 text = " ".join(tokens[:limit])
             prompt_tokens = sum(len(m.content.split()) for m in request.messages)
+            logprobs = None
+            if request.top_logprobs is not None and self._logprobs is not None:
+                logprobs = tuple(self._logprobs(request))
             out.append(Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=min(len(tokens), limit),
-                                  finish_reason=finish, model=self.model_ref))
+                                  finish_reason=finish, model=self.model_ref, logprobs=logprobs))
             self.requests.append(request)
         return out
 
@@ -80,6 +93,15 @@ class FakeLanguageModel(BaseLanguageModel):
         generator = rng(request.effective_seed ^ prompt_hash)
         n = int(generator.integers(5, 15))
         return " ".join(_WORDS[int(i)] for i in generator.integers(0, len(_WORDS), size=n)) + "."
+
+
+def position_logprobs(probabilities: Mapping[str, float], token: str | None = None) -> PositionLogprobs:
+    """One generated position whose most likely tokens have the given probabilities (best first in `top`); the
+    generated token is `token`, by default the most likely one."""
+    top = tuple(TokenLogprob(token=t, logprob=math.log(p))
+                for t, p in sorted(probabilities.items(), key=lambda kv: -kv[1]) if p > 0)
+    chosen = token if token is not None else top[0].token
+    return PositionLogprobs(token=chosen, logprob=math.log(probabilities[chosen]), top=top)
 
 
 def instance_for_schema(schema: dict[str, Any], seed: int = 0) -> Any:

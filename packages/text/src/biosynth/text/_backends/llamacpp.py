@@ -22,6 +22,7 @@ from biosynth.core import (
 from biosynth.core._validation import describe_validation_error
 from biosynth.text._backends import embedded as _embedded
 from biosynth.text._backends.gguf import check_gguf
+from biosynth.text._backends.logprobs import chat_logprobs
 
 
 class LlamaCppParams(BaseModel):
@@ -36,6 +37,9 @@ class LlamaCppParams(BaseModel):
     threads: int | None = Field(None, ge=1, description="CPU threads (default: llama.cpp's choice)")
     gpu_layers: int = Field(0, ge=-1, description="layers offloaded to a GPU (-1: all); 0 on a CPU-only build")
     chat_format: str | None = Field(None, description="override the chat template stored in the GGUF")
+    logprobs: bool = Field(False, description="keep every position's logits (llama.cpp's logits_all) so that requests "
+                                              "with top_logprobs get token log-probabilities (a judge's G-Eval "
+                                              "score); costs context_length x vocabulary floats of memory")
 
 
 class LlamaCppLanguageModel(BaseLanguageModel):
@@ -69,7 +73,7 @@ class LlamaCppLanguageModel(BaseLanguageModel):
             with contextlib.redirect_stderr(log):
                 self._llama = Llama(model_path=str(path), n_ctx=self.params.context_length, n_threads=self.params.threads,
                                     n_gpu_layers=self.params.gpu_layers, chat_format=self.params.chat_format,
-                                    seed=0, verbose=False)
+                                    logits_all=self.params.logprobs, seed=0, verbose=False)
         except (ValueError, RuntimeError) as err:
             raise InputDataError(f"llama.cpp could not load {str(path)!r} ({err}); is it a complete, uncorrupted "
                                  "GGUF file of a model architecture llama.cpp supports?") from None
@@ -89,6 +93,10 @@ class LlamaCppLanguageModel(BaseLanguageModel):
     def supports_json_schema(self) -> bool:
         return True
 
+    @property
+    def supports_logprobs(self) -> bool:
+        return self.params.logprobs
+
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
         return [self._one(r) for r in requests]
 
@@ -104,6 +112,8 @@ class LlamaCppLanguageModel(BaseLanguageModel):
         }
         if request.json_schema is not None:
             args["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        if request.top_logprobs is not None and self.params.logprobs:
+            args.update(logprobs=True, top_logprobs=request.top_logprobs)
         with self._lock:
             self._llama.reset()
             try:
@@ -119,5 +129,6 @@ class LlamaCppLanguageModel(BaseLanguageModel):
             text=choice["message"]["content"] or "", prompt_tokens=usage["prompt_tokens"],
             completion_tokens=usage["completion_tokens"],
             finish_reason="length" if choice["finish_reason"] == "length" else "stop", model=self.model_ref,
+            logprobs=chat_logprobs(choice.get("logprobs")) if "logprobs" in args else None,
         )
 

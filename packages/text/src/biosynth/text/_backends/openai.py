@@ -19,6 +19,7 @@ from biosynth.core import (
     secret_from_env,
 )
 from biosynth.core._validation import describe_validation_error
+from biosynth.text._backends.logprobs import chat_logprobs
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
@@ -38,6 +39,8 @@ class OpenAIParams(BaseModel):
         "openai", description="dialect: decides how top_k, repetition penalty and JSON schemas are sent"
     )
     license: str | None = None
+    logprobs: bool = Field(True, description="the server returns token log-probabilities when asked (OpenAI, vLLM and "
+                                             "llama.cpp's server do); False: requests with top_logprobs get none")
 
 
 def _is_loopback(url: str) -> bool:
@@ -96,6 +99,10 @@ class OpenAILanguageModel(BaseLanguageModel):
     def supports_json_schema(self) -> bool:
         return True
 
+    @property
+    def supports_logprobs(self) -> bool:
+        return self.params.logprobs
+
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
         workers = min(self.params.max_concurrency, len(requests))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="biosynth-openai") as pool:
@@ -140,6 +147,8 @@ class OpenAILanguageModel(BaseLanguageModel):
             else:
                 args["response_format"] = {"type": "json_schema", "json_schema": {
                     "name": "output", "schema": request.json_schema, "strict": True}}
+        if request.top_logprobs is not None and self.params.logprobs:
+            args.update(logprobs=True, top_logprobs=request.top_logprobs)
         if extra:
             args["extra_body"] = extra
         return args
@@ -174,8 +183,15 @@ class OpenAILanguageModel(BaseLanguageModel):
             raise ConfigError(f"the server at {self.params.base_url} reported no token usage; biosynth records token "
                               "counts for every completion, so it needs a server that reports them")
         try:
+            logprobs = None
+            if "logprobs" in arguments:
+                if choice.logprobs is None or not choice.logprobs.content:
+                    raise ConfigError(f"the server at {self.params.base_url} gave no token log-probabilities although "
+                                      "they were asked for; set `logprobs: false` for a server that cannot give them")
+                logprobs = chat_logprobs(choice.logprobs)
             return Completion(text=text, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                              finish_reason="length" if finish == "length" else "stop", model=self.model_ref)
+                              finish_reason="length" if finish == "length" else "stop", model=self.model_ref,
+                              logprobs=logprobs)
         except (AttributeError, ValidationError) as err:
             raise self._not_a_completion(err) from None
 
