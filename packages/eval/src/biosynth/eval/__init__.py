@@ -34,6 +34,13 @@ if TYPE_CHECKING:
     )
     from biosynth.eval._image.pixels import ms_ssim_diversity
     from biosynth.eval._image.suite import evaluate_images
+    from biosynth.eval._judge.critic import CriticFilter
+    from biosynth.eval._judge.family import SelfPreferenceError, check_self_preference, model_family
+    from biosynth.eval._judge.items import JudgeItem, items_from_records
+    from biosynth.eval._judge.judge import Judgement, PairVerdict, PairwiseJudge, RubricJudge
+    from biosynth.eval._judge.metrics import pairwise_metrics, rubric_metrics
+    from biosynth.eval._judge.parse import parse_result, weighted_score
+    from biosynth.eval._judge.rubric import ASCLEPIUS, DIALOGUE, FACTUAL_CONSISTENCY, RUBRICS, Rubric, ScoreLevel, load_rubric
     from biosynth.eval._report import EvaluationReport, render_html
     from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
     from biosynth.eval._tabular.attribute_inference import attribute_inference_cap, attribute_inference_nn
@@ -112,6 +119,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
                                      "per_class_fidelity", "precision_recall_density_coverage"),
     "biosynth.eval._image.pixels": ("ms_ssim_diversity",),
     "biosynth.eval._image.suite": ("evaluate_images",),
+    "biosynth.eval._judge.critic": ("CriticFilter",),
+    "biosynth.eval._judge.family": ("SelfPreferenceError", "check_self_preference", "model_family"),
+    "biosynth.eval._judge.items": ("JudgeItem", "items_from_records"),
+    "biosynth.eval._judge.judge": ("Judgement", "PairVerdict", "PairwiseJudge", "RubricJudge"),
+    "biosynth.eval._judge.metrics": ("pairwise_metrics", "rubric_metrics"),
+    "biosynth.eval._judge.parse": ("parse_result", "weighted_score"),
+    "biosynth.eval._judge.rubric": ("ASCLEPIUS", "DIALOGUE", "FACTUAL_CONSISTENCY", "RUBRICS", "Rubric", "ScoreLevel",
+                                    "load_rubric"),
     "biosynth.eval._report": ("EvaluationReport", "render_html"),
     "biosynth.eval._result": ("ConfidenceInterval", "Direction", "Family", "MetricResult"),
     "biosynth.eval._tabular.attribute_inference": ("attribute_inference_cap", "attribute_inference_nn"),
@@ -180,6 +195,11 @@ __all__ = [
     "EfficientNetLite0Features", "FeatureExtractor", "ImageSet", "TransformersFeatures", "evaluate_images",
     "feature_diversity", "frechet_distance_images", "image_features", "kernel_distance_images", "ms_ssim_diversity",
     "near_copies", "per_class_fidelity", "precision_recall_density_coverage", "read_real_images", "synthetic_images",
+    # LLM judges
+    "ASCLEPIUS", "CriticFilter", "DIALOGUE", "FACTUAL_CONSISTENCY", "JudgeItem", "Judgement", "PairVerdict",
+    "PairwiseJudge", "RUBRICS", "Rubric", "RubricJudge", "ScoreLevel", "SelfPreferenceError", "check_self_preference",
+    "items_from_records", "load_rubric", "model_family", "pairwise_metrics", "parse_result", "rubric_metrics",
+    "weighted_score",
     # human review
     "AnnotationSet", "Criterion", "JudgeScore", "agreement_report", "agreement_results", "export_review", "import_review",
     "read_annotations", "read_judge_scores",

@@ -299,7 +299,7 @@ def render_html(report: EvaluationReport) -> str:
     if report.figures:
         out.append(_figures_section(report.figures))
         out.append(_audio_players(report.figures.get("audio_players") or []))
-    for family in ("fidelity", "diversity", "utility", "privacy", "memorisation", "factuality"):
+    for family in ("fidelity", "diversity", "utility", "privacy", "memorisation", "factuality", "judge"):
         chosen = [r for r in report.results if r.family.value == family]
         if not chosen:
             continue
@@ -311,7 +311,14 @@ def render_html(report: EvaluationReport) -> str:
             out.append(_detail_plot(r))
             if r.ok and isinstance(r.details.get("scores"), list):  # utility, label consistency
                 out.append(_scores_table(r.details["scores"]))
-            if (family == "privacy" or r.modality == "text") and r.ok:
+            if family == "judge" and isinstance(r.parameters.get("judge"), dict):  # who judged, on which rubric
+                rubric = r.parameters.get("rubric") or {}
+                out.append(f"<p><small>judge {html.escape(str(r.parameters['judge'].get('name')))} "
+                           f"({html.escape(str(r.parameters['judge'].get('backend')))})"
+                           + (f" · rubric {html.escape(str(rubric.get('id')))} sha256 "
+                              f"<code>{html.escape(str(rubric.get('sha256'))[:16])}…</code>" if rubric else "")
+                           + "</small></p>")
+            if (family in ("privacy", "judge") or r.modality == "text") and r.ok:
                 keys = [k for k, v in r.details.items() if isinstance(v, (int, float, bool)) or v is None]
                 out.append("<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(r.details[k]))}</td></tr>"
                                               for k in keys) + "</table>")
