@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -161,3 +162,38 @@ def test_judge_scores_from_a_judge_report(tmp_path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"record_id": "a", "criterion": "asclepius", "score": "high"}\n')
     with pytest.raises(BiosynthError, match="line 1"):
         read_judge_scores(tmp_path / "bad.jsonl")
+
+
+def test_criteria_from_a_judge_rubric(tmp_path) -> None:
+    """A judge's rubric (a shipped name, or a file in the rubric's shape) gives the review question of that name and
+    scale, so the judge's scores meet the reviewers' ratings."""
+    from biosynth.eval._human.criteria import load_criteria
+
+    (shipped,) = load_criteria(Path("asclepius"))
+    assert (shipped.name, shipped.scores, shipped.labels) == ("asclepius", (1, 2, 3, 4),
+                                                              ("Unacceptable", "Poor", "Satisfactory", "Excellent"))
+    (tmp_path / "rubric.yaml").write_text("id: judge/brevity/v1\nname: brevity\ncriterion: Is the note concise?\n"
+                                          "steps: [Read it.]\nlevels:\n  - {value: 0, label: wordy, description: d}\n"
+                                          "  - {value: 1, label: concise, description: d}\n")
+    (own,) = load_criteria(tmp_path / "rubric.yaml")
+    assert (own.name, own.question, own.scores, own.labels) == ("brevity", "Is the note concise?", (0, 1),
+                                                                ("wordy", "concise"))
+    with pytest.raises(BiosynthError, match="neither a file nor a shipped rubric"):
+        load_criteria(Path("no_such_rubric"))
+    (tmp_path / "text.json").write_text(json.dumps([{"name": "text", "question": "?"}]))
+    with pytest.raises(BiosynthError, match="reserved for the record's fields"):
+        load_criteria(tmp_path / "text.json")
+
+
+def test_judge_scores_off_the_scale_and_another_datasets_report_are_refused(cli_run, tmp_path) -> None:
+    root, dataset = cli_run["root"], cli_run["dataset"]
+    (tmp_path / "judge.jsonl").write_text(json.dumps({"record_id": "notes-000001", "criterion": "fluency",
+                                                      "score": 9.0, "judge": JUDGE}))
+    refused(invoke("export", dataset, "--to", "label-studio", "--out", tmp_path / "r", "--step", "notes", "--criteria",
+                   root / "criteria.json", "--judge-results", tmp_path / "judge.jsonl"),
+            "scored 9.0 on 'fluency' (an integer among [1, 2, 3, 4, 5])")
+    other = EvaluationReport(modality="text", created_at="2026-12-07T00:00:00+00:00", seed=0, n_real=1, n_synthetic=1,
+                             n_holdout=None, columns={}, software={}, results=(),
+                             provenance={"recipe": {"name": "other", "sha256": "f" * 64, "seed": 1}})
+    other.write(tmp_path / "other-report")
+    refused(invoke("agreement", root / "review", "--out", tmp_path / "other-report"), "holds the report of another dataset")

@@ -78,17 +78,21 @@ def test_a_hand_written_export_in_the_documented_format_imports(exported, monkey
          "predictions": [{"model_version": "judge", "result": []}]},
         {"id": 2, "data": {"record_id": "notes-000004", "text": "..."}, "annotations": [
             {"id": 21, "completed_by": 10, "result": [
-                {"from_name": "fluency", "to_name": "text", "type": "rating", "value": {"rating": 2}}]}]},
+                {"from_name": "fluency", "to_name": "text", "type": "rating", "value": {"rating": 2}}]},
+            {"id": 22, "completed_by": 10, "result": [  # the same annotator again: the later annotation counts
+                {"from_name": "fluency", "to_name": "text", "type": "rating", "value": {"rating": 3}}]}]},
         {"id": 3, "data": {"record_id": "notes-000005", "text": "..."}, "annotations": []}]
     path = review.parent / "project-3-at-2026-12-01.json"
     path.write_text(json.dumps(export), encoding="utf-8")
     annotations, replaced, notes = import_review(dataset, path, review)
-    assert replaced == 0 and sorted(notes) == ["1 cancelled (skipped) annotations",
-                                               "1 results of control 'comment', which is no criterion (skipped)"]
+    assert replaced == 0 and sorted(notes) == [
+        "1 cancelled (skipped) annotations",
+        "1 ratings given again by the same reviewer to the same record and criterion in this export (the later one kept)",
+        "1 results of control 'comment', which is no criterion (skipped)"]
     got = {(a.record_id, a.criterion, a.score, a.label, a.submitted_at) for a in annotations.annotations}
     assert got == {("notes-000000", "asclepius", 4, "Excellent", "2026-12-01T10:02:00.000000Z"),
                    ("notes-000000", "fluency", 4, None, "2026-12-01T10:02:00.000000Z"),
-                   ("notes-000000", "asclepius", 2, "Poor", None), ("notes-000004", "fluency", 2, None, None)}
+                   ("notes-000000", "asclepius", 2, "Poor", None), ("notes-000004", "fluency", 3, None, None)}
     by_user = {a.reviewer for a in annotations.annotations if a.record_id == "notes-000004"}
     assert len(annotations.reviewers) == 2 and by_user < set(annotations.reviewers)
     stored = (review / "annotations.json").read_text(encoding="utf-8")

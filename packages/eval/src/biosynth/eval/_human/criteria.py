@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from biosynth.core import ConfigError, InputDataError, describe_validation_error
 
+# the names of what a reviewer is shown (Label Studio objects, Argilla fields, task data): no criterion may take one
+RESERVED = frozenset({"text", "image", "audio", "record_id", "step"})
+
 
 class Criterion(BaseModel):
     """One question a reviewer answers per record, on a scale of integer `scores` (ordered low to high).
@@ -29,6 +32,8 @@ class Criterion(BaseModel):
 
     @model_validator(mode="after")
     def _scale(self) -> Self:
+        if self.name.lower() in RESERVED:
+            raise ValueError(f"criterion name {self.name!r} is reserved for the record's fields {sorted(RESERVED)}")
         if len(self.scores) < 2 or len(set(self.scores)) != len(self.scores):
             raise ValueError(f"criterion {self.name!r}: scores must be at least two distinct integers, got {self.scores}")
         if self.ordinal and list(self.scores) != sorted(self.scores):
@@ -80,10 +85,14 @@ class _CriteriaFile(BaseModel):
 
 
 def load_criteria(path: str | Path | None) -> tuple[Criterion, ...]:
-    """Criteria from a .json/.yaml file (`{"criteria": [...]}` or a bare list), or the default when `path` is None."""
+    """Criteria from a .json/.yaml file (`{"criteria": [...]}` or a bare list), from a judge rubric (the name of a
+    shipped one, e.g. `asclepius`, or a rubric file with `name`, `criterion` and `levels`), or the default when
+    `path` is None."""
     if path is None:
         return DEFAULT_CRITERIA
     path = Path(path)
+    if not path.exists() and path.suffix == "" and path.name == str(path):
+        return (_shipped_rubric(path.name),)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -95,6 +104,8 @@ def load_criteria(path: str | Path | None) -> tuple[Criterion, ...]:
                              f"{err}") from None
     if isinstance(document, list):
         document = {"criteria": document}
+    if isinstance(document, dict) and {"criterion", "levels"} <= document.keys():
+        return (criterion_from_rubric(document, f"--criteria file {str(path)!r}"),)
     try:
         loaded = _CriteriaFile.model_validate(document)
     except ValidationError as err:
@@ -103,3 +114,24 @@ def load_criteria(path: str | Path | None) -> tuple[Criterion, ...]:
     if len(set(names)) != len(names):
         raise ConfigError(f"--criteria file {str(path)!r} names a criterion twice: {names}")
     return loaded.criteria
+
+
+def criterion_from_rubric(rubric: dict, what: str) -> Criterion:
+    """The review question for a judge rubric (`name`, `criterion`, `levels: [{value, label}]`): the same name and
+    scale, so that the judge's scores and the reviewers' ratings meet."""
+    try:
+        levels = rubric["levels"]
+        return Criterion(name=rubric["name"], question=rubric["criterion"],
+                         scores=tuple(int(level["value"]) for level in levels),
+                         labels=tuple(str(level["label"]) for level in levels))
+    except (KeyError, TypeError, ValueError) as err:
+        detail = describe_validation_error(err, what=what) if isinstance(err, ValidationError) else f"{what}: {err!r}"
+        raise ConfigError(f"{detail} (a rubric needs name, criterion and levels of {{value, label}})") from None
+
+
+def _shipped_rubric(name: str) -> Criterion:
+    from biosynth.eval._judge.rubric import RUBRICS
+
+    if name not in RUBRICS:
+        raise ConfigError(f"--criteria {name!r} is neither a file nor a shipped rubric ({sorted(RUBRICS)})")
+    return criterion_from_rubric(RUBRICS[name].model_dump(mode="json"), f"rubric {name!r}")

@@ -34,9 +34,10 @@ class RawRating:
 
 
 def merge_import(review_dir: Path, batch: ReviewBatch, dataset: SyntheticDataset, export_file: Path, tool: Tool,
-                 ratings: list[RawRating], pseudonymise: Pseudonymiser) -> tuple[AnnotationSet, int]:
-    """The review folder's annotations with these ratings merged in; returns the set and how many earlier
-    ratings were replaced. Every record id must be one the review sent and the dataset still holds."""
+                 ratings: list[RawRating], pseudonymise: Pseudonymiser) -> tuple[AnnotationSet, int, int]:
+    """The review folder's annotations with these ratings merged in; returns the set, how many earlier ratings
+    were replaced, and how many this export repeats (the later kept). Every record id must be one the review sent
+    and the dataset still holds."""
     sent = set(batch.record_ids)
     held = {r.id for r in dataset.records(batch.step)}
     for rating in ratings:
@@ -55,12 +56,14 @@ def merge_import(review_dir: Path, batch: ReviewBatch, dataset: SyntheticDataset
     earlier = earlier_set.annotations if earlier_set is not None else ()
     merged: dict[tuple[str, str, str], Annotation] = {(a.record_id, a.criterion, a.reviewer): a for a in earlier}
     by_name = {c.name: c for c in batch.criteria}
-    replaced = 0
+    replaced = repeated = 0
     seen_now: set[tuple[str, str, str]] = set()
     for rating in ratings:
         reviewer = pseudonymise(rating.identity)
         key = (rating.record_id, rating.criterion, reviewer)
-        if key in merged and key not in seen_now:
+        if key in seen_now:
+            repeated += 1
+        elif key in merged:
             replaced += 1
         seen_now.add(key)
         criterion = by_name[rating.criterion]
@@ -75,7 +78,7 @@ def merge_import(review_dir: Path, batch: ReviewBatch, dataset: SyntheticDataset
     return AnnotationSet(dataset=batch.dataset, step=batch.step, modality=batch.modality, criteria=batch.criteria,
                          pseudonymisation=pseudonymise.describe(),
                          reviewers=tuple(sorted({a.reviewer for a in annotations})), annotations=annotations,
-                         imports=(*(earlier_set.imports if earlier_set else ()), entry)), replaced
+                         imports=(*(earlier_set.imports if earlier_set else ()), entry)), replaced, repeated
 
 
 def _folder_sha256(folder: Path) -> str:

@@ -44,6 +44,13 @@ def export_review(dataset: SyntheticDataset, tool: Tool, out: Path, *, criteria:
     if unknown:
         raise ConfigError(f"the judge scores name criteria {unknown} that the review does not ask; the criteria are "
                           f"{sorted(known)} (pass --criteria naming the judges' criteria)")
+    by_name = {c.name: c for c in criteria}
+    off_scale = [s for s in judge_scores if not min(by_name[s.criterion].scores) <= s.score <= max(by_name[s.criterion].scores)]
+    if off_scale:
+        first = off_scale[0]
+        raise InputDataError(f"{len(off_scale)} judge scores lie outside their criterion's scale, e.g. record "
+                             f"{first.record_id!r} scored {first.score} on {first.criterion!r} "
+                             f"({by_name[first.criterion].describe_scale()}): were they made with another rubric?")
     held = {r.id for r in dataset.records(step)}
     missing = sorted({s.record_id for s in judge_scores} - held)
     if missing:
@@ -89,8 +96,11 @@ def import_review(dataset: SyntheticDataset, export_file: Path, review_dir: Path
         ratings, notes = read_label_studio_export(export_file, batch.criteria)
     else:
         ratings, notes = read_argilla_export(export_file, batch.criteria)
-    annotations, replaced = merge_import(review_dir, batch, dataset, export_file, tool, ratings,
-                                         pseudonymiser_for(review_dir))
+    annotations, replaced, repeated = merge_import(review_dir, batch, dataset, export_file, tool, ratings,
+                                                   pseudonymiser_for(review_dir))
+    if repeated:
+        notes.append(f"{repeated} ratings given again by the same reviewer to the same record and criterion in this "
+                     "export (the later one kept)")
     write_annotations(review_dir, annotations)
     return annotations, replaced, notes
 
@@ -119,6 +129,11 @@ def agreement_report(review_dir: Path, out: Path, *, judge_scores: tuple[JudgeSc
     batch = read_review(review_dir)
     annotations = read_annotations(review_dir)
     existing = _existing_report(out)
+    recipe = ((existing.provenance or {}).get("recipe") or {}).get("sha256") if existing is not None else None
+    if recipe is not None and recipe != batch.dataset.recipe_sha256:
+        raise ConfigError(f"--out {str(out)!r} holds the report of another dataset (recipe sha256 {str(recipe)[:12]}) "
+                          f"than the review's ({batch.dataset.recipe_sha256[:12]}); name that dataset's report folder "
+                          "or a new one")
     results = agreement_results(annotations, (*batch.judge_scores, *judge_scores), seed=seed,
                                 n_bootstrap=n_bootstrap, weights=weights)
     versions = software_versions((*SOFTWARE, *HUMAN_SOFTWARE))
