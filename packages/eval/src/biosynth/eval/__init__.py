@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from biosynth.eval._audio.models import AudioEmbedder, SpeakerEncoder, Whisper, WhisperEncoderEmbedder
     from biosynth.eval._audio.speakers import speaker_distinctness
     from biosynth.eval._audio.suite import evaluate_audio
+    from biosynth.eval._consistency.metrics import image_note_consistency, note_ehr_consistency
+    from biosynth.eval._consistency.suite import evaluate_cases
     from biosynth.eval._human.agreement import agreement_results
     from biosynth.eval._human.criteria import Criterion
     from biosynth.eval._human.folder import AnnotationSet, read_annotations
@@ -106,6 +108,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "biosynth.eval._audio.models": ("AudioEmbedder", "SpeakerEncoder", "Whisper", "WhisperEncoderEmbedder"),
     "biosynth.eval._audio.speakers": ("speaker_distinctness",),
     "biosynth.eval._audio.suite": ("evaluate_audio",),
+    "biosynth.eval._consistency.metrics": ("image_note_consistency", "note_ehr_consistency"),
+    "biosynth.eval._consistency.suite": ("evaluate_cases",),
     "biosynth.eval._human.agreement": ("agreement_results",),
     "biosynth.eval._human.criteria": ("Criterion",),
     "biosynth.eval._human.folder": ("AnnotationSet", "read_annotations"),
@@ -207,4 +211,6 @@ __all__ = [
     "AudioEmbedder", "Clip", "SpeakerEncoder", "Utterance", "Whisper", "WhisperEncoderEmbedder", "duration_distribution",
     "evaluate_audio", "frechet_audio_distance", "intelligibility", "read_real_audio", "snr_error", "speaker_distinctness",
     "speaking_rate", "synthetic_audio",
+    # multimodal cases
+    "evaluate_cases", "image_note_consistency", "note_ehr_consistency",
 ]

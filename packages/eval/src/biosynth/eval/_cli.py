@@ -64,6 +64,16 @@ def evaluate(
         "--image-features", help="images only: the features for FID, KID, precision/recall and near-copies: a local "
                                  "transformers vision model folder (safetensors, e.g. RadDino) or an EfficientNet-Lite0 "
                                  "weights file; default: EfficientNet-Lite0 as biosynth-eval[image] installs it")] = None,
+    consistency: Annotated[bool, typer.Option(
+        "--consistency", help="score the cross-modal consistency of a case dataset (notes against the EHR histories "
+                              "they were written from, image labels against their notes); no --real needed")] = False,
+    code_names: Annotated[Path | None, typer.Option(
+        "--code-names", help="with --consistency: code descriptions as JSON ({code: name}, or a HALO folder's "
+                             "vocabulary.json); ICD-10-CM histories need none")] = None,
+    image_label: Annotated[str, typer.Option(
+        "--image-label", help="with --consistency: the image label the note should name")] = "label",
+    last_visits: Annotated[int | None, typer.Option(
+        "--last-visits", min=1, help="with --consistency: the history's last visits a note should cover")] = None,
 ) -> None:
     """Score the dataset's table rows (fidelity, detection, utility, privacy), or, when the step holds text records,
     its texts (diversity, fidelity, memorisation, PHI, factuality, perplexity, label consistency), or, when it holds
@@ -76,7 +86,13 @@ def evaluate(
                        n_bootstrap=n_bootstrap, target=target, reference=reference, reference_lm=reference_lm,
                        label=label, sensitive=sensitive or None, image_features=image_features)
     # every dataset's inputs are read and checked before any metric runs
-    plans = [_plan(SyntheticDataset(dataset), options) for dataset in datasets]
+    if consistency:
+        from biosynth.eval._consistency.suite import case_plan
+
+        plans = [case_plan(SyntheticDataset(dataset), options, code_names=code_names, image_label=image_label,
+                           last_visits=last_visits) for dataset in datasets]
+    else:
+        plans = [_plan(SyntheticDataset(dataset), options) for dataset in datasets]
     if len(plans) == 1:
         _finish(plans[0][0](), out)
         return
