@@ -3,17 +3,19 @@
 Three synthetic patients (`attributes`), a note each (`template`), a visit history each, a PNG scan per note
 (captioned by the fake language model, reading a small "real" reference file so the policy and the source
 fingerprint show up in the manifest; the third scan fails on purpose), a WAV clip per note with segments,
-and a dialogue per note. Media are real PNG and WAV files (Pillow, soundfile).
+and a dialogue per note. Media are real PNG and WAV files (Pillow, the standard library's `wave`); each clip
+has a JSON transcript attachment.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 from PIL import Image
 
 from biosynth.core import (
@@ -89,7 +91,7 @@ class Scans(_TestGenerator, Generator[ScanParams]):
 
 
 class Clips(_TestGenerator, Generator[GeneratorParams]):
-    """A 0.25 s, 8 kHz mono WAV tone per note, with two speaker segments."""
+    """A 0.25 s, 8 kHz mono WAV tone per note, with two speaker segments and their transcript as an attachment."""
 
     name = "clips"
     input_required = True
@@ -97,14 +99,20 @@ class Clips(_TestGenerator, Generator[GeneratorParams]):
     def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
         rate, seconds = 8000, 0.25
         t = np.arange(int(rate * seconds)) / rate
-        tone = 0.3 * np.sin(2 * np.pi * (200 + 50 * request.index) * t)
+        tone = (0.3 * 32767 * np.sin(2 * np.pi * (200 + 50 * request.index) * t)).astype("<i2")
         buffer = io.BytesIO()
-        sf.write(buffer, tone, rate, format="WAV", subtype="PCM_16")
+        with wave.open(buffer, "wb") as out:  # the standard library's WAV writer: 16-bit PCM, mono
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes(tone.tobytes())
         media = ctx.write_media(request.index, ".wav", buffer.getvalue(), "audio/wav")
         segments = (AudioSegment(start_s=0.0, end_s=0.1, speaker="doctor", text="How are you?"),
                     AudioSegment(start_s=0.1, end_s=0.25, speaker="patient", text="Better."))
-        return Draft(payload=AudioPayload(media=media, sample_rate=rate, duration_s=seconds, segments=segments),
-                     strategy=(Strategy.TTS,))
+        transcript = json.dumps([s.model_dump(mode="json") for s in segments]).encode()
+        sidecar = ctx.write_media(request.index, ".json", transcript, "application/json")
+        return Draft(payload=AudioPayload(media=media, sample_rate=rate, duration_s=seconds, segments=segments,
+                                          attachments=(sidecar,)), strategy=(Strategy.TTS,))
 
 
 class Histories(_TestGenerator, Generator[GeneratorParams]):

@@ -5,12 +5,11 @@ from __future__ import annotations
 import io
 import json
 import sys
+import wave
 from pathlib import Path
 
-import datasets
 import numpy as np
 import pytest
-import soundfile as sf
 from PIL import Image
 
 from biosynth.core import ExportError, Provenance, SyntheticDataset, export_dataset, sha256_file
@@ -19,6 +18,8 @@ from biosynth.core._progress import LogProgress
 
 sys.path.insert(0, str(Path(__file__).parent))
 import multimodal_case
+
+datasets = pytest.importorskip("datasets", reason="the `hf` extra of biosynth-core is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +82,12 @@ def test_media_are_image_and_audio_features_with_the_files_bytes(exported: tuple
         assert row["audio"]["bytes"] == original
         assert row["audio"]["path"] == Path(payload.media.path).name  # save_to_disk keeps the file name
         assert row["media_path"] == payload.media.path
-        samples, rate = sf.read(io.BytesIO(row["audio"]["bytes"]))
+        samples, rate = _wav(row["audio"]["bytes"])
         assert rate == row["sampling_rate"] == 8000 and len(samples) == 2000
         assert [s["speaker"] for s in row["segments"]] == ["doctor", "patient"]
+        (attachment,) = row["attachments"]  # the transcript travels with its clip
+        assert attachment["data"] == (ds.root / payload.attachments[0].path).read_bytes()
+        assert (attachment["path"], attachment["sha256"]) == (payload.attachments[0].path, payload.attachments[0].sha256)
 
 
 def test_parquet_loads_with_load_dataset_keeping_the_features(exported: tuple[SyntheticDataset, Path],
@@ -148,6 +152,23 @@ def test_table_rows_keep_their_types_mixed_values_become_json_and_names_never_cl
     assert next(record_batches(groups["tabular-vitals"], lambda ref: b"")).column("sbp").to_pylist() == [120.5]
 
 
+def test_dicom_images_stay_bytes_since_pillow_cannot_open_them() -> None:
+    from biosynth.core import ImagePayload, MediaRef, Record
+    from biosynth.core._export._hf import features_of
+    from biosynth.core._export._modality_tables import group_records
+
+    def image(i: int, mime: str) -> Record:
+        media = MediaRef(path=f"media/x/{i}.bin", sha256="0" * 64, mime_type=mime, bytes=1)
+        return Record(id=f"r{i}", case_id="c", modality="image", payload=ImagePayload(media=media, width=1, height=1),
+                      provenance=Provenance(generator="g", generator_version="1", seed=i))
+
+    (png,) = group_records([image(0, "image/png")])
+    (dicom,) = group_records([image(0, "image/png"), image(1, "application/dicom")])
+    assert isinstance(features_of(png)["image"], datasets.Image)
+    assert not isinstance(features_of(dicom)["image"], datasets.Image)
+    assert set(features_of(dicom)["image"]) == {"bytes", "path"}
+
+
 def test_missing_datasets_names_the_extra_and_writes_nothing(monkeypatch: pytest.MonkeyPatch,
                                                              exported: tuple[SyntheticDataset, Path],
                                                              tmp_path: Path) -> None:
@@ -165,3 +186,8 @@ def test_a_missing_report_file_is_named_and_nothing_is_written(exported: tuple[S
         HFExporter({"report": str(tmp_path / "nope.json")}).export(ds, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == []  # no staging or scratch folder left behind
+
+
+def _wav(data: bytes) -> tuple[np.ndarray, int]:
+    with wave.open(io.BytesIO(data)) as clip:  # an independent WAV reader: the standard library's
+        return np.frombuffer(clip.readframes(clip.getnframes()), dtype="<i2"), clip.getframerate()

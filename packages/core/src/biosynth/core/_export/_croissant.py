@@ -23,6 +23,7 @@ policy decisions), and the annotation fields summarise a human-review file (`-O 
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
@@ -142,10 +143,21 @@ def _write_group(ctx: ExportContext, group: ModalityGroup, path: Path) -> None:
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for table in record_batches(group, file_reader(ctx.dataset.root)):
             for name in nested:
-                as_json = [None if v is None else json.dumps(v, ensure_ascii=False) for v in table.column(name).to_pylist()]
+                as_json = [None if v is None else json.dumps(v, ensure_ascii=False, default=_bytes_as_text)
+                           for v in table.column(name).to_pylist()]
                 table = table.set_column(table.schema.get_field_index(name), name, pa.array(as_json, pa.string()))
             writer.write_table(table.cast(schema))
             ctx.advance(table.num_rows)
+
+
+def _bytes_as_text(value: Any) -> str:
+    """Attachment bytes inside a JSON column: UTF-8 text as is (transcripts, RTTM, CTM), anything else base64."""
+    if not isinstance(value, bytes):
+        raise TypeError(f"cannot write {type(value).__name__} as JSON")
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(value).decode("ascii")
 
 
 def _data_type(field: pa.Field) -> tuple[str, bool]:
@@ -164,12 +176,14 @@ def _data_type(field: pa.Field) -> tuple[str, bool]:
     return "sc:Text", False
 
 
-def _fields(record_set: str, file_id: str, schema: pa.Schema, descriptions: dict[str, str]) -> list[dict[str, Any]]:
+def _fields(record_set: str, file_id: str, schema: pa.Schema, descriptions: dict[str, str], *,
+            decodable: bool = True) -> list[dict[str, Any]]:
     out = []
     for field in schema:
         source: dict[str, Any] = {"fileObject": {"@id": file_id}, "extract": {"column": field.name}}
         if field.name in MEDIA_TYPES:
-            data_type, is_array = MEDIA_TYPES[field.name], False
+            # DICOM and other files no image reader opens: the bytes, as mlcroissant returns sc:Text unchanged
+            data_type, is_array = MEDIA_TYPES[field.name] if decodable else "sc:Text", False
             source["transform"] = {"jsonPath": "bytes"}
         else:
             data_type, is_array = _data_type(field)
@@ -191,7 +205,9 @@ DESCRIPTIONS = {
     "provenance": "how the record was made (generator, model, prompt, strategy, decoding, seed), JSON object",
     "payload": "the record's full typed payload, JSON object",
     "visits": "JSON list of visits {codes, date, days_since_previous}", "turns": "JSON list of turns {speaker, role, text}",
-    "segments": "JSON list of segments {start_s, end_s, speaker, text}", "static": "demographics and labels, JSON object",
+    "segments": "JSON list of segments {start_s, end_s, speaker, text}",
+    "attachments": "JSON list of the files that belong with the audio {path, mime_type, sha256, data} (data: UTF-8 "
+                   "text, or base64: and the bytes in base64)", "static": "demographics and labels, JSON object",
     "image": "the image file's bytes", "audio": "the audio file's bytes",
     "media_sha256": "sha256 of the embedded media file, as recorded in the dataset's manifest",
     "media_path": "the media file's path inside the biosynth dataset folder",
@@ -222,7 +238,8 @@ def _metadata(staging: Path, manifest: Manifest, records: list[Record], groups: 
         record_sets.append({
             "@type": "cr:RecordSet", "@id": group.name, "name": group.name,
             "description": f"{len(group.records)} {group.modality} records from the steps {', '.join(group_steps)}",
-            "key": {"@id": f"{group.name}/id"}, "field": _fields(group.name, relative, schema, DESCRIPTIONS),
+            "key": {"@id": f"{group.name}/id"},
+            "field": _fields(group.name, relative, schema, DESCRIPTIONS, decodable=group.decodable),
             "prov:wasGeneratedBy": [{"@id": step_ids[s]} for s in group_steps if s in step_ids],
         })
     real = real_data_statement(manifest)

@@ -68,7 +68,7 @@ def features_of(group: ModalityGroup) -> Any:
     import datasets
 
     features = datasets.Features.from_arrow_schema(group.schema)
-    if "image" in features:
+    if "image" in features and group.decodable:  # DICOM stays a {bytes, path} struct: Pillow cannot open it
         features["image"] = datasets.Image()
     if "audio" in features:
         features["audio"] = datasets.Audio()

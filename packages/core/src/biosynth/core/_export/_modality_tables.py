@@ -3,7 +3,8 @@
 Every table has the same leading columns (ids, lineage, labels and provenance as JSON, the lossless `payload`
 JSON) and then typed columns for its modality: a table row's values one column each, a visit history as a
 list of structs, a dialogue's turns, an image or audio file as a `{bytes, path}` struct (the layout of the
-`datasets` Image/Audio features) with its size, sha256 and media type. Tabular records of several tables
+`datasets` Image/Audio features) with its size, sha256 and media type; an audio record's attachments (transcript,
+RTTM, manifest line) travel with it as `{path, mime_type, sha256, data}`. Tabular records of several tables
 get one group per table (`tabular-<table>`), since their columns differ.
 """
 
@@ -53,6 +54,8 @@ JSON_COLUMNS = ("labels", "spans", "relations", "provenance", "payload", "static
 VISIT = pa.struct([pa.field("codes", pa.list_(pa.string())), pa.field("date", pa.string()),
                    pa.field("days_since_previous", pa.int64())])
 TURN = pa.struct([pa.field("speaker", pa.string()), pa.field("role", pa.string()), pa.field("text", pa.string())])
+ATTACHMENT = pa.struct([pa.field("path", pa.string()), pa.field("mime_type", pa.string()),
+                        pa.field("sha256", pa.string()), pa.field("data", pa.binary())])
 SEGMENT = pa.struct([pa.field("start_s", pa.float64()), pa.field("end_s", pa.float64()),
                      pa.field("speaker", pa.string()), pa.field("text", pa.string())])
 MEDIA_COLUMNS = [pa.field("media_path", pa.string()), pa.field("media_sha256", pa.string()),
@@ -69,7 +72,7 @@ _SPECIFIC: dict[str, list[pa.Field]] = {
               pa.field("caption", pa.string()), *MEDIA_COLUMNS],
     "audio": [pa.field("audio", MEDIA_STRUCT), pa.field("sampling_rate", pa.int64()),
               pa.field("duration_s", pa.float64()), pa.field("channels", pa.int64()),
-              pa.field("segments", pa.list_(SEGMENT)), *MEDIA_COLUMNS],
+              pa.field("segments", pa.list_(SEGMENT)), pa.field("attachments", pa.list_(ATTACHMENT)), *MEDIA_COLUMNS],
 }
 
 
@@ -86,6 +89,12 @@ class ModalityGroup:
     @property
     def media_column(self) -> str | None:
         return "image" if "image" in self.schema.names else "audio" if "audio" in self.schema.names else None
+
+    @property
+    def decodable(self) -> bool:
+        """Whether image readers (Pillow) can open every media file: not so for DICOM (`application/dicom`)."""
+        refs = [r.payload.media for r in self.records if isinstance(r.payload, ImagePayload | AudioPayload)]
+        return all(ref.mime_type.startswith(("image/", "audio/")) for ref in refs)
 
 
 def group_records(records: list[Record]) -> list[ModalityGroup]:
@@ -175,7 +184,10 @@ def _row(group: ModalityGroup, record: Record, media_bytes: Callable[[MediaRef],
     elif isinstance(payload, AudioPayload):
         row.update(audio=_media(record, payload.media, media_bytes), sampling_rate=payload.sample_rate,
                    duration_s=payload.duration_s, channels=payload.channels,
-                   segments=[s.model_dump(mode="json") for s in payload.segments], **_media_facts(payload.media))
+                   segments=[s.model_dump(mode="json") for s in payload.segments],
+                   attachments=[{"path": a.path, "mime_type": a.mime_type, "sha256": a.sha256,
+                                 "data": _media(record, a, media_bytes)["bytes"]} for a in payload.attachments],
+                   **_media_facts(payload.media))
     else:  # QAPayload
         row.update(question=payload.question, answer=payload.answer, rationale=payload.rationale,
                    options=list(payload.options))
