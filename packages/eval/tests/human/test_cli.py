@@ -197,3 +197,22 @@ def test_judge_scores_off_the_scale_and_another_datasets_report_are_refused(cli_
                              provenance={"recipe": {"name": "other", "sha256": "f" * 64, "seed": 1}})
     other.write(tmp_path / "other-report")
     refused(invoke("agreement", root / "review", "--out", tmp_path / "other-report"), "holds the report of another dataset")
+
+
+def test_the_judges_report_feeds_the_review(cli_run, tmp_path) -> None:
+    """`biosynth judge` (a fake judge backend) writes a report; its scores become Label Studio predictions, and the
+    agreement joins that report beside the judge's results."""
+    from biosynth.eval._judge.cli import app as judge_app
+
+    dataset = cli_run["dataset"]
+    judged = CliRunner().invoke(judge_app, [str(dataset), "--judge", "fake", "--judge-param",
+                                            'responses=["ok [RESULT] 3", "poor [RESULT] 2", "great [RESULT] 4"]',
+                                            "--step", "notes", "--method", "prometheus", "--out", str(tmp_path / "judged")])
+    assert judged.exit_code == 0, judged.output
+    exported = invoke("export", dataset, "--to", "label-studio", "--out", tmp_path / "review", "--step", "notes",
+                      "--criteria", "asclepius", "--judge-results", tmp_path / "judged" / "report.json")
+    assert exported.exit_code == 0, exported.output
+    tasks = json.loads((tmp_path / "review" / "tasks.json").read_text())
+    shown = [t["predictions"][0]["result"][0]["value"]["choices"][0] for t in tasks]
+    assert len(shown) == 12 and set(shown) <= {"Poor", "Satisfactory", "Excellent"}
+    assert {t["predictions"][0]["model_version"] for t in tasks} == {"fake-llm@1 (fake)"}
