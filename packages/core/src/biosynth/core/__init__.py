@@ -120,7 +120,7 @@ from biosynth.core._export._identifiers import (
     resource_uuid,
     step_image_modality,
 )
-from biosynth.core._export._visits import VisitDates, visit_dates
+from biosynth.core._export._visits import VisitDates, birth_year, visit_dates
 
 # -- errors, hashing and atomic files (everyone) ---------------------------------------------------
 from biosynth.core._atomic import atomic_path, atomic_write_bytes, atomic_write_text, fsync_tree
@@ -163,7 +163,7 @@ __all__ = [
     "runs_remotely", "secret_from_env", "weights_sha256", "write_model_folder",
     # exporter authors
     "CodeVocabulary", "EXPORT_MARKER", "ExportContext", "ExportError", "ExportOptions", "ExportResult", "Exporter",
-    "ImagingEntry", "ImagingUids", "SECONDARY_CAPTURE_SOP_CLASS", "VisitDates", "code_system", "dataset_key",
+    "ImagingEntry", "ImagingUids", "SECONDARY_CAPTURE_SOP_CLASS", "VisitDates", "birth_year", "code_system", "dataset_key",
     "derived_uid", "export_dataset", "exporter_names", "get_exporter", "imaging_layout", "imaging_uids",
     "is_export_folder", "read_code_vocabulary", "read_export_marker", "resource_uuid", "step_image_modality",
     "visit_dates",

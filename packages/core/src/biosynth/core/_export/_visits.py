@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from biosynth.core._export._folder import ExportError
+from biosynth.core._errors import InputDataError
 from biosynth.core._records import Scalar, VisitSequencePayload
 
 _DECADE = re.compile(r"^(\d{4})s$")
@@ -34,7 +34,9 @@ def birth_year(static: dict[str, Scalar]) -> int | None:
 
 
 def visit_dates(payload: VisitSequencePayload, *, default_anchor: dt.date | None = None,
-                where: str = "visit sequence") -> VisitDates:
+                where: str = "visit sequence",
+                anchor_hint: str = "give an anchor date (e.g. -O anchor_date=2020-01-01)") -> VisitDates:
+    """The visits' dates by the module's rule; an InputDataError (naming `where`) when nothing dates them."""
     dates: list[dt.date] = []
     without_gap, by_default = 0, False
     for j, visit in enumerate(payload.visits):
@@ -42,13 +44,13 @@ def visit_dates(payload: VisitSequencePayload, *, default_anchor: dt.date | None
             try:
                 date = dt.date.fromisoformat(visit.date)
             except ValueError:
-                raise ExportError(f"{where}: visit {j} has date {visit.date!r}; expected an ISO date") from None
+                raise InputDataError(f"{where}: visit {j} has date {visit.date!r}; expected an ISO date") from None
         elif j == 0:
             anchor = _anchor(birth_year(payload.static), payload.static.get("age_band"))
             if anchor is None:
                 if default_anchor is None:
-                    raise ExportError(f"{where}: its visits have no dates and its static values no "
-                                      "birth_decade/age_band; give an anchor date (e.g. -O anchor_date=2020-01-01)")
+                    raise InputDataError(f"{where}: its visits have no dates and its static values no "
+                                         f"birth_decade/age_band; {anchor_hint}")
                 anchor, by_default = default_anchor, True
             date = anchor
         elif visit.days_since_previous is None:
