@@ -141,9 +141,10 @@ def test_table_rows_keep_their_types_mixed_values_become_json_and_names_never_cl
                       provenance=Provenance(generator="g", generator_version="1", seed=i))
 
     records = [row(0, {"text": "a", "n": 1, "mixed": 1, "flag": True}), row(1, {"text": "b", "n": 2, "mixed": "x"}),
-               row(2, {"sbp": 120.5}, table="vitals")]
+               row(2, {"sbp": 120.5}, table="vitals"), row(3, {"k": 1}, table="../lab results")]
     groups = {g.name: g for g in group_records(records)}
-    assert set(groups) == {"tabular-cases", "tabular-vitals"}  # two tables: a configuration each
+    # a configuration per table, named safely for a file path
+    assert set(groups) == {"tabular-cases", "tabular-vitals", "tabular-lab_results"}
     table = next(record_batches(groups["tabular-cases"], lambda ref: b""))
     assert table.column("value_text").to_pylist() == ["a", "b"]  # `text` is a common column: the value is renamed
     assert table.column("text").to_pylist() == [None, None]

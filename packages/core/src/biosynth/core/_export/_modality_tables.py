@@ -11,6 +11,7 @@ get one group per table (`tabular-<table>`), since their columns differ.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,11 +101,17 @@ class ModalityGroup:
 def group_records(records: list[Record]) -> list[ModalityGroup]:
     """Records grouped by modality (tabular ones by table too), groups in order of first appearance."""
     keyed: dict[str, list[Record]] = {}
-    tables = {r.payload.table for r in records if isinstance(r.payload, TableRowPayload)}
+    tables = sorted({r.payload.table for r in records if isinstance(r.payload, TableRowPayload)})
+    safe_names: dict[str, str] = {}
+    for table in tables:  # a file and RecordSet name: letters, digits, `_.-` only, and distinct
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", table).strip("._") or "table"
+        while safe in safe_names.values():
+            safe += "_"
+        safe_names[table] = safe
     for record in records:
         name = record.modality.value
         if isinstance(record.payload, TableRowPayload) and len(tables) > 1:
-            name = f"{name}-{record.payload.table}"
+            name = f"{name}-{safe_names[record.payload.table]}"
         keyed.setdefault(name, []).append(record)
     return [_group(name, group) for name, group in keyed.items()]
 
