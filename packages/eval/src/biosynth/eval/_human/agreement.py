@@ -10,6 +10,7 @@ packages to 1e-9.
 from __future__ import annotations
 
 import itertools
+import logging
 import warnings
 from collections.abc import Callable
 from typing import Literal
@@ -24,6 +25,7 @@ from biosynth.eval._measure import NotApplicable, Outcome, bootstrap_interval, c
 from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
 
 Weights = Literal["linear", "quadratic"]
+log = logging.getLogger("biosynth")
 
 
 class Ratings:
@@ -146,6 +148,8 @@ def agreement_results(annotations: AnnotationSet, judge_scores: tuple[JudgeScore
     results: list[MetricResult] = []
     for criterion in annotations.criteria:
         ratings = Ratings(annotations, criterion)
+        log.info("agreement on %r: %d records, %d reviewers, %d ratings, %d bootstrap replicates", criterion.name,
+                 len(ratings.items), len(ratings.reviewers), ratings.count, n_bootstrap)
         common = {"modality": annotations.modality, "seed": seed, "family": Family.HUMAN,
                   "direction": Direction.HIGHER}
         base = {"criterion": criterion.name, "scale": list(criterion.scores), "ordinal": criterion.ordinal,
