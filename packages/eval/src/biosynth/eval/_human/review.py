@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from biosynth.core import ConfigError, InputDataError, SyntheticDataset, software_versions
@@ -61,8 +62,8 @@ def export_review(dataset: SyntheticDataset, tool: Tool, out: Path, *, criteria:
     if tool == "label-studio":
         files = label_studio_files(dataset, items, criteria, shown, media_url)
     else:
-        files = argilla_files(dataset, items, criteria, shown, name=f"biosynth-review-{out.name}",
-                              min_submitted=min_submitted)
+        name = re.sub(r"[^A-Za-z0-9_-]+", "-", f"biosynth-review-{out.name}").strip("-")  # a safe Argilla dataset name
+        files = argilla_files(dataset, items, criteria, shown, name=name, min_submitted=min_submitted)
     manifest = dataset.manifest
     batch = ReviewBatch(tool=tool, created_at=now(), step=step,
                         dataset=DatasetRef(path=str(dataset.root.resolve()), recipe_sha256=manifest.recipe_sha256,
