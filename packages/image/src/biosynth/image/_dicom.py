@@ -3,8 +3,10 @@
 - Synthetic Data (0008,001C) = YES, Image Type DERIVED\\SECONDARY, Conversion Type SYN (synthetic image);
 - a Contributing Equipment item with purpose (109100, DCM, "Synthesizing Equipment") naming biosynth and the model;
 - the provenance JSON in a private block (group 0x0011, creator `biosynth`, element 0x01, UT);
-- Study, Series and SOP Instance UIDs derived from the sample's seed (`2.25.` + a 128-bit integer from a
-  sha256), and no creation dates or times, so one seed gives one file, byte for byte;
+- Study, Series and SOP Instance UIDs derived by core's one rule (`biosynth.core.derived_uid`: `2.25.` + a 128-bit
+  integer from a sha256): from the sample's seed when generated, from the dataset and record ids when exported
+  (`biosynth export --to dicom`, so the FHIR ImagingStudy names the same UIDs); no creation dates or times, so one
+  seed gives one file, byte for byte;
 - patient attributes are synthetic (the record's case id); nothing is copied from any input file.
 
 pydicom and highdicom are imported when a file is written (the `dicom` extra).
@@ -12,13 +14,14 @@ pydicom and highdicom are imported when a file is written (the `dicom` extra).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from biosynth.core import ImagingUids, derived_uid
 
 PRIVATE_GROUP = 0x0011
 PRIVATE_CREATOR = "biosynth"
@@ -39,18 +42,22 @@ class DicomParams(BaseModel):
         None, description="row and column directions, e.g. ['P', 'F']; unknown (empty) by default")
 
 
-def _uid(seed: int, what: str) -> str:
-    """A `2.25.` UID (the integer form of a 128-bit UUID-like value) from the sample's seed and `what`."""
-    digest = hashlib.sha256(f"biosynth:{seed}:{what}".encode()).digest()[:16]
-    return f"2.25.{int.from_bytes(digest, 'big')}"
+def seed_uids(seed: int) -> ImagingUids:
+    """The UIDs of a generated sample: from its seed (core's `derived_uid(seed, "study")`, ...)."""
+    return ImagingUids(study=derived_uid(seed, "study"), series=derived_uid(seed, "series"),
+                       instance=derived_uid(seed, "instance"))
 
 
 def encode_dicom(image: Any, provenance: dict[str, Any], *, seed: int, index: int, case_id: str, model_name: str,
-                 software_version: str, params: DicomParams) -> bytes:
-    """DICOM Part 10 bytes of `image` (a PIL image, L or RGB) as a synthetic Secondary Capture."""
+                 software_version: str, params: DicomParams, uids: ImagingUids | None = None,
+                 series_number: int = 1) -> bytes:
+    """DICOM Part 10 bytes of `image` (a PIL image, L or RGB) as a synthetic Secondary Capture.
+
+    `uids` default to the seed's; the instance number is `index + 1`."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
+    uids = uids or seed_uids(seed)
     pixels = np.asarray(image)
     monochrome = pixels.ndim == 2
     equipment = hd.ContributingEquipment(
@@ -60,8 +67,8 @@ def encode_dicom(image: Any, provenance: dict[str, Any], *, seed: int, index: in
     sc = hd.sc.SCImage(
         pixel_array=pixels, photometric_interpretation="MONOCHROME2" if monochrome else "RGB", bits_allocated=8,
         coordinate_system="PATIENT", patient_orientation=params.patient_orientation or ("L", "F"),
-        study_instance_uid=_uid(seed, "study"), series_instance_uid=_uid(seed, "series"),
-        series_number=1, sop_instance_uid=_uid(seed, "instance"), instance_number=index + 1,
+        study_instance_uid=uids.study, series_instance_uid=uids.series,
+        series_number=series_number, sop_instance_uid=uids.instance, instance_number=index + 1,
         manufacturer="biosynth", patient_id=case_id[:64], patient_name=f"SYNTHETIC^{case_id}"[:64],
         patient_birth_date=None, patient_sex=None, study_id=case_id[-16:], accession_number=None,
         contributing_equipment=[equipment],
