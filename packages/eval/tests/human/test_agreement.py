@@ -122,7 +122,7 @@ def test_judge_human_correlations_equal_scipy_and_intervals_cover_them() -> None
     assert rho.parameters["judge"] == "tiny-judge@1 (fake)" and rho.n_synthetic == 14
     for result in results.values():
         assert result.family.value == "human" and result.ok, (result.name, result.error)
-        assert result.ci is not None and result.ci.method == "basic bootstrap over items (records), B=200"
+        assert result.ci is not None and result.ci.method == "percentile bootstrap over items (records), B=200"
         assert result.ci.low <= result.value <= result.ci.high, result.name
     again = by_name(agreement_results(annotation_set(FIXED), scores, n_bootstrap=200, seed=4))
     assert again["human.krippendorff_alpha.quality"].ci == results["human.krippendorff_alpha.quality"].ci  # seeded

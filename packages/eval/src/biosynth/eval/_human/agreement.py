@@ -1,5 +1,5 @@
-"""Agreement between reviewers, and between reviewers and LLM judges, per criterion, with bootstrap intervals over
-items (records).
+"""Agreement between reviewers, and between reviewers and LLM judges, per criterion, with percentile bootstrap
+intervals over items (records).
 
 Fleiss' kappa comes from statsmodels, Krippendorff's alpha from `krippendorff` (missing ratings allowed), Spearman's
 rho and Kendall's tau-b from SciPy, each fed the rating matrices built here; Cohen's kappa (weighted for ordinal
@@ -21,7 +21,7 @@ from biosynth.core import ConfigError
 from biosynth.eval._human.criteria import Criterion
 from biosynth.eval._human.folder import AnnotationSet
 from biosynth.eval._human.judge_scores import JudgeScore, judge_label
-from biosynth.eval._measure import NotApplicable, Outcome, bootstrap_interval, check_bootstrap, run_metric
+from biosynth.eval._measure import NotApplicable, Outcome, check_bootstrap, run_metric
 from biosynth.eval._result import ConfidenceInterval, Direction, Family, MetricResult
 
 Weights = Literal["linear", "quadratic"]
@@ -116,17 +116,31 @@ def krippendorff_alpha(matrix: np.ndarray, scores: tuple[int, ...], level: str) 
 
 # ---- bootstrap and results ---------------------------------------------------------------------------------------
 
+def percentile_interval(replicates: np.ndarray, point: float, level: float, what: str,
+                        n_bootstrap: int) -> tuple[ConfidenceInterval | None, list[str]]:
+    """The percentile bootstrap interval. Agreement coefficients and correlations are bounded and skewed near their
+    bounds, where the basic (reflected) interval of the distance metrics would run past 1 and be clipped; the
+    percentile interval stays inside the statistic's range (as Krippendorff's and Zapf et al.'s bootstraps do)."""
+    finite = replicates[np.isfinite(replicates)]
+    if len(finite) < 0.9 * len(replicates):
+        return None, [f"no interval for {what}: only {len(finite)} of {len(replicates)} bootstrap replicates were "
+                      "defined (too few records, or resamples with a single score)"]
+    alpha = (1 - level) / 2
+    low, high = (float(q) for q in np.quantile(finite, [alpha, 1 - alpha]))
+    notes = [] if low <= point <= high else [f"the percentile interval for {what} excludes the value: the estimate is "
+                                              f"biased at this sample size (bootstrap bias {finite.mean() - point:+.4g})"]
+    return ConfidenceInterval(low=low, high=high, level=level,
+                              method=f"percentile bootstrap over items (records), B={n_bootstrap}"), notes
+
+
 def _interval(statistic: Callable[[np.ndarray], float], n: int, point: float, n_bootstrap: int, seed: int,
               level: float, what: str) -> tuple[ConfidenceInterval | None, list[str]]:
-    """Basic bootstrap over items: `statistic` of the items drawn with replacement, B times."""
+    """`statistic` of the items drawn with replacement, B times, and their percentile interval."""
     if n_bootstrap == 0:
         return None, []
     generator = np.random.default_rng(seed)
     replicates = np.array([statistic(generator.integers(0, n, size=n)) for _ in range(n_bootstrap)])
-    ci, notes = bootstrap_interval(replicates, point, level, what, bounds=(-1.0, 1.0))
-    if ci is not None:
-        ci = ci.model_copy(update={"method": f"basic bootstrap over items (records), B={n_bootstrap}"})
-    return ci, notes
+    return percentile_interval(replicates, point, level, what, n_bootstrap)
 
 
 def _checked(value: float, reason: str) -> float:
@@ -177,18 +191,11 @@ def _mean_score(ratings: Ratings, base: dict, common: dict, n_bootstrap: int, se
             raise NotApplicable(f"no ratings of criterion {criterion.name!r} were imported")
         item_means = np.nanmean(ratings.matrix, axis=1)
         point = float(item_means.mean())
-        ci = None
-        if n_bootstrap:
-            generator = np.random.default_rng(seed)
-            n = len(item_means)
-            replicates = np.array([item_means[generator.integers(0, n, size=n)].mean() for _ in range(n_bootstrap)])
-            ci, _ = bootstrap_interval(replicates, point, level, "the mean score",
-                                       bounds=(min(criterion.scores), max(criterion.scores)))
-            if ci is not None:
-                ci = ci.model_copy(update={"method": f"basic bootstrap over items (records), B={n_bootstrap}"})
+        ci, notes = _interval(lambda rows: float(item_means[rows].mean()), len(item_means), point, n_bootstrap, seed,
+                              level, "the mean score")
         shares = {criterion.label_of(s): float(np.mean(ratings.matrix[np.isfinite(ratings.matrix)] == s))
                   for s in criterion.scores}
-        return Outcome(point, ci, details={"distribution": shares})
+        return Outcome(point, ci, notes, details={"distribution": shares})
 
     return run_metric(name=f"human.mean_score.{criterion.name}", compute=compute, n_real=None,
                       n_synthetic=len(ratings.items), parameters=base, **common)

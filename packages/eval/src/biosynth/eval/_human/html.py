@@ -20,7 +20,7 @@ def human_section(results: tuple[MetricResult, ...]) -> str:
     for r in chosen:
         by_criterion[str(r.parameters.get("criterion", "?"))].append(r)
     parts = ["<section id='human'><h2>Human review</h2><p><small>Agreement between reviewers (pseudonymous ids) and "
-             "between reviewers and LLM judges; intervals are basic bootstrap intervals over the reviewed records."
+             "between reviewers and LLM judges; intervals are percentile bootstrap intervals over the reviewed records."
              "</small></p>"]
     for criterion, rows in by_criterion.items():
         first = rows[0].parameters
