@@ -132,6 +132,10 @@ def test_bad_exports_are_refused_and_nothing_is_lost(cli_run, tmp_path) -> None:
     refused(invoke("export", dataset, "--to", "argilla", "--out", tmp_path / "new", "--criteria", tmp_path / "criteria.json"),
             "criteria[0].name: String should match pattern")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "not biosynth's" and not (tmp_path / "new").exists()
+    export_review = invoke("export", dataset, "--to", "label-studio", "--out", tmp_path / "fresh", "--step", "notes")
+    assert export_review.exit_code == 0, export_review.output
+    refused(invoke("import", dataset, tmp_path / "unknown.json", "--out", tmp_path / "fresh"), "was not sent for review")
+    assert sorted(p.name for p in (tmp_path / "fresh").iterdir()) == ["label_config.xml", "review.json", "tasks.json"]
 
 
 def test_biosynth_exits_2_without_a_traceback(cli_run, tmp_path) -> None:

@@ -20,7 +20,7 @@ from biosynth.core import InputDataError, SyntheticDataset
 from biosynth.eval._human.criteria import Criterion
 from biosynth.eval._human.items import ReviewItem, media_bytes
 from biosynth.eval._human.judge_scores import JudgeScore, judge_label
-from biosynth.eval._human.reading import RawRating
+from biosynth.eval._human.reading import ExportRead, RawRating
 
 FOLDER = "argilla"
 SETTINGS_FILE = f"{FOLDER}/.argilla/settings.json"
@@ -102,7 +102,7 @@ def argilla_files(dataset: SyntheticDataset, items: list[ReviewItem], criteria: 
             RECORDS_FILE: json.dumps(records, ensure_ascii=False).encode("utf-8")}
 
 
-def read_argilla_export(path: Path, criteria: tuple[Criterion, ...]) -> tuple[list[RawRating], list[str]]:
+def read_argilla_export(path: Path, criteria: tuple[Criterion, ...]) -> ExportRead:
     """The responses in Argilla records: a records.json (or a `to_disk` folder holding one), nested or flattened."""
     if path.is_dir():
         path = path / "records.json"
@@ -118,6 +118,7 @@ def read_argilla_export(path: Path, criteria: tuple[Criterion, ...]) -> tuple[li
                              f"{type(records).__name__}")
     ratings: list[RawRating] = []
     notes: dict[str, int] = defaultdict(int)
+    seen: list[tuple[str, str]] = []
     for i, record in enumerate(records):
         where = f"{what} record {i}"
         if not isinstance(record, dict):
@@ -125,6 +126,7 @@ def read_argilla_export(path: Path, criteria: tuple[Criterion, ...]) -> tuple[li
         record_id = record.get("id")
         if not isinstance(record_id, str) or not record_id:
             raise InputDataError(f"{where}: 'id' is missing; records must keep the ids `biosynth review export` gave")
+        seen.append((record_id, where))
         for criterion in criteria:
             for value, user, status in _responses(record, criterion.name, f"{where} ({record_id!r})"):
                 here = f"{where} ({record_id!r}) question {criterion.name!r}"
@@ -135,7 +137,7 @@ def read_argilla_export(path: Path, criteria: tuple[Criterion, ...]) -> tuple[li
                     raise InputDataError(f"{here}: a response without user_id; every response must name its user")
                 ratings.append(RawRating(record_id=record_id, criterion=criterion.name, identity=f"argilla:{user}",
                                          score=_score(criterion, value, here), submitted_at=None, where=here))
-    return ratings, [f"{count} {note}" for note, count in notes.items()]
+    return ExportRead(ratings, [f"{count} {note}" for note, count in notes.items()], seen)
 
 
 def _responses(record: dict[str, Any], question: str, where: str) -> list[tuple[Any, Any, Any]]:

@@ -20,7 +20,7 @@ from biosynth.core import InputDataError, SyntheticDataset
 from biosynth.eval._human.criteria import Criterion
 from biosynth.eval._human.items import ReviewItem, media_bytes
 from biosynth.eval._human.judge_scores import JudgeScore, judge_label
-from biosynth.eval._human.reading import RawRating
+from biosynth.eval._human.reading import ExportRead, RawRating
 
 CONFIG_FILE = "label_config.xml"
 TASKS_FILE = "tasks.json"
@@ -96,9 +96,9 @@ def label_studio_files(dataset: SyntheticDataset, items: list[ReviewItem], crite
     return files
 
 
-def read_label_studio_export(path: Path, criteria: tuple[Criterion, ...]) -> tuple[list[RawRating], list[str]]:
-    """The ratings in a Label Studio JSON export, with the tool's reviewer identities (pseudonymised by the caller)
-    and notes on what was skipped (cancelled annotations, controls that are not criteria)."""
+def read_label_studio_export(path: Path, criteria: tuple[Criterion, ...]) -> ExportRead:
+    """The ratings in a Label Studio JSON export, with the tool's reviewer identities (pseudonymised by the caller),
+    notes on what was skipped (cancelled annotations, controls that are not criteria), and every task's record id."""
     what = f"Label Studio export {str(path)!r}"
     tasks = _load(path, what)
     if not isinstance(tasks, list):
@@ -107,6 +107,7 @@ def read_label_studio_export(path: Path, criteria: tuple[Criterion, ...]) -> tup
     by_name = {c.name: c for c in criteria}
     ratings: list[RawRating] = []
     notes: dict[str, int] = defaultdict(int)
+    records: list[tuple[str, str]] = []
     for t, task in enumerate(tasks):
         where = f"{what} task {t}"
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
@@ -115,6 +116,7 @@ def read_label_studio_export(path: Path, criteria: tuple[Criterion, ...]) -> tup
         if not isinstance(record_id, str) or not record_id:
             raise InputDataError(f"{where}: data.record_id is missing; the tasks must come from `biosynth review "
                                  "export` (its tasks.json carries each record's id)")
+        records.append((record_id, where))
         annotations = task.get("annotations", task.get("completions", []))
         if not isinstance(annotations, list):
             raise InputDataError(f"{where}: 'annotations' must be a list")
@@ -140,7 +142,7 @@ def read_label_studio_export(path: Path, criteria: tuple[Criterion, ...]) -> tup
                 ratings.append(RawRating(record_id=record_id, criterion=criterion.name, identity=identity,
                                          score=score, submitted_at=annotation.get("updated_at")
                                          or annotation.get("created_at"), where=here))
-    return ratings, [f"{count} {note}" for note, count in notes.items()]
+    return ExportRead(ratings, [f"{count} {note}" for note, count in notes.items()], records)
 
 
 def _load(path: Path, what: str) -> Any:

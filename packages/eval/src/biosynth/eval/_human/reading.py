@@ -18,7 +18,7 @@ from biosynth.eval._human.folder import (
     now,
     read_annotations,
 )
-from biosynth.eval._human.pseudonyms import Pseudonymiser
+from biosynth.eval._human.pseudonyms import pseudonymiser_for
 
 
 @dataclass(frozen=True)
@@ -33,22 +33,31 @@ class RawRating:
     where: str
 
 
+@dataclass(frozen=True)
+class ExportRead:
+    """What a tool's export holds: its ratings, notes on what was skipped, and every record it names (id, where)."""
+
+    ratings: list[RawRating]
+    notes: list[str]
+    records: list[tuple[str, str]]
+
+
 def merge_import(review_dir: Path, batch: ReviewBatch, dataset: SyntheticDataset, export_file: Path, tool: Tool,
-                 ratings: list[RawRating], pseudonymise: Pseudonymiser) -> tuple[AnnotationSet, int, int]:
+                 read: ExportRead) -> tuple[AnnotationSet, int, int]:
     """The review folder's annotations with these ratings merged in; returns the set, how many earlier ratings
     were replaced, and how many this export repeats (the later kept). Every record id must be one the review sent
     and the dataset still holds."""
     sent = set(batch.record_ids)
     held = {r.id for r in dataset.records(batch.step)}
-    for rating in ratings:
-        if rating.record_id not in sent:
-            raise InputDataError(f"{rating.where}: record id {rating.record_id!r} was not sent for review in "
-                                 f"{str(review_dir)!r} (it sent {len(sent)} records); is this the export of another "
-                                 "review?")
-        if rating.record_id not in held:
-            raise InputDataError(f"{rating.where}: record id {rating.record_id!r} is not in the dataset "
-                                 f"{str(dataset.root)!r}")
+    ratings = read.ratings
+    for record_id, where in read.records:
+        if record_id not in sent:
+            raise InputDataError(f"{where}: record id {record_id!r} was not sent for review in {str(review_dir)!r} (it "
+                                 f"sent {len(sent)} records); is this the export of another review?")
+        if record_id not in held:
+            raise InputDataError(f"{where}: record id {record_id!r} is not in the dataset {str(dataset.root)!r}")
     earlier_set = read_annotations(review_dir) if (review_dir / ANNOTATIONS_JSON).is_file() else None
+    pseudonymise = pseudonymiser_for(review_dir)  # once the ratings are sound: a failed import makes no key file
     if earlier_set is not None and earlier_set.pseudonymisation.get("key_id") != pseudonymise.key_id:
         raise InputDataError(f"the reviewer key ({pseudonymise.source}) differs from the one the earlier imports into "
                              f"{str(review_dir)!r} used (key id {earlier_set.pseudonymisation.get('key_id')}): the same "

@@ -24,7 +24,6 @@ from biosynth.eval._human.folder import (
 from biosynth.eval._human.items import review_items
 from biosynth.eval._human.judge_scores import JudgeScore
 from biosynth.eval._human.label_studio import LOCAL_FILES_URL, label_studio_files, read_label_studio_export
-from biosynth.eval._human.pseudonyms import pseudonymiser_for
 from biosynth.eval._human.reading import merge_import
 from biosynth.eval._report import REPORT_JSON, SOFTWARE, EvaluationReport, check_report_dir
 from biosynth.eval._result import Family
@@ -94,11 +93,11 @@ def import_review(dataset: SyntheticDataset, export_file: Path, review_dir: Path
         raise InputDataError(f"export file {str(export_file)!r} does not exist")
     tool = tool or _detect(export_file, batch.tool)
     if tool == "label-studio":
-        ratings, notes = read_label_studio_export(export_file, batch.criteria)
+        read = read_label_studio_export(export_file, batch.criteria)
     else:
-        ratings, notes = read_argilla_export(export_file, batch.criteria)
-    annotations, replaced, repeated = merge_import(review_dir, batch, dataset, export_file, tool, ratings,
-                                                   pseudonymiser_for(review_dir))
+        read = read_argilla_export(export_file, batch.criteria)
+    notes = list(read.notes)
+    annotations, replaced, repeated = merge_import(review_dir, batch, dataset, export_file, tool, read)
     if repeated:
         notes.append(f"{repeated} ratings given again by the same reviewer to the same record and criterion in this "
                      "export (the later one kept)")
