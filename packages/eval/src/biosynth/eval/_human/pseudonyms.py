@@ -3,7 +3,7 @@
 A plain hash of an email or username can be reversed by hashing the team's addresses; a keyed hash cannot without
 the key. The key comes from the environment variable BIOSYNTH_REVIEWER_KEY when set, else from `reviewer.key` in the
 review folder (32 random bytes, written on first import, readable by the owner only), so pseudonyms stay stable
-across imports into one review folder. Delete that file (and unset the variable) to make later pseudonyms unlinkable.
+across imports into one review folder (an import with another key is refused there). Keep the file private.
 """
 
 from __future__ import annotations
