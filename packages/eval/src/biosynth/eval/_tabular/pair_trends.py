@@ -117,11 +117,9 @@ class _PairTrends:
         if continuous:
             self._standard_r, self._standard_s = _standardise(self._cont_r), _standardise(self._cont_s)  # type: ignore[arg-type]
             # Pearson r on pairwise-complete rows for every pair at once (scipy.stats.pearsonr per pair agrees to ~1e-13)
-            with one_blas_thread():
-                real_corr = _weighted_corr(*self._standard_r, None)
-                synthetic_corr = _weighted_corr(*self._standard_s, None)
-                complete_r = self._standard_r[1].T @ self._standard_r[1]
-                complete_s = self._standard_s[1].T @ self._standard_s[1]
+            with one_blas_thread():  # the pairwise-complete row counts come with the correlations
+                real_corr, complete_r = _weighted_corr(*self._standard_r, None, with_counts=True)
+                synthetic_corr, complete_s = _weighted_corr(*self._standard_s, None, with_counts=True)
             constant_r = _constant_columns(real, flat_r, continuous, metadata)
             constant_s = _constant_columns(synthetic, flat_s, continuous, metadata)
         for a, b in pairs:
@@ -323,15 +321,18 @@ def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     present = ~np.isnan(x)
     weights = present.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(present, x, 0.0).sum(axis=0) / weights.sum(axis=0)
-        centred = np.where(present, x - mean, 0.0)
+        mean = np.where(present, x, 0.0).sum(axis=0) / weights.sum(axis=0)  # numpy's pairwise sum, as before
+        centred = np.subtract(x, mean, order="F")  # then zeros written in place: one temporary fewer
+    np.copyto(centred, 0.0, where=~present)
     if not np.isfinite(mean).all():  # infinite values (or an empty column): their entries do not count
         centred[~np.isfinite(centred)] = 0.0
     return centred, weights
 
 
-def _weighted_corr(z: np.ndarray, present: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-    """Pearson correlation on pairwise-complete rows with row weights, as weighted moment matrices (BLAS)."""
+def _weighted_corr(z: np.ndarray, present: np.ndarray, w: np.ndarray | None, *,
+                   with_counts: bool = False) -> Any:
+    """Pearson correlation on pairwise-complete rows with row weights, as weighted moment matrices (BLAS); with
+    `with_counts`, also the (weighted) count of rows where both columns are present."""
     zw, pw = (z, present) if w is None else (z * w[:, None], present * w[:, None])
     n = pw.T @ present
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -340,4 +341,5 @@ def _weighted_corr(z: np.ndarray, present: np.ndarray, w: np.ndarray | None) -> 
         cov = (zw.T @ z) / n - mean_i * mean_j
         var_i = ((zw * z).T @ present) / n - mean_i**2
         var_j = var_i.T
-        return cov / np.sqrt(var_i * var_j)
+        corr = cov / np.sqrt(var_i * var_j)
+    return (corr, n) if with_counts else corr
