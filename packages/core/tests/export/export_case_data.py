@@ -8,6 +8,7 @@ scan per note with a caption, and a WAV clip per note with spoken segments and a
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import wave
@@ -57,8 +58,10 @@ class Histories(Generator[GeneratorParams]):
         assert request.input is not None
         static = {k: request.input.payload.values[k] for k in ("sex", "birth_decade", "age_band")}  # type: ignore[union-attr]
         if request.index % 2 == 0:
-            visits = (Visit(codes=("I10",), date=f"2020-01-0{request.index + 1}"),
-                      Visit(codes=("E11.9", "I10"), date=f"2021-03-0{request.index + 1}", days_since_previous=430))
+            first = dt.date(2020, 1, 1) + dt.timedelta(days=request.index)
+            second = first + dt.timedelta(days=430)
+            visits = (Visit(codes=("I10",), date=first.isoformat()),
+                      Visit(codes=("E11.9", "I10"), date=second.isoformat(), days_since_previous=430))
             payload = VisitSequencePayload(static=static, visits=visits, vocabulary="ICD-10-CM")
         else:
             visits = (Visit(codes=("320128", "1112807")), Visit(codes=("4163872",), days_since_previous=30),

@@ -83,12 +83,13 @@ class FhirExporter(Exporter):
         for case_id, case_records in cases.items():
             bundle = CaseBuilder(case_id, case_records, settings, facts).build()
             try:
-                validated = bundle_class.model_validate(bundle)
+                bundle_class.model_validate(bundle)
             except ValidationError as err:  # our own mapping is wrong: a bug, reported with the case
                 raise ExportError(f"case {case_id!r}: the FHIR {options.version} Bundle does not validate: "
                                   f"{err}") from err
             name = index[case_id] = _file_name(case_id, names)
-            text = validated.model_dump_json(indent=1)
+            # the validated dict itself: fhir.resources' serializer took half the export's time (measured, 500 cases)
+            text = json.dumps(bundle, indent=1, ensure_ascii=False)
             (ctx.staging / name).write_text(text + "\n", encoding="utf-8")
             ctx.advance()
         return {"version": options.version, "bundles": len(cases), "records": len(records),

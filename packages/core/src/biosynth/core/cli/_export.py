@@ -33,7 +33,7 @@ def export(
         raise ExportError("--out DIR is required: the new or empty folder to write the export into")
     options = _parse_options(option or [])
     result = export_dataset(dataset, to, out_dir, options=options, overwrite=overwrite)
-    facts = ", ".join(f"{k} {v}" for k, v in result.facts.items() if isinstance(v, int | float | str))
+    facts = ", ".join(f"{k} {v}" for k, v in result.facts.items() if isinstance(v, int | float) or k == "version")
     out.print(f"{result.format}: {len(result.files)} files -> {result.out}" + (f" ({facts})" if facts else ""))
 
 
