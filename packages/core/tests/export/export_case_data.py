@@ -1,6 +1,6 @@
 """A tiny multimodal dataset for the FHIR, OMOP and DICOM exporter tests, built by core's runner.
 
-Four synthetic patients (`attributes`: sex, birth decade, age band), a visit history each (even patients: dated
+Two synthetic patients (`attributes`: sex, birth decade, age band), a visit history each (even patients: dated
 visits coded in ICD-10-CM, conditions only; odd patients: undated visits of OMOP concept ids for conditions, drugs
 and procedures, whose domains and names are in `vocabulary.json`), a discharge note each (`template`), a PNG
 scan per note with a caption, and a WAV clip per note with spoken segments and a transcript file.
@@ -120,7 +120,7 @@ def registry() -> Registry:
 RECIPE = {
     "name": "export-case", "seed": 13,
     "steps": [
-        {"name": "patients", "generator": "attributes", "count": 4,
+        {"name": "patients", "generator": "attributes", "count": 2,
          "params": {"attributes": {"sex": ["female", "male"], "birth_decade": ["1950s", "1960s"],
                                    "age_band": ["40-49", "50-59"]}}},
         {"name": "histories", "generator": "histories", "from": "patients"},

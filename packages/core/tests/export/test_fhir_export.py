@@ -77,7 +77,7 @@ def test_bundles_parse_with_fhir_resources(exports: dict[str, Path], version: st
     else:
         from fhir.resources.R4B.bundle import Bundle
     found = bundles(exports[version])
-    assert len(found) == 4
+    assert len(found) == 2
     for bundle in found.values():
         parsed = Bundle.model_validate_json(json.dumps(bundle))
         assert parsed.type == "transaction"
@@ -194,7 +194,7 @@ def test_export_is_reproducible_and_stamped(dataset: Path, exports: dict[str, Pa
         assert (tmp_path / "again" / name).read_bytes() == (exports["R5"] / name).read_bytes()
     marker = read_export_marker(exports["R4B"])
     assert marker["format"] == "fhir" and marker["options"]["version"] == "R4B"
-    assert marker["facts"]["resources"]["Media"] == 4 and marker["software"]["fhir.resources"].startswith("8.")
+    assert marker["facts"]["resources"]["Media"] == 2 and marker["software"]["fhir.resources"].startswith("8.")
 
 
 def test_codes_without_domains_or_systems_are_refused_or_text(dataset: Path, tmp_path: Path) -> None:
@@ -209,6 +209,6 @@ def test_codes_without_domains_or_systems_are_refused_or_text(dataset: Path, tmp
                            "-O", f"vocabulary={dataset.parent / 'vocabulary.json'}"], capture_output=True, text=True,
                           timeout=120)
     assert good.returncode == 0, good.stderr
-    assert "fhir: 5 files ->" in good.stdout and not (tmp_path / "o" / "media").exists()  # 4 bundles + cases.json
+    assert "fhir: 3 files ->" in good.stdout and not (tmp_path / "o" / "media").exists()  # 2 bundles + cases.json
     media = resources(bundles(tmp_path / "o")["case-patients-000000"], "Media")[0]["content"]
     assert base64.b64decode(media["data"])[:4] == b"RIFF" and "url" not in media
