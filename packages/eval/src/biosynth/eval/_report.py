@@ -309,7 +309,7 @@ def render_html(report: EvaluationReport) -> str:
             if r.threat_model:
                 out.append(f"<p><b>Threat model.</b> {html.escape(r.threat_model)}</p>")
             out.append(_detail_plot(r))
-            if r.ok and isinstance(r.details.get("scores"), list):  # utility, label consistency
+            if r.ok and family != "judge" and isinstance(r.details.get("scores"), list):  # utility, label consistency
                 out.append(_scores_table(r.details["scores"]))
             if family == "judge" and isinstance(r.parameters.get("judge"), dict):  # who judged, on which rubric
                 rubric = r.parameters.get("rubric") or {}
