@@ -22,6 +22,7 @@ from biosynth.core import (
     ModelRef,
     weights_sha256,
 )
+from biosynth.core._llm import PositionLogprobs, TokenLogprob
 from biosynth.text._backends import embedded as _embedded
 from biosynth.text._backends.gguf import check_gguf
 from biosynth.text._backends.sampling import decode_batch
@@ -91,6 +92,7 @@ class TransformersLanguageModel(BaseLanguageModel):
         self._eos_ids = _eos_ids(self.model, self.tokenizer)
         self._pad_id = _pad_id(self.tokenizer, self._eos_ids)
         self.context_length = self.config.context_length or _max_positions(self.model)
+        self.last_token_ids: list[tuple[int, ...]] = []  # the last `generate` call's token ids, in request order
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> TransformersConfig:
@@ -153,6 +155,10 @@ class TransformersLanguageModel(BaseLanguageModel):
     def model_ref(self) -> ModelRef:
         return self._ref
 
+    @property
+    def supports_logprobs(self) -> bool:
+        return True
+
     # -- generation ---------------------------------------------------------------------------
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
         prompts = [self.encode(r) for r in requests]
@@ -168,18 +174,21 @@ class TransformersLanguageModel(BaseLanguageModel):
         # Longest prompts first, so each batch pads little; results return in request order.
         order = sorted(range(len(requests)), key=lambda i: -len(prompts[i]))
         results: dict[int, Completion] = {}
+        token_ids: dict[int, tuple[int, ...]] = {}
         size = self.config.batch_size
         for start in range(0, len(order), size):
             chunk = order[start : start + size]
             rows = decode_batch(
                 self.model, [prompts[i] for i in chunk], [requests[i].decoding for i in chunk],
                 [requests[i].effective_seed for i in chunk], pad_id=self._pad_id, eos_ids=self._eos_ids,
-                decode=self._decode,
+                decode=self._decode, top_logprobs=[requests[i].top_logprobs for i in chunk],
             )
             for i, row in zip(chunk, rows, strict=True):
                 results[i] = Completion(text=row.text, prompt_tokens=len(prompts[i]),
                                         completion_tokens=row.completion_tokens, finish_reason=row.finish_reason,
-                                        model=self._ref)
+                                        model=self._ref, logprobs=self._positions(row.logprobs))
+                token_ids[i] = row.token_ids
+        self.last_token_ids = [token_ids[i] for i in range(len(requests))]
         return [results[i] for i in range(len(requests))]
 
     def encode(self, request: ChatRequest) -> list[int]:
@@ -200,6 +209,21 @@ class TransformersLanguageModel(BaseLanguageModel):
             messages, chat_template=self.config.chat_template, add_generation_prompt=True, tokenize=False)
         assert isinstance(rendered, str)
         return rendered
+
+    def _positions(self, rows: list[tuple[int, float, list[tuple[int, float]]]] | None
+                   ) -> tuple[PositionLogprobs, ...] | None:
+        """Token ids with log-probabilities as token texts (each token decoded on its own, special tokens kept)."""
+        if rows is None:
+            return None
+        text = self.tokenizer.convert_tokens_to_string
+        pieces = self.tokenizer.convert_ids_to_tokens
+
+        def token(i: int) -> str:
+            return text([pieces(i)])
+
+        return tuple(PositionLogprobs(token=token(t), logprob=lp, top=tuple(TokenLogprob(token=token(i), logprob=v)
+                                                                            for i, v in top))
+                     for t, lp, top in rows)
 
     def _decode(self, ids: list[int]) -> str:
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
