@@ -59,7 +59,8 @@ class _TestGenerator:
 
 
 class ScanParams(GeneratorParams):
-    model: BackendSpec = BackendSpec(backend="fake")
+    # a name with spaces and brackets, as GGUF files are named: JSON-LD ids must not carry them
+    model: BackendSpec = BackendSpec(backend="fake", params={"name": "Fake LLM (Q4_1 GGUF)"})
     reference: InputFile | None = None
     fail_index: int = -1
 
@@ -167,7 +168,8 @@ def build(out: Path, *, with_failure: bool = True, patients: int = 3) -> Path:
         "steps": [
             {"name": "patients", "generator": "attributes", "count": patients,
              "params": {"attributes": {"age": {"type": "integer", "low": 20, "high": 80},
-                                       "sex": ["female", "male"], "bmi": {"type": "normal", "mean": 27, "sd": 4}},
+                                       "sex": ["female", "male"], "bmi": {"type": "normal", "mean": 27, "sd": 4},
+                                       "smoking status": ["never", "former"]},
                         "label_columns": ["sex"]}},
             {"name": "histories", "generator": "histories", "from": "patients"},
             {"name": "notes", "generator": "template", "from": "patients",

@@ -41,7 +41,7 @@ def test_card_covers_the_datasheet_sections_counts_models_policy_and_evaluation(
     assert "| scans | scans 0.0.1-test | notes | 3 | 2 | 1 | 0 | image 2 |" in text
     assert "- `scans`: 1 x scan renderer refused the prompt" in text
     scans = next(r for r in dataset.records("scans"))
-    assert (f"models: fake-llm (fake, revision 1, local); prompt templates: `scan-v1` "
+    assert (f"models: Fake LLM (Q4_1 GGUF) (fake, revision 1, local); prompt templates: `scan-v1` "
             f"(sha256 {scans.provenance.prompt.template_sha256[:12]}); strategies: zero-shot; "
             "2 prompts stored as hashes only (they held real data).") in text
     assert f"seed {dataset.manifest.recipe['steps'][0]['seed']}" in text

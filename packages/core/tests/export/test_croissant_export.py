@@ -69,10 +69,13 @@ def test_every_record_set_iterates_with_the_records_values(exported: dict[str, A
         record = records[_text(row["records/id"])]
         assert json.loads(row["records/provenance"])["generator"] == record.provenance.generator
         assert [_text(p) for p in row["records/parents"]] == list(record.parents)
+    (tabular,) = [rs for rs in exported["document"]["recordSet"] if rs["name"] == "tabular"]
+    smoking = next(f["@id"] for f in tabular["field"] if f["name"] == "smoking status")
+    assert " " not in smoking  # a column name with a space: the @id is made safe, the name and column kept
     for row in rows["tabular"]:
         values = records[_text(row["tabular/id"])].payload.values
-        assert (row["tabular/age"], _text(row["tabular/sex"]), row["tabular/bmi"]) == \
-            (values["age"], values["sex"], values["bmi"])
+        assert (row["tabular/age"], _text(row["tabular/sex"]), row["tabular/bmi"], _text(row[smoking])) == \
+            (values["age"], values["sex"], values["bmi"], values["smoking status"])
     for row in rows["ehr"]:
         visits = records[_text(row["ehr/id"])].payload.visits
         assert [v["codes"] for v in json.loads(row["ehr/visits"])] == [list(v.codes) for v in visits]
@@ -122,9 +125,9 @@ def test_prov_o_names_each_step_with_its_generator_model_template_and_inputs(exp
 
     scans = activities["scans"]
     agents = {str(graph.value(a, SDO.name)): a for a in graph.objects(scans, PROV.wasAssociatedWith)}
-    assert set(agents) == {"scans", "fake-llm"}
+    assert set(agents) == {"scans", "Fake LLM (Q4_1 GGUF)"}
     assert all((a, RDF.type, PROV.SoftwareAgent) in graph for a in agents.values())
-    assert str(graph.value(agents["fake-llm"], SDO.version)) == "1"
+    assert str(graph.value(agents["Fake LLM (Q4_1 GGUF)"], SDO.version)) == "1"
     used = {str(graph.value(e, SDO.name)): str(graph.value(e, SDO.sha256)) for e in graph.objects(scans, PROV.used)}
     record = next(r for r in ds.records("scans"))
     assert used == {"scan-v1": record.provenance.prompt.template_sha256,
@@ -155,7 +158,7 @@ def test_rai_fields_hold_the_evaluation_the_real_data_and_the_review(exported: d
     assert ("human / human.krippendorff_alpha.plausibility = 0.61 [0.2, 0.85]"
             in " ".join(metadata.data_annotation_analysis))
     assert "krippendorff" not in limitations  # agreement is reported with the annotations, not as a limitation
-    assert exported["document"]["rai:machineAnnotationTools"] == ["fake-llm"]
+    assert exported["document"]["rai:machineAnnotationTools"] == ["Fake LLM (Q4_1 GGUF)"]
 
 
 def test_a_report_of_the_wrong_shape_is_refused_by_name(exported: dict[str, Any], tmp_path: Path) -> None:

@@ -112,7 +112,7 @@ def test_parquet_loads_with_load_dataset_keeping_the_features(exported: tuple[Sy
                                   cache_dir=cache)
     assert table.features["age"].dtype == "int64" and table.features["bmi"].dtype == "float64"
     for row in table:
-        assert {k: row[k] for k in ("age", "sex", "bmi")} == records[row["id"]].payload.values
+        assert {k: row[k] for k in ("age", "sex", "bmi", "smoking status")} == records[row["id"]].payload.values
 
     ehr = datasets.load_dataset("parquet", data_files=str(out / "data/ehr/*.parquet"), split="train", cache_dir=cache)
     for row in ehr:

@@ -24,7 +24,9 @@ policy decisions), and the annotation fields summarise a human-review file (`-O 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any, ClassVar
@@ -150,6 +152,14 @@ def _write_group(ctx: ExportContext, group: ModalityGroup, path: Path) -> None:
             ctx.advance(table.num_rows)
 
 
+def node_id(*parts: str) -> str:
+    """A JSON-LD `@id` from names (step, model, template, column): mlcroissant refuses whitespace even escaped, so
+    characters outside `A-Za-z0-9_.-@` become `-`, with a short hash of the original when anything changed."""
+    raw = "/".join(parts)
+    safe = "/".join(re.sub(r"[^A-Za-z0-9_.@-]+", "-", part).strip("-") or "-" for part in parts)
+    return safe if safe == raw else f"{safe}-{hashlib.sha256(raw.encode()).hexdigest()[:8]}"
+
+
 def _bytes_as_text(value: Any) -> str:
     """Attachment bytes inside a JSON column: UTF-8 text as is (transcripts, RTTM, CTM), anything else base64."""
     if not isinstance(value, bytes):
@@ -187,7 +197,7 @@ def _fields(record_set: str, file_id: str, schema: pa.Schema, descriptions: dict
             source["transform"] = {"jsonPath": "bytes"}
         else:
             data_type, is_array = _data_type(field)
-        entry: dict[str, Any] = {"@type": "cr:Field", "@id": f"{record_set}/{field.name}", "name": field.name,
+        entry: dict[str, Any] = {"@type": "cr:Field", "@id": node_id(record_set, field.name), "name": field.name,
                                  "dataType": data_type, "source": source}
         if is_array:
             entry["isArray"] = True
@@ -219,7 +229,7 @@ def _metadata(staging: Path, manifest: Manifest, records: list[Record], groups: 
               evaluation: EvaluationSummary | None, review: AnnotationSummary | None) -> dict[str, Any]:
     recipe_name = str(manifest.recipe.get("name", "biosynth-dataset"))
     activities = _activities(manifest, steps)
-    step_ids = {s.name: f"#activity/{s.name}" for s in steps}
+    step_ids = {s.name: "#" + node_id("activity", s.name) for s in steps}
     distribution = [{"@type": "cr:FileObject", "@id": "records.parquet", "name": "records.parquet",
                      "description": "every record of the biosynth dataset, as the runner wrote it",
                      "contentUrl": "records.parquet", "encodingFormat": PARQUET,
@@ -238,7 +248,7 @@ def _metadata(staging: Path, manifest: Manifest, records: list[Record], groups: 
         record_sets.append({
             "@type": "cr:RecordSet", "@id": group.name, "name": group.name,
             "description": f"{len(group.records)} {group.modality} records from the steps {', '.join(group_steps)}",
-            "key": {"@id": f"{group.name}/id"},
+            "key": {"@id": node_id(group.name, "id")},
             "field": _fields(group.name, relative, schema, DESCRIPTIONS, decodable=group.decodable),
             "prov:wasGeneratedBy": [{"@id": step_ids[s]} for s in group_steps if s in step_ids],
         })
@@ -307,16 +317,17 @@ def _activities(manifest: Manifest, steps: list[StepFacts]) -> list[dict[str, An
     inputs: dict[str, list[dict[str, Any]]] = {}
     for item in manifest.inputs:
         inputs.setdefault(item.step, []).append({
-            "@id": f"#input/{item.step}/{item.parameter}", "@type": "prov:Entity", "name": Path(item.path).name,
+            "@id": "#" + node_id("input", item.step, item.parameter), "@type": "prov:Entity",
+            "name": Path(item.path).name,
             "description": f"input `{item.parameter}` ({'real patient data' if item.real else 'not patient data'}"
                            + (f", from {item.package}" if item.package else "") + f", {item.bytes} bytes); "
                            "only its fingerprint is kept", "sha256": item.sha256})
     activities = []
     for step in steps:
-        agents: list[dict[str, Any]] = [{"@id": f"#generator/{step.generator}", "@type": "prov:SoftwareAgent",
+        agents: list[dict[str, Any]] = [{"@id": "#" + node_id("generator", step.generator), "@type": "prov:SoftwareAgent",
                                          "name": step.generator, "version": step.generator_version}]
         for model in step.models:
-            agent: dict[str, Any] = {"@id": f"#model/{model.backend}/{model.name}@{model.revision or 'unknown'}",
+            agent: dict[str, Any] = {"@id": "#" + node_id("model", model.backend, model.name, model.revision or "unknown"),
                                      "@type": "prov:SoftwareAgent", "name": model.name,
                                      "description": f"{'remote' if model.remote else 'local'} model via the "
                                                     f"{model.backend} backend"}
@@ -324,11 +335,11 @@ def _activities(manifest: Manifest, steps: list[StepFacts]) -> list[dict[str, An
                 if value:
                     agent[key] = value
             agents.append(agent)
-        used = [{"@id": f"#prompt-template/{template_id}", "@type": "prov:Entity", "name": template_id,
+        used = [{"@id": "#" + node_id("prompt-template", template_id), "@type": "prov:Entity", "name": template_id,
                  "description": "prompt template", "sha256": digest} for template_id, digest in step.templates.items()]
         used += inputs.get(step.name, [])
         activity: dict[str, Any] = {
-            "@id": f"#activity/{step.name}", "@type": "prov:Activity", "name": step.name,
+            "@id": "#" + node_id("activity", step.name), "@type": "prov:Activity", "name": step.name,
             "description": f"recipe step {step.name}: {step.produced} of {step.requested} samples produced, "
                            f"{step.failed} failed; seed {step.seed}; strategies: {', '.join(step.strategies) or 'none'}",
             "prov:wasAssociatedWith": agents,
@@ -336,7 +347,7 @@ def _activities(manifest: Manifest, steps: list[StepFacts]) -> list[dict[str, An
         if used:
             activity["prov:used"] = used
         if step.source:
-            activity["prov:wasInformedBy"] = {"@id": f"#activity/{step.source}"}
+            activity["prov:wasInformedBy"] = {"@id": "#" + node_id("activity", step.source)}
         activities.append(activity)
     return activities
 
