@@ -54,7 +54,7 @@ def test_card_covers_the_datasheet_sections_counts_models_policy_and_evaluation(
     assert "- distance_to_closest_record: only 3 synthetic rows: the interval is wide" in text
     assert "Human review with label-studio: 3 annotations on 2 records by 2 pseudonymous reviewers" in text
     assert "Annotations per record: 2 (median; range 1-2). Agreement: human / human.krippendorff_alpha" in text
-    assert "- `sex`: female 4, male 2" in text
+    assert "- `sex` (step patients): female 2, male 1" in text  # counted once, where the label was set
     assert result.facts == {"file": "DATASHEET.md", "records": 17, "evaluation": True, "annotations": True}
     assert read_export_marker(result.out)["format"] == "card"  # found by entry point, stamped by the framework
 

@@ -148,7 +148,7 @@ def test_rai_fields_hold_the_evaluation_the_real_data_and_the_review(exported: d
     assert "only 3 synthetic rows: the interval is wide" in limitations
     biases = " ".join(metadata.data_biases)
     assert "fidelity / column_shapes = 0.8612 [0.8011, 0.9034] (95% interval, basic bootstrap over rows, B=200)" in biases
-    assert "sex: female 4, male 2" in biases
+    assert "sex (step patients): female 2, male 1" in biases
     sensitive = " ".join(metadata.personal_sensitive_information)
     assert exported["ds"].manifest.inputs[0].sha256 in sensitive
     assert "Step 'scans' read real data" in sensitive and "local language model 'fake' (permitted)" in sensitive

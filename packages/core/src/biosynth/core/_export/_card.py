@@ -99,7 +99,9 @@ def datasheet(manifest: Manifest, records: list[Record], *, report: Any = None, 
     out += ["## Collection process", "",
             "Records were generated, not collected. Per step (models, prompt templates, strategies, seeds):", ""]
     for s in steps:
-        models = "; ".join(model_label(m) for m in s.models) or "no model (rule-based)"
+        models = "; ".join(model_label(m) for m in s.models) or (
+            f"none recorded (no record produced; declared: {', '.join(s.components)})" if s.components and not s.produced
+            else "none recorded in provenance" if s.components else "no model (rule-based)")
         templates = ", ".join(f"`{k}` (sha256 {v[:12]})" for k, v in s.templates.items()) or "none"
         out.append(f"- `{s.name}`: generator `{s.generator}` {s.generator_version}, seed {s.seed}; models: {models}; "
                    f"prompt templates: {templates}; strategies: {', '.join(s.strategies) or 'not recorded'}"

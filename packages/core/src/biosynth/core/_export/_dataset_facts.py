@@ -44,6 +44,7 @@ class StepFacts:
     failure_reasons: dict[str, int]
     modalities: dict[str, int]
     models: list[ModelRef] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)  # declared in the recipe: "backend (kind)"
     templates: dict[str, str] = field(default_factory=dict)  # template id -> sha256
     strategies: list[str] = field(default_factory=list)
     redacted_prompts: int = 0
@@ -59,6 +60,11 @@ def step_facts(manifest: Manifest, records: list[Record]) -> list[StepFacts]:
             seed=step.get("seed"), source=step.get("from"), requested=summary.requested, produced=summary.produced,
             failed=summary.failed, removed=summary.removed, failure_reasons=dict(summary.failure_reasons),
             modalities=dict(summary.modalities))
+    for decision in manifest.policy_decisions:
+        entry = facts.get(str(decision.get("step")))
+        label = f"{decision.get('backend')} ({str(decision.get('kind', 'component')).replace('_', ' ')})"
+        if entry is not None and label not in entry.components:
+            entry.components.append(label)
     for record in records:
         entry = facts.get(record.provenance.step or "")
         if entry is None:
@@ -78,21 +84,30 @@ def step_facts(manifest: Manifest, records: list[Record]) -> list[StepFacts]:
     return list(facts.values())
 
 
-def label_counts(records: list[Record]) -> dict[str, Counter[str]]:
-    """Per label key, how many records carry each value (values as strings)."""
-    counts: dict[str, Counter[str]] = {}
+def label_counts(records: list[Record]) -> dict[str, tuple[str, Counter[str]]]:
+    """Per label key, the step it first appears in and how many of that step's records carry each value.
+
+    Labels are copied from a record to the records made from it; counting them once, in the step that set them,
+    counts each case once rather than once per modality.
+    """
+    origin: dict[str, str] = {}
+    for record in records:
+        for key in record.labels:
+            origin.setdefault(key, record.provenance.step or "")
+    counts: dict[str, tuple[str, Counter[str]]] = {key: (step, Counter()) for key, step in origin.items()}
     for record in records:
         for key, value in record.labels.items():
-            counts.setdefault(key, Counter())[str(value)] += 1
+            if origin[key] == (record.provenance.step or ""):
+                counts[key][1][str(value)] += 1
     return counts
 
 
 def label_balance(records: list[Record], shown: int = 8) -> list[str]:
-    """One line per label key: its most frequent values with their counts."""
+    """One line per label key: its most frequent values with their counts, in the step that set it."""
     lines = []
-    for key, counter in label_counts(records).items():
+    for key, (step, counter) in label_counts(records).items():
         more = f" (+{len(counter) - shown} more values)" if len(counter) > shown else ""
-        lines.append(f"`{key}`: " + ", ".join(f"{v} {n}" for v, n in counter.most_common(shown)) + more)
+        lines.append(f"`{key}` (step {step}): " + ", ".join(f"{v} {n}" for v, n in counter.most_common(shown)) + more)
     return lines
 
 
