@@ -17,6 +17,9 @@ import pytest
 
 from biosynth.core import (
     ExportError,
+    Modality,
+    Provenance,
+    Record,
     SyntheticDataset,
     VisitSequencePayload,
     export_dataset,
@@ -182,7 +185,7 @@ def test_provenance_names_generator_model_recipe_and_parents(dataset: Path, expo
     assert history["entity"][0]["role"] == "instantiates"
     assert by_url[history["entity"][1]["what"]["reference"]]["resourceType"] == "Patient"  # parent: patients-000001
     targets = {by_url[t["reference"]]["resourceType"] for t in history["target"]}
-    assert targets == {"Encounter", "Condition", "MedicationRequest", "Procedure"}
+    assert targets == {"Patient", "Encounter", "Condition", "MedicationRequest", "Procedure"}
     scan = next(p for p in provenances if "record scans-000001" in p["activity"]["text"])
     assert by_url[scan["entity"][1]["what"]["reference"]]["type"]["text"] == "discharge summary"  # from the note
 
@@ -212,3 +215,20 @@ def test_codes_without_domains_or_systems_are_refused_or_text(dataset: Path, tmp
     assert "fhir: 3 files ->" in good.stdout and not (tmp_path / "o" / "media").exists()  # 2 bundles + cases.json
     media = resources(bundles(tmp_path / "o")["case-patients-000000"], "Media")[0]["content"]
     assert base64.b64decode(media["data"])[:4] == b"RIFF" and "url" not in media
+
+
+def test_a_history_without_visits_still_has_its_provenance(dataset: Path) -> None:
+    from biosynth.core._export._codes import CodeVocabulary
+    from biosynth.core._export._fhir_case import CaseBuilder, CaseFacts, CaseSettings
+
+    manifest = SyntheticDataset(dataset).manifest
+    empty = Record(id="h-0", case_id="c-0", modality=Modality.EHR,
+                   payload=VisitSequencePayload(static={"sex": "MALE"}, visits=(), vocabulary="OMOP"),
+                   provenance=Provenance(generator="halo", generator_version="1", step="h", seed=1))
+    settings = CaseSettings(version="R4B", key="k", manifest=manifest, vocabulary=CodeVocabulary(),
+                            assume_vocabulary=None, anchor_date=None, imaging={}, attach=lambda ref: {})
+    bundle = CaseBuilder("c-0", [empty], settings, CaseFacts()).build()
+    [patient] = resources(bundle, "Patient")
+    [provenance] = resources(bundle, "Provenance")
+    assert patient["gender"] == "male" and resources(bundle, "Encounter") == []
+    assert provenance["target"] == [{"reference": bundle["entry"][0]["fullUrl"]}]

@@ -172,6 +172,8 @@ class CaseBuilder:
         self.facts.anchored_by_default += int(dates.anchored_by_default)
         vocabulary = payload.vocabulary or self.s.assume_vocabulary
         system = code_system(vocabulary, where=where) if vocabulary else None
+        self.made.setdefault(record.id, []).append(self.patient)  # its static values are the Patient's; and a
+        self.primary.setdefault(record.id, self.patient)  # history without visits still has its Provenance
         for j, (visit, date) in enumerate(zip(payload.visits, dates.dates, strict=True)):
             encounter = self._url("Encounter", f"{record.id}/{j}")
             day = date.isoformat()
