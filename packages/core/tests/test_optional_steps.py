@@ -26,12 +26,18 @@ def test_a_missing_optional_generator_and_its_optional_followers_are_skipped(tmp
                      {"name": "also", "generator": "no_such_module_xyz:Gen", "count": 1, "optional": True})
     planned = plan(recipe)
     assert [p.step.name for p in planned] == ["patients"]
-    assert planned.skipped == {"notes": "generator 'no_such_generator' is not installed",
-                               "more": "derived from the skipped step 'notes'",
-                               "also": "generator 'no_such_module_xyz:Gen' is not installed"}
+    assert planned.skipped == {
+        "notes": "generator 'no_such_generator' is not installed (no installed package registers it)",
+        "more": "derived from the skipped step 'notes'",
+        "also": "generator 'no_such_module_xyz:Gen' cannot be imported (ModuleNotFoundError: No module named "
+                "'no_such_module_xyz')"}
+    assert planned.requirements == {"notes": "a package registering 'no_such_generator'",
+                                    "more": "a package registering 'no_such_generator'",
+                                    "also": "the package providing the module 'no_such_module_xyz'"}
     manifest = Runner(recipe, tmp_path / "out", progress=LogProgress()).run()
     assert manifest.status == "complete" and list(manifest.steps) == ["patients"]
     assert SyntheticDataset(tmp_path / "out").manifest.skipped_steps == planned.skipped
+    assert SyntheticDataset(tmp_path / "out").manifest.skipped_requirements == planned.requirements
 
 
 def test_an_installed_optional_step_runs() -> None:
@@ -56,4 +62,4 @@ def test_validate_lists_skipped_steps(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", "from biosynth.core.cli import main; main()", "validate", str(path)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "b: skipped (generator 'nope' is not installed)" in done.stdout
+    assert "b: skipped (generator 'nope' is not installed (no installed package registers it))" in done.stdout

@@ -11,7 +11,7 @@ from biosynth.core._errors import GenerationError
 from biosynth.core._generator import Draft, Generator, GeneratorParams, SampleRequest, StepContext
 from biosynth.core._hashing import sha256_text
 from biosynth.core._provenance import Strategy
-from biosynth.core._records import Modality, Scalar, TableRowPayload, TextPayload
+from biosynth.core._records import ImagePayload, Modality, Scalar, TableRowPayload, TextPayload
 from biosynth.core._seeding import derive_seed, rng
 
 
@@ -149,7 +149,8 @@ class TemplateParams(GeneratorParams):
 
 
 class TemplateText(Generator[TemplateParams]):
-    """Renders a text from each input record's values, labels and case id (a rule-based baseline).
+    """Renders a text from each input record's values, labels and case id (a rule-based baseline); an image
+    record gives its labels, `$caption` (the prompt it was drawn from), `$width` and `$height`.
 
     `string.Template` is used rather than `str.format` because format strings can reach attributes
     of the values (`{x.__class__}`); templates cannot. A placeholder the record lacks fails that
@@ -158,7 +159,7 @@ class TemplateText(Generator[TemplateParams]):
 
     name = "template"
     input_required = True
-    input_modalities = (Modality.TABULAR, Modality.EHR, Modality.TEXT)
+    input_modalities = (Modality.TABULAR, Modality.EHR, Modality.TEXT, Modality.IMAGE)
 
     def _generate_one(self, request: SampleRequest, ctx: StepContext) -> Draft:
         assert request.input is not None
@@ -169,6 +170,8 @@ class TemplateText(Generator[TemplateParams]):
             fields.update(payload.values)
         elif isinstance(payload, TextPayload):
             fields["text"] = payload.text
+        elif isinstance(payload, ImagePayload):  # a report for an image: its labels, and the prompt it was drawn from
+            fields.update(caption=payload.caption or "", width=payload.width, height=payload.height)
         template = string.Template(self.params.template)
         missing = sorted(set(template.get_identifiers()) - set(fields))
         if missing:

@@ -110,6 +110,8 @@ class Manifest(BaseModel):
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     steps: dict[str, StepSummary] = Field(default_factory=dict)
     skipped_steps: dict[str, str] = Field(default_factory=dict, description="optional steps not run, and why")
+    skipped_requirements: dict[str, str] = Field(default_factory=dict,
+                                                 description="what each skipped step lacks: the distribution to install")
     inputs: list[InputFingerprint] = Field(default_factory=list)
     policy_decisions: list[dict[str, Any]] = Field(default_factory=list)
     environment: Environment

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import shutil
 from collections import Counter
@@ -27,8 +26,9 @@ from biosynth.core._policy import Policy, PolicyDecision
 from biosynth.core._progress import Progress, default_progress
 from biosynth.core._recipe import Recipe, Step
 from biosynth.core._records import Record
-from biosynth.core._registry import Group, Registry, default_registry
+from biosynth.core._registry import Registry, default_registry
 from biosynth.core._seeding import derive_seed
+from biosynth.core._skips import Missing, missing_component, missing_generator
 from biosynth.core._store import RECORD_SCHEMA, read_table
 
 log = logging.getLogger("biosynth")
@@ -56,13 +56,15 @@ class Plan(list[PlannedStep]):
     def __init__(self) -> None:
         super().__init__()
         self.skipped: dict[str, str] = {}
+        self.requirements: dict[str, str] = {}  # what each skipped step lacks: the distribution (or module) to install
 
 
 def plan(recipe: Recipe, *, base_dir: Path | None = None, registry: Registry | None = None) -> Plan:
     """Check everything that can be checked without generating: generators, params, files, policy.
 
-    `biosynth validate` runs exactly this. An `optional` step whose generator is not installed is
-    skipped (with the steps derived from it, which must be optional too).
+    `biosynth validate` runs exactly this. An `optional` step whose generator or a component backend is not
+    installed, or cannot be imported, is skipped (with the steps derived from it, which must be optional too);
+    `Plan.skipped` says why and `Plan.requirements` what to install.
     """
     registry = registry or default_registry()
     policy = Policy(recipe.policy)
@@ -74,10 +76,11 @@ def plan(recipe: Recipe, *, base_dir: Path | None = None, registry: Registry | N
                                    f"({planned.skipped[step.from_]}); mark {step.name!r} `optional: true` too, or "
                                    "install what the skipped step needs")
             planned.skipped[step.name] = f"derived from the skipped step {step.from_!r}"
+            planned.requirements[step.name] = planned.requirements[step.from_]
             continue
-        if step.optional and not _generator_installed(registry, step.generator):
-            planned.skipped[step.name] = f"generator {step.generator!r} is not installed"
-            log.info("skipping optional step %r: generator %r is not installed", step.name, step.generator)
+        missing = missing_generator(registry, step.generator) if step.optional else None
+        if missing is not None:
+            _skip(planned, step, missing)
             continue
         cls = generator_class(registry, step.generator)
         where = f"step {step.name!r} (generator {step.generator!r}) params"
@@ -96,6 +99,10 @@ def plan(recipe: Recipe, *, base_dir: Path | None = None, registry: Registry | N
                 raise InputDataError(f"input file {str(err.filename or file.path)!r} (parameter `{field}`) cannot be "
                                      f"read ({err.strerror or err})") from None
         entry = PlannedStep(step=step, generator=generator, seed=recipe.step_seed(step), inputs=inputs)
+        lacking = [m for _, spec in generator.components() if step.optional and (m := missing_component(registry, spec))]
+        if lacking:
+            _skip(planned, step, lacking[0])
+            continue
         for _, spec in generator.components():
             remote = check_component(registry, spec)
             entry.decisions.append(policy.check(step=step.name, backend=spec.backend, remote=remote,
@@ -104,14 +111,10 @@ def plan(recipe: Recipe, *, base_dir: Path | None = None, registry: Registry | N
     return planned
 
 
-def _generator_installed(registry: Registry, name: str) -> bool:
-    if ":" in name:
-        module = name.split(":", 1)[0]
-        try:
-            return importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
-            return False
-    return name in registry.names(Group.GENERATORS)
+def _skip(planned: Plan, step: Step, missing: Missing) -> None:
+    planned.skipped[step.name] = missing.reason
+    planned.requirements[step.name] = missing.requirement
+    log.info("skipping optional step %r: %s", step.name, missing.reason)
 
 
 class Runner:
@@ -210,7 +213,7 @@ class Runner:
             )
         manifest = Manifest(
             recipe_sha256=fingerprint, recipe=self.recipe.resolved(), seed=self.recipe.seed,
-            skipped_steps=dict(planned.skipped),
+            skipped_steps=dict(planned.skipped), skipped_requirements=dict(planned.requirements),
             environment=Environment.capture(),
             inputs=[fp for entry in planned for _, fp in entry.inputs],
             policy_decisions=[d.as_dict() for entry in planned for d in entry.decisions],

@@ -16,7 +16,7 @@ from biosynth.core._recipe import load_recipe
 from biosynth.core._registry import Group, default_registry
 from biosynth.core._runner import MANIFEST, Runner, plan
 from biosynth.core.cli._export import export
-from biosynth.core.cli._inspect import describe_dataset
+from biosynth.core.cli._inspect import case_story_lines, describe_case, describe_dataset
 from biosynth.core.cli._plugins import describe_plugins
 
 app = typer.Typer(
@@ -79,9 +79,15 @@ def validate(recipe: Annotated[Path, typer.Argument(help="recipe file to check")
 def inspect(
     dataset: Annotated[Path, typer.Argument(help="dataset folder")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+    case: Annotated[str | None, typer.Option("--case", help="tell one case (a case_id) as a story, in order of "
+                                                             "derivation")] = None,
 ) -> None:
-    """Show a dataset's counts, schema, provenance summary and failures."""
-    summary = describe_dataset(dataset)
+    """Show a dataset's counts, schema, provenance summary and failures; with --case, one case's records in order."""
+    summary = describe_case(dataset, case) if case is not None else describe_dataset(dataset)
+    if case is not None and not as_json:
+        for line in case_story_lines(summary):
+            out.print(line)
+        return
     if as_json:
         out.print_json(json.dumps(summary, default=str))
         return

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import graphlib
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
+
 from biosynth.core._dataset import SyntheticDataset
+from biosynth.core._errors import DatasetError
+from biosynth.core._records import (
+    AudioPayload,
+    DialoguePayload,
+    ImagePayload,
+    QAPayload,
+    Record,
+    TableRowPayload,
+    TextPayload,
+    VisitSequencePayload,
+)
+from biosynth.core._store import table_to_records
 
 
 def describe_dataset(path: Path) -> dict[str, Any]:
@@ -45,3 +60,109 @@ def describe_dataset(path: Path) -> dict[str, Any]:
                         "biosynth": manifest.environment.biosynth},
         "problems": dataset.verify() if dataset.complete else ["run unfinished"],
     }
+
+
+EXCERPT_CHARS = 100
+
+
+def describe_case(path: Path, case_id: str) -> dict[str, Any]:
+    """One synthetic case as a story: its records in order of derivation (parents before children, then in the
+    recipe's step order), each with its step, generator, model, parents and a short excerpt of its payload."""
+    dataset = SyntheticDataset(path)
+    if not dataset.complete:
+        raise DatasetError(f"dataset {str(path)!r} is unfinished; resume it with `biosynth run ... --resume`")
+    table = dataset.read_records()
+    case_ids = table.column("case_id")
+    known = pc.unique(case_ids).to_pylist()
+    if case_id not in known:
+        shown = ", ".join(sorted(known)[:10]) + (f" (and {len(known) - 10} more)" if len(known) > 10 else "")
+        raise DatasetError(f"no case {case_id!r} in {str(path)!r}; its {len(known)} cases include: {shown or 'none'}")
+    records = table_to_records(table.filter(pc.equal(case_ids, case_id)))
+    step_order = {name: i for i, name in enumerate(s["name"] for s in dataset.manifest.recipe.get("steps", []))}
+    ordered = _derivation_order(records, step_order)
+    return {
+        "path": str(path), "recipe": dataset.manifest.recipe.get("name"), "case_id": case_id,
+        "records": [_story_line(r) for r in ordered],
+        "skipped_steps": dataset.manifest.skipped_steps,
+    }
+
+
+def _derivation_order(records: list[Record], step_order: dict[str, int]) -> list[Record]:
+    """Topological order over `parents` inside the case; ties by the recipe's step order, then record id."""
+    by_id = {r.id: r for r in records}
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for record in records:
+        sorter.add(record.id, *(p for p in record.parents if p in by_id))
+    sorter.prepare()
+
+    def rank(record_id: str) -> tuple[int, str]:
+        return step_order.get(by_id[record_id].provenance.step or "", len(step_order)), record_id
+
+    ordered: list[Record] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=rank)
+        ordered.extend(by_id[i] for i in ready)
+        sorter.done(*ready)
+    return ordered
+
+
+def _story_line(record: Record) -> dict[str, Any]:
+    prov = record.provenance
+    model = None
+    if prov.model is not None:
+        m = prov.model
+        model = {"name": m.name, "backend": m.backend, "revision": m.revision,
+                 "sha256": m.sha256[:12] if m.sha256 else None}
+    return {"id": record.id, "step": prov.step, "modality": record.modality.value, "generator": prov.generator,
+            "generator_version": prov.generator_version, "model": model, "parents": list(record.parents),
+            "labels": dict(record.labels), "excerpt": payload_excerpt(record)}
+
+
+def payload_excerpt(record: Record) -> str:
+    """A short line about a record's payload: a text's first line, a row's key values, a history's size, a media
+    file's path with its size or duration."""
+    payload = record.payload
+    if isinstance(payload, TextPayload | QAPayload):
+        return _cut(next((line.strip() for line in payload.text.splitlines() if line.strip()), ""))
+    if isinstance(payload, DialoguePayload):
+        first = payload.turns[0] if payload.turns else None
+        return _cut(f"{len(payload.turns)} turns" + (f"; {first.speaker}: {first.text}" if first else ""))
+    if isinstance(payload, TableRowPayload):  # the record's labels lead: they are the row's key values
+        keys = [*[k for k in record.labels if k in payload.values], *[k for k in payload.values if k not in record.labels]]
+        shown = [f"{k}={payload.values[k]}" for k in keys if payload.values[k] not in (None, "")]
+        return _cut(f"{payload.table}: " + ", ".join(shown))
+    if isinstance(payload, VisitSequencePayload):
+        codes = sum(len(v.codes) for v in payload.visits)
+        static = ", ".join(f"{k}={v}" for k, v in payload.static.items() if v is not None)
+        return _cut(f"{len(payload.visits)} visits, {codes} codes ({payload.vocabulary or 'codes'}); {static}")
+    if isinstance(payload, ImagePayload):
+        return f"{payload.media.path} ({payload.width}x{payload.height}, {payload.media.bytes} bytes)"
+    if isinstance(payload, AudioPayload):
+        return (f"{payload.media.path} ({payload.duration_s:.1f} s, {payload.sample_rate} Hz, "
+                f"{len(payload.segments)} segments, {payload.media.bytes} bytes)")
+    return payload.kind  # pragma: no cover - every payload kind is handled above
+
+
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+def case_story_lines(story: dict[str, Any]) -> list[str]:
+    """`describe_case`'s story as text lines: a numbered record per line pair, parents named by their number."""
+    records = story["records"]
+    number = {r["id"]: i for i, r in enumerate(records, 1)}
+    lines = [f"case {story['case_id']} in {story['path']} (recipe {story['recipe']!r}): {len(records)} records"]
+    for i, r in enumerate(records, 1):
+        model = r["model"]
+        made_with = f"{r['generator']} {r['generator_version']}"
+        if model:
+            made_with += (f", model {model['name']} ({model['backend']}"
+                          f"{', rev ' + model['revision'] if model['revision'] else ''}"
+                          f"{', sha256 ' + model['sha256'] if model['sha256'] else ''})")
+        origin = ", ".join(f"#{number[p]} {p}" if p in number else p for p in r["parents"]) or "nothing (first)"
+        lines.append(f"{i}. {r['id']} [{r['modality']}] step {r['step']}: {made_with}; from {origin}")
+        lines.append(f"   {r['excerpt']}")
+    for name, reason in story["skipped_steps"].items():
+        lines.append(f"skipped step {name}: {reason}")
+    return lines
