@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
@@ -90,9 +89,25 @@ def registry() -> Registry:
     return registry
 
 
+class Recording:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def start_step(self, step: str, total: int, done: int) -> None:
+        self.calls.append(("start", step, total))
+
+    def advance(self, produced: int, failed: int) -> None:
+        self.calls.append(("advance", produced))
+
+    def end_step(self) -> None:
+        self.calls.append(("end",))
+
+
 def test_export_writes_files_and_a_marker_naming_the_dataset(dataset: Path, tmp_path: Path,
                                                              registry: Registry) -> None:
-    result = export_dataset(dataset, "lines", tmp_path / "out", registry=registry, progress=LogProgress())
+    progress = Recording()
+    result = export_dataset(dataset, "lines", tmp_path / "out", registry=registry, progress=progress)
+    assert progress.calls == [("start", "export lines", 6), *[("advance", 1)] * 6, ("end",)]  # 6 < 20 steps
     lines = (tmp_path / "out" / "records.jsonl").read_text().splitlines()
     ds = SyntheticDataset(dataset)
     assert [json.loads(line) for line in lines] == [r.id for r in ds.records()]
@@ -166,12 +181,22 @@ def test_unknown_format_missing_library_and_bad_datasets(dataset: Path, tmp_path
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_bad_input_exits_2_without_traceback(dataset: Path, tmp_path: Path) -> None:
-    cli = [sys.executable, "-c", "from biosynth.core.cli import main; main()", "export", str(dataset)]
-    unknown = subprocess.run([*cli, "--to", "nosuchformat", "--out", str(tmp_path / "o")], capture_output=True,
-                             text=True, timeout=60)
-    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
-    assert "unknown exporter 'nosuchformat'; installed: " in unknown.stderr
+def test_cli_bad_input_exits_2_without_traceback(dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`biosynth export` through the CLI's own main() (in process; plugin subcommands are not needed here)."""
+    from biosynth.core.cli import _app
+
+    monkeypatch.setattr(_app, "_add_plugin_commands", lambda: None)
+    for args, expected in (
+        (["--to", "nosuchformat", "--out", str(tmp_path / "o")], "unknown exporter 'nosuchformat'; installed: "),
+        (["--to", "nosuchformat"], "--out DIR is required"),
+        (["--to", "fhir", "--out", str(tmp_path / "o"), "-O", "version"], "--option 'version' must look like KEY=VALUE"),
+    ):
+        monkeypatch.setattr(sys, "argv", ["biosynth", "export", str(dataset), *args])
+        with pytest.raises(SystemExit) as exit_:
+            _app.main()
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and expected in err and "Traceback" not in err, err
     assert not (tmp_path / "o").exists()
     with pytest.raises(ExportError, match=r"--option 'version' must look like KEY=VALUE"):
         _parse_options(["version"])

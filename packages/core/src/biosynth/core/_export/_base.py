@@ -19,7 +19,8 @@ Writing an exporter (for the authors of biosynth-* packages)
    empty folder that becomes `--out` only when you return). Read records with `ctx.records()` /
    `ctx.cases()`, media with `ctx.media_path(ref)`, identifiers with `ctx.key` and the functions in
    `_identifiers` (`imaging_uids`, `resource_uuid`, `derived_uid`), report progress with `ctx.advance(n)`
-   after `ctx.start(total)`. Return JSON-able facts (counts, notes); they are stamped into the marker.
+   after `ctx.start(total)` (shown in about 20 steps). Return JSON-able facts (counts, notes); they are stamped
+   into the marker.
    Raise `ExportError` for input you cannot export (name the record id and field and what was expected);
    never skip a record silently: count what you leave out and why in the returned facts.
 
@@ -84,6 +85,8 @@ class ExportContext:
     format: str
     progress: Progress
     _records: list[Record] | None = field(default=None, repr=False)
+    _pending: tuple[int, int] = field(default=(0, 0), repr=False)
+    _every: int = field(default=1, repr=False)
 
     def records(self) -> list[Record]:
         """Every record of the dataset, in the records file's order (read once)."""
@@ -106,10 +109,19 @@ class ExportContext:
         return path
 
     def start(self, total: int) -> None:
+        """Begin progress over `total` items; `advance` reports them in about 20 steps (one log line each)."""
+        self._every = max(1, total // 20)
         self.progress.start_step(f"export {self.format}", total, 0)
 
     def advance(self, done: int = 1, failed: int = 0) -> None:
-        self.progress.advance(done, failed)
+        self._pending = (self._pending[0] + done, self._pending[1] + failed)
+        if sum(self._pending) >= self._every:
+            self.flush()
+
+    def flush(self) -> None:
+        if sum(self._pending):
+            self.progress.advance(*self._pending)
+            self._pending = (0, 0)
 
 
 class Exporter:
@@ -152,6 +164,7 @@ class Exporter:
                                 format=self.format, progress=progress)
             try:
                 facts = dict(self._export(ctx) or {})
+                ctx.flush()
             finally:
                 progress.end_step()
             marker = publish(staging, target, lambda files: self._marker(ds, files, facts))
