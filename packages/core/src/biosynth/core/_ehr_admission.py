@@ -9,7 +9,6 @@ HALO folder's `vocabulary.json` holds them); the row keeps the codes beside the 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from functools import cached_property
 from typing import Any
@@ -17,6 +16,8 @@ from typing import Any
 from pydantic import Field
 
 from biosynth.core._errors import GenerationError, InputDataError
+from biosynth.core._export._codes import read_code_vocabulary
+from biosynth.core._export._folder import ExportError
 from biosynth.core._generator import Draft, Generator, GeneratorParams, SampleRequest, StepContext
 from biosynth.core._hashing import sha256_file
 from biosynth.core._inputs import InputFile
@@ -56,18 +57,10 @@ class EhrAdmission(Generator[EhrAdmissionParams]):
         if file is None:
             return {}, {}
         try:
-            data = json.loads(file.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InputDataError(f"code_names file {str(file.path)!r} is not readable JSON ({err})") from None
-        if not isinstance(data, dict):
-            raise InputDataError(f"code_names file {str(file.path)!r}: expected a JSON object, got {type(data).__name__}")
-        names = data.get("code_names", data) if "code_names" in data else data
-        domains = data.get("code_domains", {}) if "code_names" in data else {}
-        if not isinstance(names, dict) or not isinstance(domains, dict) or not all(
-                isinstance(v, str) for v in [*names.values(), *domains.values()]):
-            raise InputDataError(f"code_names file {str(file.path)!r}: expected code -> name strings "
-                                 "(and code_domains: code -> domain strings)")
-        return {str(k): v for k, v in names.items()}, {str(k): v for k, v in domains.items()}
+            vocabulary = read_code_vocabulary(file.path)  # the one reader of code-name files (the exports use it too)
+        except ExportError as err:
+            raise InputDataError(f"code_names: {err}") from None
+        return dict(vocabulary.names), dict(vocabulary.domains)
 
     def _setup(self, ctx: StepContext) -> None:
         self._vocabulary  # noqa: B018 - a bad file fails the step before any sample

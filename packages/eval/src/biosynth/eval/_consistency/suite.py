@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from biosynth.core import ConfigError, InputDataError, Record, SyntheticDataset, derive_seed, software_versions
+from biosynth.core import (
+    BiosynthError,
+    ConfigError,
+    InputDataError,
+    Record,
+    SyntheticDataset,
+    derive_seed,
+    read_code_vocabulary,
+    software_versions,
+)
 from biosynth.eval._consistency.metrics import MODALITY, image_note_consistency, note_ehr_consistency
 from biosynth.eval._report import SOFTWARE, EvaluationReport
 
@@ -34,20 +42,12 @@ def evaluate_cases(records: Sequence[Record], seed: int = 0, *, code_names: Mapp
 
 def read_code_names(path: Path, option: str = "--code-names") -> tuple[dict[str, str], dict[str, str]]:
     """Code descriptions (and domains) from JSON: `{code: name}`, or `{code_names: ..., code_domains: ...}` as a saved
-    HALO folder's vocabulary.json holds them."""
+    HALO folder's vocabulary.json holds them (core's `read_code_vocabulary`)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputDataError(f"{option} {str(path)!r} is not a readable JSON file ({err})") from None
-    if not isinstance(data, dict):
-        raise InputDataError(f"{option} {str(path)!r}: expected a JSON object of code -> description")
-    names = data["code_names"] if "code_names" in data else data
-    domains = data.get("code_domains", {}) if "code_names" in data else {}
-    if not (isinstance(names, dict) and isinstance(domains, dict)
-            and all(isinstance(v, str) for v in [*names.values(), *domains.values()])):
-        raise InputDataError(f"{option} {str(path)!r}: expected code -> description strings (and code_domains: code "
-                             "-> domain strings)")
-    return {str(k): v for k, v in names.items()}, {str(k): v for k, v in domains.items()}
+        vocabulary = read_code_vocabulary(path)
+    except BiosynthError as err:
+        raise InputDataError(f"{option}: {err}") from None
+    return dict(vocabulary.names), dict(vocabulary.domains)
 
 
 def case_plan(ds: SyntheticDataset, options: Any, *, code_names: Path | None, image_label: str,
