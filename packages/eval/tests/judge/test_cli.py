@@ -58,6 +58,12 @@ def test_judge_writes_a_report_with_the_rubric_scores_and_bias_checks(datasets, 
     assert main.parameters["judge"]["backend"] == "fake"
     assert report.result("judge.length_bias").status == "not_applicable"  # every score is 3: no correlation
     assert report.result("judge.self_preference").value == 0.0
+    # the rows human review reads (biosynth review export --judge-results report.json)
+    from biosynth.eval._human.judge_scores import read_judge_scores
+
+    rows = read_judge_scores(tmp_path / "report" / "report.json")
+    assert [(r.record_id, r.criterion, r.score, r.judge.backend) for r in rows] == [
+        (f"notes-{i:06d}", "asclepius", 3.0, "fake") for i in range(5)]
     page = (tmp_path / "report" / "report.html").read_text()
     assert "<section id='judge'>" in page and "judge/asclepius/v1" in page and "judge.asclepius" in page
 

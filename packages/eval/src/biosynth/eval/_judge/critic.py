@@ -49,7 +49,7 @@ from biosynth.core._generator import Drop
 from biosynth.core._journal import StepJournal
 from biosynth.eval._judge.family import check_self_preference
 from biosynth.eval._judge.items import JudgeItem, items_from_records
-from biosynth.eval._judge.judge import Judgement, Method, RubricJudge
+from biosynth.eval._judge.judge import FEEDBACK_DECODING, Judgement, Method, RubricJudge
 from biosynth.eval._judge.prompts import REPAIR, repair_messages
 from biosynth.eval._judge.rubric import RUBRICS, Rubric, load_rubric
 
@@ -75,6 +75,8 @@ class CriticParams(GeneratorParams):
     reference_step: str | None = Field(None, description="the step holding the source records (the inputs' parents) "
                                                          "a reference rubric such as factual_consistency compares with")
     force_self_judge: bool = Field(False, description="allow a judge of the generator's model family (reported)")
+    feedback_decoding: DecodingConfig = Field(FEEDBACK_DECODING, description="the judge's decoding when it writes "
+                                                                            "feedback (Prometheus way, and for repairs)")
     rewrite_decoding: DecodingConfig = REWRITE_DECODING
 
     @field_validator("rubric", mode="before")
@@ -116,7 +118,7 @@ class CriticFilter(Generator[CriticParams]):
         p = self.params
         resolved = ctx.component(p.judge)
         self._judge = RubricJudge(resolved.component, p.resolved_rubric, method=p.method, max_attempts=p.max_attempts,
-                                  top_logprobs=p.top_logprobs, seed=ctx.seed)
+                                  top_logprobs=p.top_logprobs, seed=ctx.seed, feedback_decoding=p.feedback_decoding)
         self._judge_ref = resolved.model_ref
         self._rewriter = ctx.component(p.rewriter) if p.rewriter is not None else None
         self._sources: dict[str, Record] = {}
@@ -194,7 +196,7 @@ class CriticFilter(Generator[CriticParams]):
                                                            "can be rewritten")
         current = {k: (items[k], judgements[k]) for k in range(len(records)) if k not in out}
         feedback_judge = RubricJudge(self._judge.model, rubric, method="prometheus", max_attempts=p.max_attempts,
-                                     seed=self._judge.seed)
+                                     seed=self._judge.seed, feedback_decoding=p.feedback_decoding)
         seed_of = {k: requests[k].seed for k in range(len(records))}
         for round_ in range(p.max_repairs):
             if not current:
