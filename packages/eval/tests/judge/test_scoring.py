@@ -7,8 +7,7 @@ import math
 
 import pytest
 
-from biosynth.core import ConfigError, ModelRef, Rejected
-from biosynth.core._llm import PositionLogprobs, TokenLogprob
+from biosynth.core import ConfigError, ModelRef, PositionLogprobs, Rejected, TokenLogprob
 from biosynth.core.testing import FakeLanguageModel, position_logprobs
 from biosynth.eval._judge.items import JudgeItem
 from biosynth.eval._judge.judge import RubricJudge

@@ -39,7 +39,7 @@ from biosynth.core._records import (
 # -- for generator authors ------------------------------------------------------------------------
 from biosynth.core._builtin_generators import AttributeSampler, AttributeSpecs, TemplateText
 from biosynth.core._corpus import Corpus, CorpusRow, read_corpus, read_text_file
-from biosynth.core._generator import Draft, Generator, GeneratorParams, SampleFailure, SampleRequest, StepContext
+from biosynth.core._generator import Draft, Drop, Generator, GeneratorParams, SampleFailure, SampleRequest, StepContext
 from biosynth.core._retry import Accepted, Rejected, retry_until_valid
 from biosynth.core._seeding import attempt_seed, derive_seed, rng, seeded_torch
 from biosynth.core._structured import (
@@ -84,7 +84,15 @@ from biosynth.core._components import (
     runs_remotely,
 )
 from biosynth.core._embeddings import SentenceEncoder, default_sentence_encoder
-from biosynth.core._llm import BaseLanguageModel, ChatMessage, ChatRequest, Completion, LanguageModel
+from biosynth.core._llm import (
+    BaseLanguageModel,
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    LanguageModel,
+    PositionLogprobs,
+    TokenLogprob,
+)
 from biosynth.core._model_folder import (
     MARKER,
     check_model_folder,
@@ -146,7 +154,7 @@ __all__ = [
     "Modality", "ModelRef", "PromptRef", "Provenance", "QAPayload", "Record", "Relation", "Scalar", "Span", "Strategy",
     "TableRowPayload", "TextPayload", "Turn", "Validation", "Visit", "VisitSequencePayload",
     # generator authors
-    "Accepted", "AchievedDistribution", "AttributeSampler", "AttributeSpecs", "Corpus", "CorpusRow", "Draft",
+    "Accepted", "AchievedDistribution", "AttributeSampler", "AttributeSpecs", "Corpus", "CorpusRow", "Draft", "Drop",
     "Generator", "GeneratorParams", "PromptTemplate", "RETRY_TEMPLATE", "Rejected", "SampleFailure", "SampleRequest",
     "StepContext", "StructuredPrompt", "StructuredResult", "TargetDistribution", "TemplateText",
     "achieved_distribution", "attempt_seed", "balance_facts", "derive_seed", "describe_validation_error",
@@ -158,7 +166,8 @@ __all__ = [
     "read_table_metadata", "table_metadata_from",
     # component (backend) authors
     "BackendSpec", "BaseLanguageModel", "ChatMessage", "ChatRequest", "Completion", "Component", "ComponentKind",
-    "ComponentSpec", "Group", "LanguageModel", "MARKER", "Registry", "ResolvedComponent", "SentenceEncoder",
+    "ComponentSpec", "Group", "LanguageModel", "MARKER", "PositionLogprobs", "Registry", "ResolvedComponent",
+    "SentenceEncoder", "TokenLogprob",
     "check_model_folder", "check_model_target", "default_registry", "default_sentence_encoder", "is_model_folder", "read_marker",
     "runs_remotely", "secret_from_env", "weights_sha256", "write_model_folder",
     # exporter authors

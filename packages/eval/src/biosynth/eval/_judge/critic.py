@@ -34,6 +34,7 @@ from biosynth.core import (
     ConfigError,
     DecodingConfig,
     Draft,
+    Drop,
     GenerationError,
     Generator,
     GeneratorParams,
@@ -45,7 +46,6 @@ from biosynth.core import (
     derive_seed,
     sha256_text,
 )
-from biosynth.core._generator import Drop
 from biosynth.core._journal import StepJournal
 from biosynth.eval._judge.family import check_self_preference
 from biosynth.eval._judge.items import JudgeItem, items_from_records

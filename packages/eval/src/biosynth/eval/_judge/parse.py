@@ -8,8 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from biosynth.core import Rejected
-from biosynth.core._llm import PositionLogprobs
+from biosynth.core import PositionLogprobs, Rejected
 
 _RESULT = re.compile(r"\[RESULT\]")
 _TAIL = re.compile(r"\[RESULT\]\s*\(?\s*([^\s()\]]+)\s*\)?\s*\.?\s*$")

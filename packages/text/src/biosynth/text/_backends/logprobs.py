@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from biosynth.core._llm import PositionLogprobs, TokenLogprob  # not re-exported by core's __init__ yet
+from biosynth.core import PositionLogprobs, TokenLogprob
 
 
 def chat_logprobs(logprobs: Any) -> tuple[PositionLogprobs, ...]:

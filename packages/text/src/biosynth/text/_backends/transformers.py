@@ -20,9 +20,10 @@ from biosynth.core import (
     ConfigError,
     InputDataError,
     ModelRef,
+    PositionLogprobs,
+    TokenLogprob,
     weights_sha256,
 )
-from biosynth.core._llm import PositionLogprobs, TokenLogprob
 from biosynth.text._backends import embedded as _embedded
 from biosynth.text._backends.gguf import check_gguf
 from biosynth.text._backends.sampling import decode_batch
