@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from biosynth.core import (
@@ -130,3 +133,30 @@ def test_suite_and_registration() -> None:
     assert report.result("case.image_label_in_note").value == 0.0  # the note does not name the asthma
     names = Registry().names(Group.METRICS)
     assert {"case.note_ehr_consistency", "case.image_label_in_note"} <= set(names)
+
+
+def test_cli_options_that_do_not_fit_are_refused(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from biosynth.core import ConfigError, InputDataError, Runner, parse_recipe
+    from biosynth.eval._cli import app
+
+    recipe = parse_recipe({"name": "rows", "steps": [{"name": "rows", "generator": "attributes", "count": 1,
+                                                      "params": {"attributes": {"x": [1]}}}]})
+    Runner(recipe, tmp_path / "ds").run()
+    out = ["--out", str(tmp_path / "report")]
+    for args, error, expected in (
+        (["--code-names", "names.json"], ConfigError, "--code-names only with --consistency"),
+        (["--consistency", "--real", "real.csv"], ConfigError, "--real does not apply to --consistency"),
+        (["--consistency", "--step", "nosuch"], ConfigError, "--step 'nosuch' is not a step"),
+        (["--consistency", "--code-names", str(tmp_path / "absent.json")], InputDataError, "--code-names: "),
+    ):
+        result = CliRunner().invoke(app, [str(tmp_path / "ds"), *out, *args])
+        assert isinstance(result.exception, error) and expected in str(result.exception), (args, result.exception)
+    assert not (tmp_path / "report").exists()
+    # a dataset without histories, notes or images: every check fails with its reason, none scores 0
+    result = CliRunner().invoke(app, [str(tmp_path / "ds"), *out, "--consistency", "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    statuses = {r["name"]: r["status"] for r in json.loads((tmp_path / "report" / "report.json").read_text())["results"]}
+    assert statuses == {"case.note_ehr_recall": "failed", "case.note_ehr_precision": "failed",
+                        "case.image_label_in_note": "failed"}

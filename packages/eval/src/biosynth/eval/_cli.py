@@ -92,6 +92,11 @@ def evaluate(
         plans = [case_plan(SyntheticDataset(dataset), options, code_names=code_names, image_label=image_label,
                            last_visits=last_visits) for dataset in datasets]
     else:
+        stray = [name for name, given in {"--code-names": code_names is not None, "--image-label": image_label != "label",
+                                          "--last-visits": last_visits is not None}.items() if given]
+        if stray:
+            raise ConfigError(f"{', '.join(stray)} only with --consistency (a case dataset's cross-modal "
+                              "consistency): add --consistency, or leave them out")
         plans = [_plan(SyntheticDataset(dataset), options) for dataset in datasets]
     if len(plans) == 1:
         _finish(plans[0][0](), out)

@@ -62,8 +62,9 @@ def case_plan(ds: SyntheticDataset, options: Any, *, code_names: Path | None, im
                                       "--label": options.label, "--sensitive": options.sensitive,
                                       "--image-features": options.image_features}.items() if value is not None]
     if given:
-        raise ConfigError(f"{', '.join(given)} do not apply to --consistency, which compares a dataset's own records "
-                          "with each other (options: --step for the notes' step, --code-names, --image-label, "
+        verb = "does" if len(given) == 1 else "do"
+        raise ConfigError(f"{', '.join(given)} {verb} not apply to --consistency, which compares a dataset's own "
+                          "records with each other (options: --step for the notes' step, --code-names, --image-label, "
                           "--last-visits)")
     if options.step is not None and options.step not in ds.manifest.steps:
         raise ConfigError(f"--step {options.step!r} is not a step of {str(ds.root)!r} (steps: {list(ds.manifest.steps)})")
