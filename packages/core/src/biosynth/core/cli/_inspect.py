@@ -83,8 +83,40 @@ def describe_case(path: Path, case_id: str) -> dict[str, Any]:
     return {
         "path": str(path), "recipe": dataset.manifest.recipe.get("name"), "case_id": case_id,
         "records": [_story_line(r) for r in ordered],
+        "failures": _case_failures(dataset, table, case_id),
         "skipped_steps": dataset.manifest.skipped_steps,
     }
+
+
+def _case_failures(dataset: SyntheticDataset, table: Any, case_id: str) -> list[dict[str, Any]]:
+    """The case's failed samples: a derived step's sample i came from record i // per_input of its `from` step
+    (that step's records in index order, cut at `take`, as the runner fed them); a new sample's case is its default
+    `case-<step>-<index>`."""
+    steps = {s["name"]: s for s in dataset.manifest.recipe.get("steps", [])}
+    found: list[dict[str, Any]] = []
+    for name, summary in dataset.manifest.steps.items():
+        if not summary.failures:
+            continue
+        step = steps.get(name, {})
+        source = step.get("from")
+        inputs: list[tuple[str, str]] = []
+        if source:
+            rows = table.filter(pc.equal(table.column("step"), source)).sort_by("index")
+            inputs = list(zip(rows.column("id").to_pylist(), rows.column("case_id").to_pylist(), strict=True))
+            inputs = inputs[: step.get("take") or len(inputs)]
+        for failure in summary.failures:
+            if source:
+                position = failure.index // int(step.get("per_input") or 1)
+                if position >= len(inputs) or inputs[position][1] != case_id:
+                    continue
+                origin = inputs[position][0]
+            elif f"case-{name}-{failure.index:06d}" == case_id:
+                origin = None
+            else:
+                continue
+            found.append({"step": name, "index": failure.index, "from": origin, "reason": failure.reason,
+                          "attempts": failure.attempts})
+    return found
 
 
 def _derivation_order(records: list[Record], step_order: dict[str, int]) -> list[Record]:
@@ -163,6 +195,10 @@ def case_story_lines(story: dict[str, Any]) -> list[str]:
         origin = ", ".join(f"#{number[p]} {p}" if p in number else p for p in r["parents"]) or "nothing (first)"
         lines.append(f"{i}. {r['id']} [{r['modality']}] step {r['step']}: {made_with}; from {origin}")
         lines.append(f"   {r['excerpt']}")
+    for failure in story["failures"]:
+        origin = f" from {failure['from']}" if failure["from"] else ""
+        lines.append(f"failed: step {failure['step']} sample {failure['index']}{origin} after {failure['attempts']} "
+                     f"attempt(s): {_cut(failure['reason'])}")
     for name, reason in story["skipped_steps"].items():
         lines.append(f"skipped step {name}: {reason}")
     return lines
