@@ -155,6 +155,8 @@ def main() -> None:
               f"{llama_s:.2f} s = {llama_tokens / llama_s:.1f} tokens/s (its own quantised arithmetic: outputs are "
               "not compared with (a))")
     print(f"load average at end: {_load()}")
+    if mismatch is not None:
+        raise SystemExit(1)  # unequal outputs: the run fails
 
 
 if __name__ == "__main__":
