@@ -7,22 +7,58 @@ file and leftovers of interrupted writes are deleted and the batch is made again
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
-from biosynth.core._atomic import atomic_write_text, is_temporary
+from biosynth.core._atomic import atomic_write_bytes, atomic_write_text, is_temporary
 from biosynth.core._errors import DatasetError
 from biosynth.core._generator import SampleFailure
-from biosynth.core._hashing import sha256_file
+from biosynth.core._hashing import sha256_bytes, sha256_file
 from biosynth.core._manifest import MANIFEST_VERSION, FailureEntry, RemovedEntry
 from biosynth.core._nested import find_nested
 from biosynth.core._records import MediaRef, Record
-from biosynth.core._store import read_table, records_to_table, table_to_records, write_table
+from biosynth.core._store import RECORD_SCHEMA, read_table, records_to_table, table_to_records
 
 WORK_DIR = ".work"
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """A batch's records as the bytes of its Parquet shard, with what its commit file says about them.
+
+    Encoding happens where the batch was made (a Ray worker, or the local process), so a driver only writes
+    bytes: the commit protocol is the same whichever executor made the batch.
+    """
+
+    produced: tuple[int, ...]
+    shard: bytes | None
+    media: dict[str, str]
+    modalities: dict[str, int]
+
+    @classmethod
+    def encode(cls, records: list[tuple[int, Record]]) -> EncodedBatch:
+        shard = None
+        if records:
+            buffer = io.BytesIO()
+            pq.write_table(records_to_table(records), buffer, compression="zstd")
+            shard = buffer.getvalue()
+        return cls(produced=tuple(i for i, _ in records), shard=shard,
+                   media={ref.path: ref.sha256 for _, r in records for _, ref in find_nested(r.payload, MediaRef)},
+                   modalities=dict(Counter(r.modality.value for _, r in records)))
+
+    def records(self) -> list[tuple[int, Record]]:
+        """The records back, with their indices (e.g. for deduplication on the driver)."""
+        if self.shard is None:
+            return []
+        table = pq.read_table(io.BytesIO(self.shard), schema=RECORD_SCHEMA)
+        return list(zip(table.column("index").to_pylist(), table_to_records(table), strict=True))
 
 
 class BatchCommit(BaseModel):
@@ -82,19 +118,22 @@ class StepJournal:
 
     def commit(self, start: int, stop: int, records: list[tuple[int, Record]], failures: list[SampleFailure],
                removed: list[RemovedEntry] | None = None) -> BatchCommit:
+        return self.commit_encoded(start, stop, EncodedBatch.encode(records), failures, removed)
+
+    def commit_encoded(self, start: int, stop: int, batch: EncodedBatch, failures: list[SampleFailure],
+                       removed: list[RemovedEntry] | None = None) -> BatchCommit:
+        """Write the batch's shard, then its commit file (both atomically): the batch is done once this returns."""
         self.dir.mkdir(parents=True, exist_ok=True)
         shard = sha = None
-        if records:
+        if batch.shard is not None:
             path = self._shard_path(start)
-            write_table(records_to_table(records), path)
-            shard, sha = path.name, sha256_file(path)
-        media = {ref.path: ref.sha256 for _, r in records for _, ref in find_nested(r.payload, MediaRef)}
+            atomic_write_bytes(path, batch.shard)
+            shard, sha = path.name, sha256_bytes(batch.shard)
         commit = BatchCommit(
-            start=start, stop=stop, produced=[i for i, _ in records],
+            start=start, stop=stop, produced=list(batch.produced),
             failures=[FailureEntry(index=f.index, reason=f.reason, attempts=f.attempts) for f in failures],
             removed=removed or [],
-            shard=shard, shard_sha256=sha, media=media,
-            modalities=dict(Counter(r.modality.value for _, r in records)),
+            shard=shard, shard_sha256=sha, media=dict(batch.media), modalities=dict(batch.modalities),
         )
         atomic_write_text(self._commit_path(start), commit.model_dump_json())
         self.commits()[start] = commit
@@ -108,13 +147,17 @@ class StepJournal:
 
     def records(self) -> list[tuple[int, Record]]:
         """Every committed record of the step, ordered by index."""
-        out: list[tuple[int, Record]] = []
+        return list(self.iter_records())
+
+    def iter_records(self) -> Iterator[tuple[int, Record]]:
+        """Every committed record of the step, ordered by index, read one shard at a time (batches cover disjoint,
+        increasing index ranges, so shard order is index order)."""
         for start in sorted(self.commits()):
             commit = self.commits()[start]
             if commit.shard:
                 table = read_table(self.dir / commit.shard)
-                out.extend(zip(table.column("index").to_pylist(), table_to_records(table), strict=True))
-        return sorted(out, key=lambda pair: pair[0])
+                yield from sorted(zip(table.column("index").to_pylist(), table_to_records(table), strict=True),
+                                  key=lambda pair: pair[0])
 
     def shard_paths(self) -> list[Path]:
         return [self.dir / c.shard for _, c in sorted(self.commits().items()) if c.shard]

@@ -11,13 +11,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from biosynth.core._atomic import atomic_path, atomic_write_text, is_temporary
 from biosynth.core._components import check_component
 from biosynth.core._dedup import Deduplicator
 from biosynth.core._errors import DatasetError, InputDataError
-from biosynth.core._generator import Generator, SampleFailure, SampleRequest, StepContext, generator_class
+from biosynth.core._executors import Executor, LocalExecutor, StepInputs, StepWork, batches
+from biosynth.core._generator import Generator, StepContext, generator_class
 from biosynth.core._hashing import sha256_file
 from biosynth.core._inputs import InputFingerprint, find_input_files
 from biosynth.core._journal import WORK_DIR, StepJournal, read_manifest_json
@@ -27,12 +29,12 @@ from biosynth.core._progress import Progress, default_progress
 from biosynth.core._recipe import Recipe, Step
 from biosynth.core._records import Record
 from biosynth.core._registry import Registry, default_registry
-from biosynth.core._seeding import derive_seed
 from biosynth.core._skips import Missing, missing_component, missing_generator
 from biosynth.core._store import RECORD_SCHEMA, read_table
 
 log = logging.getLogger("biosynth")
 MANIFEST = "manifest.json"
+ROW_GROUP_ROWS = 1024  # rows per row group of records.parquet
 
 
 @dataclass
@@ -126,13 +128,15 @@ class Runner:
     """
 
     def __init__(self, recipe: Recipe, out: str | Path, *, base_dir: Path | None = None,
-                 registry: Registry | None = None, resume: bool = False, progress: Progress | None = None) -> None:
+                 registry: Registry | None = None, resume: bool = False, progress: Progress | None = None,
+                 executor: Executor | None = None) -> None:
         self.recipe = recipe
         self.root = Path(out)
         self.base_dir = base_dir
         self.registry = registry or default_registry()
         self.resume = resume
         self.progress = progress or default_progress()
+        self.executor: Executor = executor or LocalExecutor()  # where batches run; planning and commits stay here
 
     def run(self) -> Manifest:
         planned = plan(self.recipe, base_dir=self.base_dir, registry=self.registry)
@@ -226,51 +230,40 @@ class Runner:
         atomic_write_text(self.root / MANIFEST, manifest.model_dump_json(indent=2, by_alias=True) + "\n")
 
     # -- steps ---------------------------------------------------------------------------------
-    def _inputs_for(self, step: Step) -> list[Record] | None:
-        if step.from_ is None:
-            return None
-        records = [record for _, record in StepJournal(self.root, step.from_).records()]
-        return records if step.take is None else records[:step.take]
+    def _inputs_for(self, step: Step) -> StepInputs | None:
+        return None if step.from_ is None else StepInputs(self.root, step.from_, step.take)  # streamed, not loaded
 
     def _run_step(self, entry: PlannedStep, manifest: Manifest) -> None:
         step, generator = entry.step, entry.generator
         inputs = self._inputs_for(step)
-        requested = step.count if inputs is None else len(inputs) * step.per_input
+        requested = step.count if inputs is None else inputs.count * step.per_input
         assert requested is not None
         journal = StepJournal(self.root, step.name)
         commits = journal.commits()
         ctx = StepContext(step=step.name, seed=entry.seed, root=self.root, policy=Policy(self.recipe.policy),
                           registry=self.registry, real_data=entry.real_data)
-        done = len(journal.done_indices())
+        done = sum(c.stop - c.start for c in commits.values())
         dedup = None
         if step.deduplicate is not None:
             dedup = Deduplicator(step.deduplicate)
-            for _, kept in journal.records():  # batches already committed (on --resume), in index order
+            for _, kept in journal.iter_records():  # batches already committed (on --resume), in index order
                 dedup.keep(kept)
         self.progress.start_step(step.name, requested, done)
+        pending = batches(entry.seed, requested, step.batch_size, step.per_input, set(commits), inputs)
+        work = StepWork(generator, ctx, pending, total=requested, ordered=dedup is not None)
         try:
-            for start in range(0, requested, step.batch_size):
-                if start in commits:
-                    continue
-                stop = min(start + step.batch_size, requested)
-                requests = [
-                    SampleRequest(index=i, seed=derive_seed(entry.seed, i),
-                                  input=inputs[i // step.per_input] if inputs is not None else None)
-                    for i in range(start, stop)
-                ]
-                try:
-                    outcomes = generator.generate(requests, ctx)
-                except Exception as err:
-                    err.add_note(f"biosynth: step {step.name!r} stopped at samples {start}..{stop - 1}")
-                    raise
-                records = [(r.index, o) for r, o in zip(requests, outcomes, strict=True) if isinstance(o, Record)]
-                failures = [o for o in outcomes if isinstance(o, SampleFailure)]
-                removed = [o for o in outcomes if isinstance(o, RemovedEntry)]  # the generator's own removals
-                if dedup is not None:
-                    records, duplicates = _deduplicate(dedup, records)
+            for result in self.executor.run_step(work):  # the executor decides only where batches run
+                ctx.decisions += [d for d in result.decisions if d not in ctx.decisions]  # made on a worker
+                failures, removed = result.failures, result.removed  # removed: the generator's own removals
+                if dedup is None:
+                    journal.commit_encoded(result.start, result.stop, result.encoded_batch(), failures, removed)
+                    produced = result.produced
+                else:
+                    records, duplicates = _deduplicate(dedup, result.record_list())
                     removed = sorted(removed + duplicates, key=lambda r: r.index)
-                journal.commit(start, stop, records, failures, removed)
-                self.progress.advance(len(records), len(failures) + len(removed))
+                    journal.commit(result.start, result.stop, records, failures, removed)
+                    produced = len(records)
+                self.progress.advance(produced, len(failures) + len(removed))
         finally:
             self.progress.end_step()
         manifest.steps[step.name] = self._summary(entry, journal, requested)
@@ -299,11 +292,17 @@ class Runner:
         media: dict[str, str] = {}
         with atomic_path(target) as tmp:
             with pq.ParquetWriter(tmp, RECORD_SCHEMA, compression="zstd") as writer:
-                for entry in planned:
+                pending: list[pa.Table] = []  # shards gathered into row groups of ROW_GROUP_ROWS: a writer keeps
+                for entry in planned:  # ~30 KB per row group until it closes, so a row group per shard grew with size
                     journal = StepJournal(self.root, entry.step.name)
                     media.update(journal.media())
                     for shard in journal.shard_paths():
-                        writer.write_table(read_table(shard))
+                        pending.append(read_table(shard))
+                        if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
+                            writer.write_table(pa.concat_tables(pending))
+                            pending = []
+                if pending:
+                    writer.write_table(pa.concat_tables(pending))
         self._remove_orphan_media(media)
         manifest.status = "complete"
         manifest.records_sha256 = sha256_file(target)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from biosynth.core._errors import BiosynthError
+from biosynth.core._executors import make_executor
 from biosynth.core._recipe import load_recipe
 from biosynth.core._registry import Group, default_registry
 from biosynth.core._runner import MANIFEST, Runner, plan
@@ -33,6 +34,12 @@ def run(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="dataset folder to write")],
     seed: Annotated[int | None, typer.Option(help="override the recipe's seed")] = None,
     resume: Annotated[bool, typer.Option(help="continue an interrupted run in --out")] = False,
+    executor: Annotated[str, typer.Option(help="where batches run: local (this process) or ray (actors of a Ray "
+                                               "cluster; needs biosynth-core[ray])")] = "local",
+    address: Annotated[str | None, typer.Option(help="with --executor ray: the cluster to join (auto, host:port, "
+                                                     "ray://host:10001); default: a Ray instance on this machine")] = None,
+    actors: Annotated[int | None, typer.Option(help="with --executor ray: the most actors a step uses (default: one "
+                                                    "per CPU of the cluster)")] = None,
 ) -> None:
     """Run RECIPE into a dataset folder (manifest.json, records.parquet, media/)."""
     loaded = load_recipe(recipe)
@@ -40,14 +47,17 @@ def run(
         if seed < 0:
             raise BiosynthError(f"--seed must be a non-negative integer, got {seed}")
         loaded = loaded.with_seed(seed)
+    runs_on = make_executor(executor, address=address, actors=actors)
     try:
-        manifest = Runner(loaded, out_dir, base_dir=recipe.resolve().parent, resume=resume).run()
+        manifest = Runner(loaded, out_dir, base_dir=recipe.resolve().parent, resume=resume, executor=runs_on).run()
     except KeyboardInterrupt:  # caught here: typer would print "Aborted!" and exit 1
         again = " ".join(["biosynth", *sys.argv[1:], *([] if resume else ["--resume"])])
         Console(stderr=True, highlight=False, soft_wrap=True, markup=False).print(
             f"interrupted; finished batches are kept in {out_dir}. Resume with: {again}" if (out_dir / MANIFEST).exists()
             else "interrupted before any batch was finished; nothing was kept")
         raise typer.Exit(130) from None
+    finally:
+        runs_on.close()
     out.print(f"{manifest.requested} requested, {manifest.produced} produced, {manifest.failed} failed"
               f"{_removed(manifest.removed)} -> {out_dir}")
     for name, step in manifest.steps.items():
