@@ -60,7 +60,7 @@ from biosynth.tabular._conditions import parse_conditions  # noqa: E402
 from biosynth.tabular._metadata import ColumnType  # noqa: E402
 from biosynth.tabular._synthesizer import SampleOutcome  # noqa: E402
 
-GENERATORS = ("llm_finetuned", "gaussian_copula", "ctgan", "tvae", "great")
+GENERATORS = ("llm_finetuned", "llm_finetuned_label_first", "gaussian_copula", "ctgan", "tvae", "great")
 SDV = ("gaussian_copula", "ctgan", "tvae")
 # the quickstart's table and three more (issue 17): one with more than 25 columns, two with missing values
 TABLES = ("quickstart", "breast_cancer_31", "diabetes", "smoking_cancer")
@@ -208,10 +208,15 @@ def _score_draw(res: Result, rows: pd.DataFrame, train: pd.DataFrame, meta: Tabl
 
 
 # generators ---------------------------------------------------------------------------------------
-def run_finetuned(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespace) -> Result:
-    res = Result("", "llm_finetuned", len(df.columns))
+def run_finetuned(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespace, *, label_first: bool = False
+                  ) -> Result:
+    """llm_finetuned with its defaults; `label_first`: the table's label written first in every training row
+    (`first_columns`), so every feature can learn its dependence on the label at a fixed position."""
+    res = Result("", "llm_finetuned_label_first" if label_first else "llm_finetuned", len(df.columns))
+    first = (LABELS[args.current_table],) if label_first else ()
     config = FinetunedConfig(n_layer=2, n_embd=64, n_head=4, epochs=args.epochs, learning_rate=args.learning_rate,
-                             batch_size=args.batch_size, seed=args.seed, max_seconds=args.max_fit_seconds)
+                             batch_size=args.batch_size, seed=args.seed, max_seconds=args.max_fit_seconds,
+                             first_columns=first)
     t = time.perf_counter()
     synth = FinetunedLM(config).fit(df, meta)
     res.fit_s = time.perf_counter() - t
@@ -444,7 +449,11 @@ def main(argv: list[str] | None = None) -> int:
                         "side comparison to DIR/<table>/ (report.json, report.html)")
     p.add_argument("--bootstrap", type=int, default=50,
                    help="bootstrap replicates of the comparison's and each TSTR's own intervals")
+    p.add_argument("--report-only", type=Path, nargs="+", default=None,
+                   help="print the tables from --json files of earlier runs (merged) and stop")
     args = p.parse_args(argv)
+    if args.report_only:
+        return report_only(args.report_only)
     if args.compare is not None and not 0 < args.holdout < 1:
         p.error("--compare needs --holdout between 0 and 1 (utility and privacy are measured on the holdout)")
     if args.compare is not None:
@@ -459,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     print(_header(argv), flush=True)
     runners: dict[str, Callable[[pd.DataFrame, TableMetadata, argparse.Namespace], Result]] = {
         "llm_finetuned": run_finetuned, "llm_prompted": run_prompted, "great": run_great,
+        "llm_finetuned_label_first": lambda d, m, a: run_finetuned(d, m, a, label_first=True),
         "gaussian_copula": lambda d, m, a: run_sdv("gaussian_copula", d, m, a),
         "ctgan": lambda d, m, a: run_sdv("ctgan", d, m, a),
         "tvae": lambda d, m, a: run_sdv("tvae", d, m, a),
@@ -487,15 +497,35 @@ def main(argv: list[str] | None = None) -> int:
             res.table = table
             results.append(res)
             print(f"  {name}: {time.perf_counter() - started:.0f}s  {_line(res)}", flush=True)
+            if args.json:  # after every generator: a long run stopped midway keeps what it measured
+                _write_json(args.json, results)
         if args.compare is not None and holdout is not None:
             print(_compare(table, df, holdout, meta, args), flush=True)
     print(_table(results))
     print(_quality(results))
     print(_targets(results))
     print(f"\nload average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    if args.json:
-        args.json.write_text(json.dumps([{**asdict(r), "share_valid": r.share_valid, "valid_per_s": r.valid_per_s}
-                                         for r in results], indent=2, default=str))
+    return 0
+
+
+def _write_json(path: Path, results: list[Result]) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps([{**asdict(r), "share_valid": r.share_valid, "valid_per_s": r.valid_per_s}
+                                   for r in results], indent=2, default=str))
+    partial.replace(path)
+
+
+def report_only(paths: list[Path]) -> int:
+    """Print the tables of results saved with --json, several runs merged (e.g. one table per process)."""
+    results = []
+    for path in paths:
+        for item in json.loads(path.read_text()):
+            item = {k: v for k, v in item.items() if k in Result.__dataclass_fields__}
+            results.append(Result(**item))
+    print(f"results of: {', '.join(map(str, paths))}")
+    print(_table(results))
+    print(_quality(results))
+    print(_targets(results))
     return 0
 
 
@@ -620,9 +650,11 @@ def _quality(results: list[Result]) -> str:
     lines.append("Intervals: 95% t-intervals over the draws (each draw: fresh sampling seed, same fitted model). "
                  "TSTR: gradient boosting trained on the draw, tested on the held-out real rows.")
     by = {(r.table, r.generator): r for r in results}
-    verdicts = ["\nllm_finetuned against the best SDV generator (GaussianCopula, CTGAN, TVAE), mean over draws:"]
-    for table in dict.fromkeys(r.table for r in results):
-        ours = by.get((table, "llm_finetuned"))
+    verdicts = ["\nllm_finetuned (both variants) against the best SDV generator (GaussianCopula, CTGAN, TVAE), mean "
+                "over draws:"]
+    for table, variant in [(t, v) for t in dict.fromkeys(r.table for r in results)
+                           for v in ("llm_finetuned", "llm_finetuned_label_first")]:
+        ours = by.get((table, variant))
         sdv = [by[(table, k)] for k in SDV if (table, k) in by]
         if ours is None or not sdv:
             continue
@@ -640,7 +672,7 @@ def _quality(results: list[Result]) -> str:
                 mine[1] > best[2] if beats else mine[2] < best[1])
             parts.append(f"{label} {mine[0]:.3f} vs {best_name} {best[0]:.3f}: "
                          f"{'beats' if beats else 'LOSES'}{' (intervals apart)' if separated else ' (intervals overlap)'}")
-        verdicts.append(f"- {table}: " + "; ".join(parts))
+        verdicts.append(f"- {table}, {variant}: " + "; ".join(parts))
     return "\n".join(lines + verdicts)
 
 

@@ -343,3 +343,28 @@ def test_training_repeats_bit_for_bit_with_several_threads() -> None:
         torch.set_num_threads(threads)
     assert len(prints) == 1
     assert not torch.are_deterministic_algorithms_enabled()  # restored after training
+
+
+def test_first_columns_lead_every_training_row_and_the_rest_stay_shuffled(monkeypatch: pytest.MonkeyPatch) -> None:
+    orders: list[list[str]] = []
+    encode = FinetunedLM._encode_slotted
+
+    def recording(self: FinetunedLM, row: dict[str, str], order: list[str], index: dict[str, int]) -> Any:
+        orders.append(list(order))
+        return encode(self, row, order, index)
+
+    monkeypatch.setattr(FinetunedLM, "_encode_slotted", recording)
+    df = patients()
+    FinetunedLM(FinetunedConfig(**{**TINY, "epochs": 1}, first_columns=("smoker", "sex"))).fit(df, metadata(df))
+    assert len(orders) == len(df)
+    assert all(order[:2] == ["smoker", "sex"] for order in orders)
+    assert len({tuple(order[2:]) for order in orders}) > 10  # the other columns: a fresh order per row
+    assert all(sorted(order) == sorted(orders[0]) for order in orders)
+
+
+def test_first_columns_must_be_modelled_columns() -> None:
+    df = patients()
+    with pytest.raises(ConfigError, match=r"first_columns.*'label'.*modelled columns"):
+        FinetunedLM(FinetunedConfig(**TINY, first_columns=("label",))).fit(df, metadata(df))
+    with pytest.raises(ConfigError, match="repeated"):
+        FinetunedLM(FinetunedConfig(**TINY, first_columns=("sex", "sex"))).fit(df, metadata(df))

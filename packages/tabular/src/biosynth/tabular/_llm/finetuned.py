@@ -70,6 +70,10 @@ class FinetunedConfig(BaseModel):
                                    "pairs the tokenizer writes (the tokenisation the model was trained on)")
     fixed_width: bool = Field(True, description="zero-pad each number's integer part to its column's width, so "
                               "that every digit token stands for the same magnitude in every row")
+    first_columns: tuple[str, ...] = Field((), description="columns written first in every training row, in this "
+                                           "order (the others in a fresh random order each epoch, as GReaT does): "
+                                           "later columns then find them at fixed positions, e.g. a label to learn "
+                                           "every feature's dependence on")
     seed: int = Field(0, ge=0)
     temperature: float = Field(1.0, ge=0.0, le=5.0, description="sampling temperature (0: greedy)")
     sample_batch_size: int = Field(128, ge=1)
@@ -106,6 +110,11 @@ class FinetunedLM(Synthesizer):
         codec = RowCodec.build(data, metadata, max_decimals=cfg.max_decimals, fixed_width=cfg.fixed_width)
         texts = _value_texts(codec, data)
         names = [c.name for c in codec.modelled]
+        unknown = [c for c in cfg.first_columns if c not in names]
+        if unknown or len(set(cfg.first_columns)) != len(cfg.first_columns):
+            raise ConfigError(f"first_columns {list(cfg.first_columns)}: each must be a modelled column of the table, "
+                              f"once ({'not modelled: ' + ', '.join(map(repr, unknown)) if unknown else 'repeated'}; "
+                              f"modelled columns: {names})")
         if cfg.base_model is not None:
             folder = Path(cfg.base_model)
             tokenizer = hf_tokenizer(folder)
@@ -150,6 +159,7 @@ class FinetunedLM(Synthesizer):
             averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
             bias_mean = bias.detach().clone() if bias is not None else None
         index = {c.name: i for i, c in enumerate(self.codec.columns)} if self.codec is not None else {}
+        first = list(cfg.first_columns)
         started = time.monotonic()
         model.train()
         self.losses, self.steps = [], 0
@@ -158,7 +168,7 @@ class FinetunedLM(Synthesizer):
             encoded: list[list[int]] = []
             slotted: list[list[int]] = []
             for row in texts:
-                order = [names[i] for i in rng.permutation(len(names))]
+                order = [*first, *(names[i] for i in rng.permutation(len(names)) if names[i] not in first)]
                 if bias is None:
                     ids = [tok.bos_id, *tok.encode(_row_text(row, order)), tok.eos_id]
                 else:
