@@ -62,13 +62,17 @@ def run(
               f"{_removed(manifest.removed)} -> {out_dir}")
     for name, step in manifest.steps.items():
         out.print(f"  {name}: {step.requested} requested, {step.produced} produced, {step.failed} failed"
-                  f"{_removed(step.removed)}")
+                  f"{_removed(step.removed, step.removal_reasons)}")
     for name, reason in manifest.skipped_steps.items():
         out.print(f"  {name}: skipped ({reason})")
 
 
-def _removed(count: int) -> str:
-    return f", {count} removed as duplicates" if count else ""
+def _removed(count: int, reasons: dict[str, int] | None = None) -> str:
+    """Removed samples: by deduplication or by the generator itself (e.g. a critic), with their reasons."""
+    if not count:
+        return ""
+    why = f" ({'; '.join(f'{reason}: {n}' for reason, n in reasons.items())})" if reasons else ""
+    return f", {count} removed{why}"
 
 
 @app.command()
