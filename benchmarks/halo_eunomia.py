@@ -3,6 +3,9 @@ once at the end, beside two baselines, on all six of HALO's measures.
 
     OMP_NUM_THREADS=1 nohup python benchmarks/halo_eunomia.py > halo.log 2>&1 &
 
+Keep the trained models (--keep DIR) and choose / score again without training (--keep DIR --reuse, same seeds and
+split), e.g. with other calibrations or draws.
+
 Protocol, enforced by the order of this script:
 1. Eunomia's 2,694 patients are shuffled (--seed) and cut 80/20: 2,155 training and 539 held-out. The held-out
    patients are kept in a `Holdout` that hands them out only once a choice has been fixed (it raises before).
@@ -10,9 +13,10 @@ Protocol, enforced by the order of this script:
    calibrates it and builds the baselines; the *validation* part chooses.
 3. Every grid configuration (architecture x training length, --grid) is trained on the fit part, then sampled with
    each length calibration in --calibrations (none: the network as trained; median / mean: `calibrate_length_to` the
-   fit patients, exactly the calibration `Halo.fit` runs) --validation-draws times, as many patients as the
-   validation part. Criterion, fixed before any run: the mean of HALO's six R² (per patient and per visit) against
-   the validation patients, averaged over the draws.
+   fit patients, exactly the calibration `Halo.fit` runs) --validation-draws times (--validation-sample patients,
+   default as many as the validation part); --winner-calibrations are tried on the best configuration after that.
+   Criterion, fixed before any run: the mean of HALO's six R² (per patient and per visit) against the validation
+   patients, averaged over the draws.
 4. The validation table and the choice are printed. Only then are the held-out patients read; each reported
    configuration (the choice, the current defaults, and with --report all every trained configuration at its
    validation-best calibration) is scored on them once: --draws draws of 539 patients, beside B1, B2 and real train.
@@ -176,6 +180,7 @@ class Job:
     fit_indices: list[int]
     model_dir: str
     calibration_patients: int = 512
+    reuse: bool = False  # load model_dir when a model was kept there by an earlier run (same split and seeds)
 
     @property
     def name(self) -> str:
@@ -225,6 +230,12 @@ def train_and_validate(job: Job, calibrations: tuple[str, ...],
     calibration once per validation draw."""
     torch.set_num_threads(1)
     fit_patients, domains = _patients(job.fit_indices)
+    if job.reuse and (Path(job.model_dir) / "biosynth_model.json").is_file():
+        halo = Halo.load(job.model_dir)
+        n_params = sum(p.numel() for p in halo.network.parameters())
+        print(f"  [{job.name}] loaded the model kept in {job.model_dir}", flush=True)
+        return {"train_s": None, "parameters": n_params} | _validate(job, halo, fit_patients, calibrations,
+                                                                      validation_seeds)
     started = time.monotonic()
 
     def report(step: int, loss: float) -> None:
@@ -241,7 +252,13 @@ def train_and_validate(job: Job, calibrations: tuple[str, ...],
     n_params = sum(p.numel() for p in halo.network.parameters())
     print(f"  [{job.name}] trained in {train_s:.0f} s ({n_params} parameters, loss "
           f"{statistics.fmean(halo.losses[:20]):.5f} -> {statistics.fmean(halo.losses[-20:]):.5f})", flush=True)
-    out: dict[str, object] = {"train_s": train_s, "parameters": n_params}
+    return {"train_s": train_s, "parameters": n_params} | _validate(job, halo, fit_patients, calibrations,
+                                                                     validation_seeds)
+
+
+def _validate(job: Job, halo: Halo, fit_patients: Sequence[VisitSequencePayload], calibrations: tuple[str, ...],
+              validation_seeds: list[list[int]]) -> dict[str, object]:
+    out: dict[str, object] = {}
     for statistic in calibrations:
         offset = calibrate(job, statistic, halo, fit_patients)
         samples = [sample(job.model_dir, float(offset["offset"]), seeds, halo)  # type: ignore[arg-type]
@@ -321,6 +338,8 @@ def main() -> None:
                              "the library default)")
     parser.add_argument("--validation-share", type=float, default=0.2, help="of the training patients")
     parser.add_argument("--validation-draws", type=int, default=1)
+    parser.add_argument("--validation-sample", type=int, default=None,
+                        help="synthetic patients per validation draw (default: as many as the validation patients)")
     parser.add_argument("--draws", type=int, default=2, help="held-out draws per reported configuration")
     parser.add_argument("--report", choices=["chosen", "all"], default="all",
                         help="held-out scores for the choice and the current defaults, or for every trained "
@@ -331,7 +350,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the splits and the draws")
     parser.add_argument("--train-seed", type=int, default=0, help="initial weights, batch order, dropout, calibration")
     parser.add_argument("--workers", type=int, default=2, help="processes, one torch thread each")
-    parser.add_argument("--keep", default=None, help="keep the trained models in this new folder")
+    parser.add_argument("--keep", default=None, help="keep the trained models in this folder")
+    parser.add_argument("--reuse", action="store_true",
+                        help="load the models an earlier run with the same --keep, --seed, --train-seed and "
+                             "--validation-share kept there instead of training them again")
     parser.add_argument("--limit-patients", type=int, default=None, help="a quick smoke run on the first N patients")
     args = parser.parse_args()
     grid = [(a, int(s)) for a, _, s in (item.strip().partition(":") for item in args.grid.split(","))]
@@ -341,6 +363,12 @@ def main() -> None:
                                                             for c in calibrations + later):
         parser.error(f"--grid architectures must be among {list(ARCHITECTURES)}, calibrations among none, median, "
                      f"mean; got {args.grid!r}, {args.calibrations!r}, {args.winner_calibrations!r}")
+    if args.reuse and not args.keep:
+        parser.error("--reuse needs --keep (the folder of the kept models)")
+    parts = args.defaults.split(":")
+    if len(parts) != 3 or not parts[1].isdigit():
+        parser.error(f"--defaults must read ARCHITECTURE:STEPS:CALIBRATION, got {args.defaults!r}")
+    defaults = f"{parts[0]} @ {parts[1]} steps, {parts[2]}"
     torch.set_num_threads(1)
     header(args)
     started = time.monotonic()
@@ -363,10 +391,11 @@ def main() -> None:
           f"{describe([len(p.visits) for p in validation])}")
 
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="halo_eunomia_"))
-    folder.mkdir(parents=True, exist_ok=bool(not args.keep))
+    folder.mkdir(parents=True, exist_ok=bool(not args.keep) or args.reuse)
     jobs = {f"{a} @ {s} steps": Job(a, s, args.train_seed, fit_idx, str(folder / f"{a}_{s}"),
-                                         args.calibration_patients) for a, s in grid}
-    val_seeds = [[derive_seed(args.seed, "validation-draw", d, i) for i in range(len(validation))]
+                                         args.calibration_patients, args.reuse) for a, s in grid}
+    n_sample = args.validation_sample or len(validation)
+    val_seeds = [[derive_seed(args.seed, "validation-draw", d, i) for i in range(n_sample)]
                  for d in range(args.validation_draws)]
     variants: dict[str, tuple[Job, str, float]] = {}  # "job name, calibration" -> (job, calibration, offset)
     val_scores: dict[str, list[dict[str, float]]] = {}
@@ -421,12 +450,11 @@ def main() -> None:
                   f"{statistics.fmean(i['empty_dropped'] for i in info):.2%}; not ended "
                   f"{statistics.fmean(i['not_ended'] for i in info):.1f}")
         for name, result in trained.items():
-            print(f"  {name}: {result['parameters']} parameters, trained in {result['train_s']:.0f} s")
+            trained_in = "kept by an earlier run" if result["train_s"] is None else f"trained in {result['train_s']:.0f} s"
+            print(f"  {name}: {result['parameters']} parameters, {trained_in}")
         ranked = sorted(val_scores, key=lambda k: -crit[k])
         chosen = ranked[0]
         print("ranking on validation: " + "; ".join(f"{k} {crit[k]:.4f}" for k in ranked))
-        arch, steps, statistic = args.defaults.split(":")
-        defaults = f"{arch} @ {steps} steps, {statistic}"
         print(f"CHOICE (fixed before the held-out patients are read): {chosen}")
         print(f"current defaults ({defaults}): " + (
             f"validation criterion {crit[defaults]:.4f}, rank {ranked.index(defaults) + 1} of {len(ranked)}; the "
