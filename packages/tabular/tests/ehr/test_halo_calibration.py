@@ -118,7 +118,8 @@ def test_a_marker_that_disagrees_with_the_config_is_named(tiny_model_dir: Path, 
 
 def test_calibrate_length_to_repeats_what_fit_did(tiny_halo: Halo, tiny_model_dir: Path, make_patients) -> None:
     """A loaded model recalibrated from the training patients and settings gets exactly fit's calibration
-    (what `benchmarks/halo_eunomia.py --recalibrate` relies on)."""
+    (what `benchmarks/halo_eunomia.py` relies on to calibrate a
+    trained or kept model as fit would)."""
     loaded = Halo.load(tiny_model_dir)
     training = HaloTraining(epochs=20, batch_size=8, learning_rate=1e-2, seed=3)  # the fixture's
     assert loaded.calibrate_length_to(make_patients(), training) == tiny_halo.calibration
