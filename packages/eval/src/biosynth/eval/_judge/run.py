@@ -18,7 +18,7 @@ from biosynth.core import (
 )
 from biosynth.eval._judge.bias import word_count
 from biosynth.eval._judge.family import check_self_preference
-from biosynth.eval._judge.items import JudgeItem, items_from_records, text_of
+from biosynth.eval._judge.items import JudgeItem, items_from_records
 from biosynth.eval._judge.judge import Method, PairwiseJudge, RubricJudge
 from biosynth.eval._judge.metrics import pairwise_metrics, rubric_metrics
 from biosynth.eval._judge.rubric import Rubric
@@ -103,6 +103,3 @@ def write_judge_results(out: str | Path, results: Sequence[MetricResult], *, mod
                                   software=software_versions([*SOFTWARE, "biosynth-text"]), results=tuple(results))
     return report.write(folder)
 
-
-def texts_of(records: Sequence[Record]) -> list[str]:
-    return [t for t in (text_of(r) for r in records) if t]
