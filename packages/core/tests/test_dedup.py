@@ -164,3 +164,13 @@ def test_take_uses_only_the_first_records_of_from(tmp_path: Path) -> None:
     assert [r.parents for r in copies] == [("notes-000000",), ("notes-000002",)]
     with pytest.raises(RecipeError, match="`take` only applies with `from`"):
         parse_recipe({"name": "x", "steps": [{"name": "a", "generator": "attributes", "count": 1, "take": 1}]})
+
+
+def test_the_dataset_card_names_each_steps_removals_and_their_reasons(tmp_path: Path) -> None:
+    from biosynth.core import export_dataset
+
+    Runner(_recipe(), tmp_path / "out", progress=LogProgress()).run()
+    card = export_dataset(tmp_path / "out", "card", tmp_path / "card", progress=LogProgress()).out / "DATASHEET.md"
+    text = card.read_text()
+    assert "removed 9 (deduplication or a generator's own filtering" in text
+    assert "`notes` removed 9 (exact duplicate: 7, near duplicate: 2)" in text

@@ -37,7 +37,7 @@ def test_card_covers_the_datasheet_sections_counts_models_policy_and_evaluation(
                             options={"report": str(report), "annotations": str(annotations)})
     text = (result.out / "DATASHEET.md").read_text()
     assert re.findall(r"^## (.+)$", text, flags=re.M) == list(SECTIONS)
-    assert "Requested 18, produced 17, failed 1, removed as duplicates 0." in text
+    assert "Requested 18, produced 17, failed 1, removed 0 (deduplication or a generator's own filtering" in text
     assert "| scans | scans 0.0.1-test | notes | 3 | 2 | 1 | 0 | image 2 |" in text
     assert "- `scans`: 1 x scan renderer refused the prompt" in text
     scans = next(r for r in dataset.records("scans"))

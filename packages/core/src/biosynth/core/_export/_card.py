@@ -79,7 +79,8 @@ def datasheet(manifest: Manifest, records: list[Record], *, report: Any = None, 
             "`parents` names the records each was made from).",
             "- By modality: " + ", ".join(f"{k} {v}" for k, v in modalities.items()) + ".",
             f"- Requested {manifest.requested}, produced {manifest.produced}, failed {manifest.failed}, "
-            f"removed as duplicates {manifest.removed}.", ""]
+            f"removed {manifest.removed} (deduplication or a generator's own filtering, e.g. a critic; "
+            "reasons below).", ""]
     out += ["| step | generator | from | requested | produced | failed | removed | modalities |",
             "|---|---|---|---|---|---|---|---|"]
     for s in steps:
@@ -118,9 +119,11 @@ def datasheet(manifest: Manifest, records: list[Record], *, report: Any = None, 
             + "; the full package list is in manifest.json.", ""]
 
     out += ["## Preprocessing, cleaning, labelling", ""]
-    dedup = [s for s in steps if s.removed]
-    out.append("- Near-duplicate removal: " + ("; ".join(f"`{s.name}` removed {s.removed}" for s in dedup)
-                                               if dedup else "none removed (or not configured)") + ".")
+    removing = [s for s in steps if s.removed]
+    out.append("- Removals (deduplication, critic filtering): " + (
+        "; ".join(f"`{s.name}` removed {s.removed} (" + ", ".join(f"{reason}: {n}" for reason, n in
+                                                                  s.removal_reasons.items()) + ")" for s in removing)
+        if removing else "none removed") + ".")
     out.append("- Labels come from the generators (e.g. sampled attributes), not from human annotation.")
     if review is not None:
         out += [f"- {review.protocol()} Annotations per record: {review.per_item()}. {review.analysis()}"]

@@ -42,6 +42,7 @@ class StepFacts:
     failed: int
     removed: int
     failure_reasons: dict[str, int]
+    removal_reasons: dict[str, int]
     modalities: dict[str, int]
     models: list[ModelRef] = field(default_factory=list)
     components: list[str] = field(default_factory=list)  # declared in the recipe: "backend (kind)"
@@ -59,6 +60,7 @@ def step_facts(manifest: Manifest, records: list[Record]) -> list[StepFacts]:
             name=name, generator=summary.generator, generator_version=summary.generator_version,
             seed=step.get("seed"), source=step.get("from"), requested=summary.requested, produced=summary.produced,
             failed=summary.failed, removed=summary.removed, failure_reasons=dict(summary.failure_reasons),
+            removal_reasons=dict(summary.removal_reasons),
             modalities=dict(summary.modalities))
     for decision in manifest.policy_decisions:
         entry = facts.get(str(decision.get("step")))
