@@ -131,7 +131,7 @@ from biosynth.core._export._identifiers import (
 from biosynth.core._export._visits import VisitDates, birth_year, visit_dates
 
 # -- errors, hashing and atomic files (everyone) ---------------------------------------------------
-from biosynth.core._atomic import atomic_path, atomic_write_bytes, atomic_write_text, fsync_tree
+from biosynth.core._atomic import atomic_path, atomic_write_bytes, atomic_write_text, fsync_tree, replace_folder
 from biosynth.core._errors import (
     BiosynthError,
     ConfigError,
@@ -178,6 +178,6 @@ __all__ = [
     "visit_dates",
     # errors, hashing, atomic files
     "BiosynthError", "ConfigError", "DatasetError", "GenerationError", "InputDataError", "PolicyError", "RecipeError",
-    "RegistryError", "atomic_path", "atomic_write_bytes", "atomic_write_text", "canonical_json", "fsync_tree",
+    "RegistryError", "atomic_path", "atomic_write_bytes", "atomic_write_text", "canonical_json", "fsync_tree", "replace_folder",
     "sha256_file", "sha256_text",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,3 +73,26 @@ def fsync_tree(root: Path, *, recursive: bool = True) -> None:
             elif path.is_dir():
                 _fsync_dir(path)
     _fsync_dir(root)
+
+
+def replace_folder(staging: Path, target: Path) -> None:
+    """Rename the finished `staging` folder to `target` (a sibling). An earlier non-empty `target` — the caller has
+    checked it is biosynth's to replace — is moved aside first, put back if the rename fails, and deleted only once
+    the new folder is in place."""
+    aside: Path | None = None
+    try:
+        if target.exists():
+            if any(target.iterdir()):
+                aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+                os.replace(target, aside / target.name)
+            else:
+                target.rmdir()
+        os.replace(staging, target)
+        fsync_tree(target.parent, recursive=False)
+    except BaseException:
+        if aside is not None and not target.exists():
+            os.replace(aside / target.name, target)  # put the earlier folder back
+        raise
+    finally:
+        if aside is not None and aside.exists():
+            shutil.rmtree(aside)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -28,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from biosynth.core._atomic import fsync_tree
+from biosynth.core._atomic import fsync_tree, replace_folder
 from biosynth.core._errors import ConfigError, InputDataError
 from biosynth.core._hashing import sha256_file
 
@@ -71,7 +70,6 @@ def write_model_folder(folder: str | Path, kind: str, format_version: int,
     check_model_target(folder, replace=replace)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
-    aside: Path | None = None
     try:
         facts = dict(write(staging) or {})
         files: dict[str, str] = {}
@@ -90,23 +88,10 @@ def write_model_folder(folder: str | Path, kind: str, format_version: int,
         (staging / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True, default=str) + "\n",
                                       encoding="utf-8")
         fsync_tree(staging)
-        if folder.exists():
-            if any(folder.iterdir()):
-                aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
-                os.replace(folder, aside / folder.name)
-            else:
-                folder.rmdir()
-        os.replace(staging, folder)
-        fsync_tree(folder.parent, recursive=False)
-    except BaseException:
-        if aside is not None and not folder.exists():
-            os.replace(aside / folder.name, folder)  # put the earlier model back
-        raise
+        replace_folder(staging, folder)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-        if aside is not None and aside.exists():
-            shutil.rmtree(aside)
     return folder
 
 

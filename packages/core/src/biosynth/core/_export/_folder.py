@@ -7,7 +7,6 @@ format it holds and which dataset (manifest) it came from, and every file's sha2
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -15,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from biosynth.core._atomic import fsync_tree
+from biosynth.core._atomic import fsync_tree, replace_folder
 from biosynth.core._errors import BiosynthError
 from biosynth.core._hashing import sha256_file
 
@@ -93,21 +92,5 @@ def publish(staging: Path, out: Path, marker: Callable[[dict[str, str]], dict[st
     (staging / EXPORT_MARKER).write_text(json.dumps(facts, indent=2, sort_keys=True, default=str) + "\n",
                                          encoding="utf-8")
     fsync_tree(staging)
-    aside: Path | None = None
-    try:
-        if out.exists():
-            if any(out.iterdir()):
-                aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-                os.replace(out, aside / out.name)
-            else:
-                out.rmdir()
-        os.replace(staging, out)
-        fsync_tree(out.parent, recursive=False)
-    except BaseException:
-        if aside is not None and not out.exists():
-            os.replace(aside / out.name, out)  # put the earlier export back
-        raise
-    finally:
-        if aside is not None and aside.exists():
-            shutil.rmtree(aside)
+    replace_folder(staging, out)
     return facts

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from biosynth.core import ConfigError, DatasetError, atomic_write_text, describe_validation_error, fsync_tree
+from biosynth.core import ConfigError, DatasetError, atomic_write_text, describe_validation_error, fsync_tree, replace_folder
 from biosynth.eval._human.criteria import Criterion
 from biosynth.eval._human.judge_scores import JudgeScore
 
@@ -157,13 +157,7 @@ def write_export(out: Path, files: dict[str, bytes], batch: ReviewBatch) -> None
             target.write_bytes(data)
         (staging / REVIEW_JSON).write_text(batch.model_dump_json(indent=2), encoding="utf-8")
         fsync_tree(staging)
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.replaced-{os.getpid()}"
-            os.replace(out, old)
-        os.replace(staging, out)
-        if old is not None:
-            shutil.rmtree(old)
+        replace_folder(staging, out)  # the earlier export is put back if the swap fails
     finally:
         if staging.exists():
             shutil.rmtree(staging)
