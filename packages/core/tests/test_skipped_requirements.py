@@ -50,12 +50,14 @@ def test_a_generator_whose_dependency_is_absent_is_skipped(tmp_path: Path, monke
 
 
 def test_a_missing_component_backend_skips_an_optional_step() -> None:
+    # core's own test generator (sample_generators.Prompted) with its language-model backend unregistered:
+    # core's tests must not need biosynth-audio or biosynth-text (the isolated-install test runs them alone)
     registry = Registry()
-    registry._entry_points[Group.TTS_VOICES].pop("piper", None)
-    speech = {"name": "speech", "generator": "dialogue_audio", "from": "rows", "optional": True,
-              "params": {"voice_pool": [{"voice": {"kind": "tts_voice", "backend": "piper"}}]}}
-    planned = plan(_recipe(speech), registry=registry)
-    assert planned.skipped == {"speech": "tts_voice 'piper' is not installed (no installed package registers it)"}
+    registry._entry_points[Group.LLM_BACKENDS].pop("fake", None)
+    notes = {"name": "notes", "generator": "sample_generators:Prompted", "from": "rows", "optional": True}
+    planned = plan(_recipe(notes), registry=registry)
+    assert [p.step.name for p in planned] == ["rows"]
+    assert planned.skipped == {"notes": "language_model 'fake' is not installed (no installed package registers it)"}
 
 
 def test_the_first_party_table_matches_the_installed_entry_points() -> None:
