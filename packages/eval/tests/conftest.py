@@ -137,43 +137,11 @@ def tiny_gpt2_dir(tmp_path_factory):
 
 
 def write_tiny_gguf(path):
-    """A random Llama-style GGUF (about 10k parameters, f32) with a byte-level vocabulary, written with `gguf`: the
-    GGUF path of the perplexity tests (transformers dequantises it; needs gguf and accelerate)."""
-    import gguf
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    """A random Llama-style GGUF (about 10k parameters, f32) with a byte-level vocabulary: the GGUF path of the
+    perplexity tests (transformers dequantises it; needs gguf and accelerate)."""
+    from biosynth.core.testing import write_tiny_gguf as write
 
-    spelling = bytes_to_unicode()
-    tokens = ["<|endoftext|>", *(spelling[b] for b in range(256))]
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_name("tiny-gguf-llama")
-    writer.add_context_length(64)
-    writer.add_embedding_length(16)
-    writer.add_block_count(1)
-    writer.add_feed_forward_length(32)
-    writer.add_head_count(2)
-    writer.add_head_count_kv(1)
-    writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_rope_dimension_count(8)
-    writer.add_vocab_size(len(tokens))
-    writer.add_tokenizer_model("gpt2")
-    writer.add_token_list(tokens)
-    writer.add_token_types([gguf.TokenType.CONTROL, *[gguf.TokenType.NORMAL] * 256])
-    writer.add_token_scores([0.0] * len(tokens))
-    writer.add_bos_token_id(0)
-    writer.add_eos_token_id(0)
-    shapes = {"token_embd.weight": (len(tokens), 16), "output.weight": (len(tokens), 16), "output_norm.weight": (16,),
-              "blk.0.attn_norm.weight": (16,), "blk.0.ffn_norm.weight": (16,), "blk.0.attn_q.weight": (16, 16),
-              "blk.0.attn_k.weight": (8, 16), "blk.0.attn_v.weight": (8, 16), "blk.0.attn_output.weight": (16, 16),
-              "blk.0.ffn_gate.weight": (32, 16), "blk.0.ffn_up.weight": (32, 16), "blk.0.ffn_down.weight": (16, 32)}
-    generator = np.random.default_rng(0)
-    for name, shape in shapes.items():
-        norm = name.endswith("norm.weight")
-        writer.add_tensor(name, np.ones(shape, np.float32) if norm else generator.normal(0, 0.3, shape).astype(np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+    return write(path, context_length=64)
 
 
 @pytest.fixture(scope="session")

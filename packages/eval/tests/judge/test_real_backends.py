@@ -11,7 +11,6 @@ import math
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 
 from biosynth.core import ChatMessage, ChatRequest, ComponentSpec, DecodingConfig, default_registry, derive_seed
 from biosynth.core._components import load_component
+from biosynth.core.testing import wait_for_port
 from biosynth.eval._judge.items import JudgeItem
 from biosynth.eval._judge.judge import GEVAL_DECODING, RubricJudge
 from biosynth.eval._judge.metrics import rubric_metrics
@@ -37,47 +37,17 @@ def write_judge_gguf(path: Path) -> Path:
     """A random-weight Llama GGUF (byte-level vocabulary, 16 dimensions, f32) whose score digits 1-4 lead every
     next-token distribution: the token embeddings share one direction that only the digits' output rows read, so
     the digits carry about half the probability and their split depends on the text."""
-    import gguf
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    from biosynth.core.testing import write_tiny_gguf
 
-    spelling = bytes_to_unicode()
-    tokens = ["<|endoftext|>", *(spelling[b] for b in range(256)), "\u0120t"]  # llama.cpp needs at least one merge
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_name("tiny-judge")
-    writer.add_context_length(4096)
-    writer.add_embedding_length(16)
-    writer.add_block_count(1)
-    writer.add_feed_forward_length(32)
-    writer.add_head_count(2)
-    writer.add_head_count_kv(1)
-    writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_rope_dimension_count(8)
-    writer.add_vocab_size(len(tokens))
-    writer.add_tokenizer_model("gpt2")
-    writer.add_token_list(tokens)
-    writer.add_token_types([gguf.TokenType.CONTROL, *[gguf.TokenType.NORMAL] * (len(tokens) - 1)])
-    writer.add_token_merges(["\u0120 t"])
-    writer.add_token_scores([0.0] * len(tokens))
-    writer.add_bos_token_id(0)
-    writer.add_eos_token_id(0)
-    shapes = {"token_embd.weight": (len(tokens), 16), "output.weight": (len(tokens), 16), "output_norm.weight": (16,),
-              "blk.0.attn_norm.weight": (16,), "blk.0.ffn_norm.weight": (16,), "blk.0.attn_q.weight": (16, 16),
-              "blk.0.attn_k.weight": (8, 16), "blk.0.attn_v.weight": (8, 16), "blk.0.attn_output.weight": (16, 16),
-              "blk.0.ffn_gate.weight": (32, 16), "blk.0.ffn_up.weight": (32, 16), "blk.0.ffn_down.weight": (16, 32)}
-    generator = np.random.default_rng(0)
-    for name, shape in shapes.items():
-        norm = name.endswith("norm.weight")
-        tensor = np.ones(shape, np.float32) if norm else generator.normal(0, 0.3, shape).astype(np.float32)
+    def lead_with_digits(name: str, tensor: np.ndarray) -> np.ndarray:
         if name == "token_embd.weight":
             tensor[:, 0] += 3.0
         if name == "output.weight":
             tensor[:, 0] = 0.0
             tensor[1 + ord("1"):1 + ord("5"), 0] = 2.5  # token ids of the bytes "1".."4"
-        writer.add_tensor(name, tensor)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+        return tensor
+
+    write_tiny_gguf(path, name="tiny-judge", context_length=4096, merges=["\u0120 t"], adjust=lead_with_digits)
     return path
 
 
@@ -98,16 +68,7 @@ def llama_server(judge_gguf: Path) -> Iterator[str]:
                                  "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1",
                                  "--model_alias", "tiny-judge"], stdout=handle, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("llama_cpp.server did not start within 120 s: " + log.read_text()[-2000:])
+        wait_for_port(proc, port, log, what="llama_cpp.server")
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         proc.terminate()

@@ -38,7 +38,7 @@ from biosynth.core import (
     parse_recipe,
 )
 from biosynth.core._progress import LogProgress
-from biosynth.core.testing import LanguageModelContract
+from biosynth.core.testing import LanguageModelContract, wait_for_port
 from biosynth.text._backends.embedded import embedded_model
 from biosynth.text._backends.openai import OpenAILanguageModel
 
@@ -69,16 +69,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("llama_cpp.server did not start within 120 s: " + log.read_text()[-2000:])
+        wait_for_port(proc, port, log, what="llama_cpp.server")
         yield url
     finally:
         proc.terminate()

@@ -2,5 +2,8 @@
 
 from biosynth.core.testing._contracts import GeneratorContract, LanguageModelContract
 from biosynth.core.testing._fake_llm import FakeLanguageModel, instance_for_schema, position_logprobs
+from biosynth.core.testing._server import wait_for_port
+from biosynth.core.testing._tiny_gguf import write_tiny_gguf
 
-__all__ = ["FakeLanguageModel", "GeneratorContract", "LanguageModelContract", "instance_for_schema", "position_logprobs"]
+__all__ = ["FakeLanguageModel", "GeneratorContract", "LanguageModelContract", "instance_for_schema", "position_logprobs",
+           "wait_for_port", "write_tiny_gguf"]
