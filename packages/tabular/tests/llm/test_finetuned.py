@@ -368,3 +368,50 @@ def test_first_columns_must_be_modelled_columns() -> None:
         FinetunedLM(FinetunedConfig(**TINY, first_columns=("label",))).fit(df, metadata(df))
     with pytest.raises(ConfigError, match="repeated"):
         FinetunedLM(FinetunedConfig(**TINY, first_columns=("sex", "sex"))).fit(df, metadata(df))
+
+
+def test_table_order_keeps_the_tables_order_with_last_columns_at_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    orders: list[list[str]] = []
+    encode = FinetunedLM._encode_slotted
+
+    def recording(self: FinetunedLM, row: dict[str, str], order: list[str], index: dict[str, int]) -> Any:
+        orders.append(list(order))
+        return encode(self, row, order, index)
+
+    monkeypatch.setattr(FinetunedLM, "_encode_slotted", recording)
+    df = patients()
+    config = FinetunedConfig(**{**TINY, "epochs": 1}, column_order="table", first_columns=("sex",),
+                             last_columns=("smoker", "age"))
+    FinetunedLM(config).fit(df, metadata(df))
+    assert len(orders) == len(df)
+    assert {tuple(order) for order in orders} == {("sex", "bmi", "systolic", "diastolic", "hba1c", "admitted",
+                                                   "smoker", "age")}
+
+
+def test_last_columns_must_be_modelled_and_apart_from_first_columns() -> None:
+    df = patients()
+    with pytest.raises(ConfigError, match=r"last_columns.*'label'.*modelled columns"):
+        FinetunedLM(FinetunedConfig(**TINY, last_columns=("label",))).fit(df, metadata(df))
+    with pytest.raises(ConfigError, match="repeated"):
+        FinetunedLM(FinetunedConfig(**TINY, first_columns=("sex",), last_columns=("sex",))).fit(df, metadata(df))
+    with pytest.raises(ConfigError, match="column_order"):
+        FinetunedLM(FinetunedConfig(**TINY), column_order="sorted")
+
+
+def test_a_label_written_last_in_table_order_is_learned_from_the_feature_it_depends_on() -> None:
+    """The lever issue 17 measured on the quickstart table, at toy size: `risk` is `high` exactly for smokers.
+    A tiny model with the label last in a fixed column order learns that within 1,000 steps (measured: not at
+    600, fully at 900 with these seeds), so the sampled rows carry the dependence, not just the label's rate."""
+    r = random.Random(0)
+    rows = []
+    for _ in range(240):
+        smoker = r.random() < 0.4
+        rows.append({"age": r.randint(18, 90), "sex": r.choice(["F", "M"]), "smoker": smoker,
+                     "bmi": round(r.uniform(17, 40), 1), "risk": "high" if smoker else "low"})
+    df = pd.DataFrame(rows)
+    config = FinetunedConfig(n_layer=1, n_embd=32, n_head=2, batch_size=32, learning_rate=3e-3, max_steps=1000,
+                             epochs=1000, column_order="table", last_columns=("risk",), seed=0)
+    sampled = FinetunedLM(config).fit(df, detect_metadata(df)).sample(200, seed=1)
+    high = sampled.groupby("smoker")["risk"].apply(lambda s: float((s == "high").mean()))
+    assert set(sampled["smoker"]) == {True, False}
+    assert high[True] > 0.9 and high[False] < 0.1, high.to_dict()

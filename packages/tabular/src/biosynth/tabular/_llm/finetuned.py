@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -74,6 +74,13 @@ class FinetunedConfig(BaseModel):
                                            "order (the others in a fresh random order each epoch, as GReaT does): "
                                            "later columns then find them at fixed positions, e.g. a label to learn "
                                            "every feature's dependence on")
+    last_columns: tuple[str, ...] = Field((), description="columns written last in every training row, in this "
+                                          "order: the model then learns each of them given all the others, e.g. "
+                                          "a label's dependence on every feature, as a classifier would")
+    column_order: Literal["random", "table"] = Field("random", description="the order of the other columns: "
+                                                     "'random' draws a fresh one for each row and epoch, as GReaT "
+                                                     "does (any column can be conditioned on); 'table' keeps the "
+                                                     "table's order, so one chain-rule factorisation is learned")
     seed: int = Field(0, ge=0)
     temperature: float = Field(1.0, ge=0.0, le=5.0, description="sampling temperature (0: greedy)")
     sample_batch_size: int = Field(128, ge=1)
@@ -110,10 +117,12 @@ class FinetunedLM(Synthesizer):
         codec = RowCodec.build(data, metadata, max_decimals=cfg.max_decimals, fixed_width=cfg.fixed_width)
         texts = _value_texts(codec, data)
         names = [c.name for c in codec.modelled]
-        unknown = [c for c in cfg.first_columns if c not in names]
-        if unknown or len(set(cfg.first_columns)) != len(cfg.first_columns):
-            raise ConfigError(f"first_columns {list(cfg.first_columns)}: each must be a modelled column of the table, "
-                              f"once ({'not modelled: ' + ', '.join(map(repr, unknown)) if unknown else 'repeated'}; "
+        placed = [*cfg.first_columns, *cfg.last_columns]
+        unknown = [c for c in placed if c not in names]
+        if unknown or len(set(placed)) != len(placed):
+            raise ConfigError(f"first_columns {list(cfg.first_columns)} and last_columns {list(cfg.last_columns)}: "
+                              "each must be a modelled column of the table, once "
+                              f"({'not modelled: ' + ', '.join(map(repr, unknown)) if unknown else 'repeated'}; "
                               f"modelled columns: {names})")
         if cfg.base_model is not None:
             folder = Path(cfg.base_model)
@@ -159,7 +168,9 @@ class FinetunedLM(Synthesizer):
             averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
             bias_mean = bias.detach().clone() if bias is not None else None
         index = {c.name: i for i, c in enumerate(self.codec.columns)} if self.codec is not None else {}
-        first = list(cfg.first_columns)
+        first, last = list(cfg.first_columns), list(cfg.last_columns)
+        middle = [n for n in names if n not in first and n not in last]
+        kept = set(middle)
         started = time.monotonic()
         model.train()
         self.losses, self.steps = [], 0
@@ -168,7 +179,9 @@ class FinetunedLM(Synthesizer):
             encoded: list[list[int]] = []
             slotted: list[list[int]] = []
             for row in texts:
-                order = [*first, *(names[i] for i in rng.permutation(len(names)) if names[i] not in first)]
+                shuffled = middle if cfg.column_order == "table" else \
+                    [names[i] for i in rng.permutation(len(names)) if names[i] in kept]
+                order = [*first, *shuffled, *last]
                 if bias is None:
                     ids = [tok.bos_id, *tok.encode(_row_text(row, order)), tok.eos_id]
                 else:
