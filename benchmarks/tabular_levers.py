@@ -9,9 +9,24 @@ never read: choices made with this script stay fair to report on it.
     python benchmarks/tabular_levers.py --config '{"max_steps": 300, "seed": 7}' --config '{"max_steps": 2000}'
 
 Each --config is a JSON object of `FinetunedConfig` fields (its `seed` is replaced by each of --train-seeds);
-two extra keys: "_label_rates": true samples the label at its real rates through conditions, and
-"_name": a label for the printout. A single training run moves TSTR by about ±0.1, so give several
---train-seeds before reading a difference.
+extra keys: "_label_rates": true samples the label at its real rates through conditions, "_probe": true also
+scores the fitted model as a classifier of the label (its probability of the label after a real row's other
+columns, AUROC on the validation and on the fit rows), and "_name": a label for the printout. A single
+training run moves TSTR by about ±0.1, so give several --train-seeds before reading a difference.
+
+The runs behind packages/tabular/README.md's column-order table (seeds 7 and 8, one torch thread):
+
+    python benchmarks/tabular_levers.py --train-seeds 7,8 --bootstrap 30 \
+        --config '{"max_steps": 300, "_name": "random300"}' \
+        --config '{"max_steps": 1500, "batch_size": 64, "learning_rate": 0.003, "_name": "random_b64"}' \
+        --config '{"max_steps": 300, "column_order": "table", "_name": "table300"}' \
+        --config '{"max_steps": 1000, "column_order": "table", "_name": "table1000"}' \
+        --config '{"max_steps": 2000, "column_order": "table", "_name": "table2000"}' \
+        --config '{"max_steps": 1000, "column_order": "table", "first_columns": ["Has_Hypertension"]}' \
+        --config '{"max_steps": 1000, "column_order": "table", "_probe": true, "_name": "probe"}'
+    for steps in 600 1000 1500; do python benchmarks/tabular_levers.py --train-seeds 7,8 --bootstrap 30 --config \
+        "{\"max_steps\": $steps, \"epochs\": 500, \"column_order\": \"table\", \"batch_size\": 64, \"learning_rate\": 3e-3}"
+    done
 """
 
 from __future__ import annotations
@@ -48,6 +63,36 @@ def quickstart_training_rows() -> pd.DataFrame:
     return frame.drop(index=frame.index[held]).reset_index(drop=True)
 
 
+def classifier_auroc(model: FinetunedLM, rows: pd.DataFrame) -> float:
+    """The fitted model as a classifier: AUROC of its probability of the label's first class, read after each real
+    row's other columns written in the table's order (teacher forcing, value bias included). It tells a dependence
+    the model never learned from one that sampling lost."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from biosynth.tabular._llm.finetuned import _value_texts, _with_bias
+
+    assert model.codec is not None and model.tokenizer is not None
+    names = [c.name for c in model.codec.modelled]
+    order = [n for n in names if n != LABEL] + [LABEL]
+    index = {c.name: i for i, c in enumerate(model.codec.columns)}
+    classes = sorted(str(v) for v in rows[LABEL].dropna().unique())
+    firsts = [model.tokenizer.encode(c)[0] for c in classes]
+    if len(classes) != 2 or len(set(firsts)) != 2:
+        raise SystemExit(f"--probe needs a binary label whose classes start with different tokens, got {classes}")
+    scores = []
+    for row in _value_texts(model.codec, rows):
+        ids, slots = model._encode_slotted({**row, LABEL: classes[0]}, order, index)
+        cut = len(model.tokenizer.encode(classes[0])) + 1  # the label's value tokens and EOS
+        with torch.inference_mode():
+            logits = model.model(input_ids=torch.tensor([ids[:-cut]])).logits
+            if model.value_bias is not None:
+                logits = _with_bias(logits, model.value_bias, torch.tensor([slots[:-cut]]))
+        p = torch.softmax(logits[0, -1].float(), -1)
+        scores.append(float(p[firsts[0]] / (p[firsts[0]] + p[firsts[1]])))
+    return float(roc_auc_score(rows[LABEL].astype(str) == classes[0], scores))
+
+
 def measure(fit: pd.DataFrame, validation: pd.DataFrame, config: dict[str, Any], samples: int,
             bootstrap: int) -> dict[str, Any]:
     overrides = {k: v for k, v in config.items() if not k.startswith("_")}
@@ -68,7 +113,9 @@ def measure(fit: pd.DataFrame, validation: pd.DataFrame, config: dict[str, Any],
     scores = {(s["arm"], s["model"], s["score"]): s for s in utility.details.get("scores", [])}
     trtr = scores.get(("trtr", "gradient_boosting", "auroc"), {})
     shapes = column_shapes(fit, rows, meta, n_bootstrap=0)
-    return {"steps": model.steps, "fit_s": round(fit_s, 1), "loss": round(model.losses[-1], 4),
+    probe = {"probe_validation": classifier_auroc(model, validation), "probe_fit": classifier_auroc(model, fit)} \
+        if config.get("_probe") else {}
+    return {**probe, "steps": model.steps, "fit_s": round(fit_s, 1), "loss": round(model.losses[-1], 4),
             "tstr": utility.value, "tstr_ci": [utility.ci.low, utility.ci.high] if utility.ci else None,
             "trtr": trtr.get("value"), "column_shapes": shapes.value, "status": utility.status}
 
@@ -105,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
                 f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
             print(f"{name} seed {seed}: TSTR {shown} (TRTR {result['trtr']:.3f}), column shapes "
                   f"{result['column_shapes']:.3f}, {result['steps']} steps in {result['fit_s']} s, "
-                  f"loss {result['loss']}", flush=True)
+                  f"loss {result['loss']}" + (f"; as a classifier: AUROC {result['probe_validation']:.3f} on the "
+                  f"validation rows, {result['probe_fit']:.3f} on the fit rows" if "probe_fit" in result else ""),
+                  flush=True)
         measured = [v for v in values if v is not None]
         if len(measured) > 1:
             print(f"{name}: TSTR mean {np.mean(measured):.3f}, sd {np.std(measured, ddof=1):.3f} over "

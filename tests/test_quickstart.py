@@ -82,6 +82,11 @@ def test_quickstart_learns_patients_from_packaged_data_writes_notes_and_a_report
     assert {"column_shapes", "dcr", "membership_inference_distance", "utility_tstr"} <= names, names
     assert {r["status"] for r in report["results"]} == {"ok"}, [(r["name"], r["error"]) for r in report["results"]]
     assert "<svg" in (report_dir / "report.html").read_text()
+    # issue 17's quickstart target: the synthetic patients carry the label signal (TSTR AUROC on the holdout >= 0.90;
+    # measured 0.971, TRTR 0.999); the privacy measures are reported beside it, not asserted away
+    scores = {r["name"]: r for r in report["results"]}
+    assert scores["utility_tstr"]["value"] >= 0.90, scores["utility_tstr"]
+    assert scores["exact_copy_rate"]["value"] == 0.0, scores["exact_copy_rate"]
 
 
 def test_template_baseline_needs_no_model(tmp_path: Path) -> None:
