@@ -11,7 +11,8 @@ For each generator: fit and sample seconds, rows tried and valid (the same check
 biosynth.tabular.check_rows against the table's metadata — types, ranges, categories), valid rows per second, and
 per draw of `--samples` rows (`--draws`, default 5: fresh sampling seeds, same fitted model) the three measures
 issue 17 compares: TSTR AUROC (gradient boosting trained on the draw, tested on the held-out rows; TRTR beside it),
-column shapes and column pair trends (biosynth-eval, SDMetrics-exact, every pair counted). The table prints each
+column shapes and column pair trends (biosynth-eval, SDMetrics-exact, every pair counted), and beside them the share
+of exact copies of training rows and the DCR ratio (closest-record distance against the held-out rows'). The table prints each
 measure's mean over the draws with a 95% t-interval, then llm_finetuned against the best SDV generator per measure,
 losses included; GReaT's valid rows/s ratio is printed only when GReaT made valid rows.
 
@@ -193,12 +194,15 @@ def _score_draw(res: Result, rows: pd.DataFrame, train: pd.DataFrame, meta: Tabl
     holdout = getattr(args, "holdout_rows", None)
     if holdout is None:
         return
-    from biosynth.eval import column_pair_trends, utility_tstr
+    from biosynth.eval import column_pair_trends, distance_to_closest_record, exact_copy_rate, utility_tstr
 
     label = LABELS[args.current_table]
     tstr = utility_tstr(train, rows, holdout, label, meta, seed=seed, n_bootstrap=args.bootstrap) if len(rows) else None
     pairs = column_pair_trends(train, rows, meta, n_bootstrap=0, seed=seed) if len(rows) else None
-    for key, metric in (("tstr", tstr), ("pairs", pairs)):
+    # what a model that copies its training rows would win on the measures above: shown beside them
+    copies = exact_copy_rate(train, rows, holdout, meta, seed=seed) if len(rows) else None
+    dcr = distance_to_closest_record(train, rows, holdout, meta, n_bootstrap=0, seed=seed) if len(rows) else None
+    for key, metric in (("tstr", tstr), ("pairs", pairs), ("copies", copies), ("dcr", dcr)):
         value = None if metric is None or metric.status != "ok" else metric.value
         res.extra.setdefault(f"{key}_draws", []).append(value)
         if value is None:
@@ -653,16 +657,19 @@ def _quality(results: list[Result]) -> str:
     against the best SDV generator."""
     if not any("tstr_draws" in r.extra for r in results):
         return ""
-    lines = ["\n| table | generator | draws x rows | TSTR AUROC | TRTR AUROC | column shapes | pair trends |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["\n| table | generator | draws x rows | TSTR AUROC | TRTR AUROC | column shapes | pair trends | exact copies "
+             "| DCR ratio |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         draws = len(r.extra.get("fidelity_draws") or [])
         trtr = r.extra.get("trtr")
         lines.append(f"| {r.table} | {r.generator} | {draws} x {args_samples(r)} | {_cell(r.extra.get('tstr_draws', []))} "
                      f"| {_fmt(trtr, '.3f') if trtr is not None else 'n/a'} | {_cell(r.extra.get('fidelity_draws', []))} "
-                     f"| {_cell(r.extra.get('pairs_draws', []))} |")
+                     f"| {_cell(r.extra.get('pairs_draws', []))} | {_cell(r.extra.get('copies_draws', []))} "
+                     f"| {_cell(r.extra.get('dcr_draws', []))} |")
     lines.append("Intervals: 95% t-intervals over the draws (each draw: fresh sampling seed, same fitted model). "
-                 "TSTR: gradient boosting trained on the draw, tested on the held-out real rows.")
+                 "TSTR: gradient boosting trained on the draw, tested on the held-out real rows. Exact copies: share "
+                 "of the draw equal to a training row; DCR ratio: median distance to the closest training row, the "
+                 "draw's over the held-out rows' (1: as far as unseen real rows; below 1: closer, towards copying).")
     by = {(r.table, r.generator): r for r in results}
     verdicts = ["\nllm_finetuned (each variant) against the best SDV generator (GaussianCopula, CTGAN, TVAE), mean "
                 "over draws:"]
