@@ -11,7 +11,8 @@ never read: choices made with this script stay fair to report on it.
 Each --config is a JSON object of `FinetunedConfig` fields (its `seed` is replaced by each of --train-seeds);
 extra keys: "_label_rates": true samples the label at its real rates through conditions, "_probe": true also
 scores the fitted model as a classifier of the label (its probability of the label after a real row's other
-columns, AUROC on the validation and on the fit rows), and "_name": a label for the printout. A single
+columns, AUROC on the validation and on the fit rows), "_temperatures": [0.7, ...] also samples the same fitted
+model at each of these temperatures (TSTR, column shapes, pair trends), and "_name": a label for the printout. A single
 training run moves TSTR by about ±0.1, so give several --train-seeds before reading a difference.
 
 The runs behind packages/tabular/README.md's column-order table (seeds 7 and 8, one torch thread):
@@ -45,7 +46,7 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from biosynth.eval import column_shapes, utility_tstr  # noqa: E402
+from biosynth.eval import column_pair_trends, column_shapes, utility_tstr  # noqa: E402
 from biosynth.tabular import FinetunedLM, detect_metadata  # noqa: E402
 from biosynth.tabular._split import _holdout_rows  # noqa: E402
 
@@ -113,11 +114,20 @@ def measure(fit: pd.DataFrame, validation: pd.DataFrame, config: dict[str, Any],
     scores = {(s["arm"], s["model"], s["score"]): s for s in utility.details.get("scores", [])}
     trtr = scores.get(("trtr", "gradient_boosting", "auroc"), {})
     shapes = column_shapes(fit, rows, meta, n_bootstrap=0)
+    others = {}
+    for t in config.get("_temperatures", []):  # the same fitted model sampled at other temperatures
+        model.config = model.config.model_copy(update={"temperature": float(t)})
+        hot = model.sample(samples, seed=1000)
+        u = utility_tstr(fit, hot, validation, LABEL, meta, seed=0, n_bootstrap=bootstrap)
+        others[str(t)] = {"tstr": u.value, "column_shapes": column_shapes(fit, hot, meta, n_bootstrap=0).value,
+                          "pairs": column_pair_trends(fit, hot, meta, n_bootstrap=0).value}
+    pairs = column_pair_trends(fit, rows, meta, n_bootstrap=0).value if others else None
     probe = {"probe_validation": classifier_auroc(model, validation), "probe_fit": classifier_auroc(model, fit)} \
         if config.get("_probe") else {}
     return {**probe, "steps": model.steps, "fit_s": round(fit_s, 1), "loss": round(model.losses[-1], 4),
             "tstr": utility.value, "tstr_ci": [utility.ci.low, utility.ci.high] if utility.ci else None,
-            "trtr": trtr.get("value"), "column_shapes": shapes.value, "status": utility.status}
+            "trtr": trtr.get("value"), "column_shapes": shapes.value, "status": utility.status,
+            "pairs": pairs, "temperatures": others}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"loss {result['loss']}" + (f"; as a classifier: AUROC {result['probe_validation']:.3f} on the "
                   f"validation rows, {result['probe_fit']:.3f} on the fit rows" if "probe_fit" in result else ""),
                   flush=True)
+            for t, m in result["temperatures"].items():
+                print(f"{name} seed {seed}: at temperature {config.get('temperature', 1.0)}: pair trends "
+                      f"{result['pairs']:.3f}; at temperature {t}: TSTR {m['tstr']:.3f}, column shapes "
+                      f"{m['column_shapes']:.3f}, pair trends {m['pairs']:.3f} (the same fitted model)", flush=True)
         measured = [v for v in values if v is not None]
         if len(measured) > 1:
             print(f"{name}: TSTR mean {np.mean(measured):.3f}, sd {np.std(measured, ddof=1):.3f} over "
