@@ -28,6 +28,11 @@ The runs behind packages/tabular/README.md's column-order table (seeds 7 and 8, 
     for steps in 600 1000 1500; do python benchmarks/tabular_levers.py --train-seeds 7,8 --bootstrap 30 --config \
         "{\"max_steps\": $steps, \"epochs\": 500, \"column_order\": \"table\", \"batch_size\": 64, \"learning_rate\": 3e-3}"
     done
+    python benchmarks/tabular_levers.py --train-seeds 7 --bootstrap 30 --config '{"max_steps": 1500, "epochs": 500,
+        "column_order": "table", "batch_size": 64, "learning_rate": 3e-3, "_temperatures": [0.7, 0.85, 1.2]}'
+    python benchmarks/tabular_levers.py --train-seeds 7 --bootstrap 30 --config '{"max_steps": 1500, "epochs": 500,
+        "column_order": "table", "first_columns": ["Has_Hypertension"], "batch_size": 64, "learning_rate": 3e-3,
+        "_label_rates": true}'
 """
 
 from __future__ import annotations
