@@ -345,7 +345,8 @@ def test_training_repeats_bit_for_bit_with_several_threads() -> None:
     assert not torch.are_deterministic_algorithms_enabled()  # restored after training
 
 
-def test_first_columns_lead_every_training_row_and_the_rest_stay_shuffled(monkeypatch: pytest.MonkeyPatch) -> None:
+def record_training_orders(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The column order of every training row encoded from now on (filled as training runs)."""
     orders: list[list[str]] = []
     encode = FinetunedLM._encode_slotted
 
@@ -354,6 +355,11 @@ def test_first_columns_lead_every_training_row_and_the_rest_stay_shuffled(monkey
         return encode(self, row, order, index)
 
     monkeypatch.setattr(FinetunedLM, "_encode_slotted", recording)
+    return orders
+
+
+def test_first_columns_lead_every_training_row_and_the_rest_stay_shuffled(monkeypatch: pytest.MonkeyPatch) -> None:
+    orders = record_training_orders(monkeypatch)
     df = patients()
     FinetunedLM(FinetunedConfig(**{**TINY, "epochs": 1}, first_columns=("smoker", "sex"))).fit(df, metadata(df))
     assert len(orders) == len(df)
@@ -371,14 +377,7 @@ def test_first_columns_must_be_modelled_columns() -> None:
 
 
 def test_table_order_keeps_the_tables_order_with_last_columns_at_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
-    orders: list[list[str]] = []
-    encode = FinetunedLM._encode_slotted
-
-    def recording(self: FinetunedLM, row: dict[str, str], order: list[str], index: dict[str, int]) -> Any:
-        orders.append(list(order))
-        return encode(self, row, order, index)
-
-    monkeypatch.setattr(FinetunedLM, "_encode_slotted", recording)
+    orders = record_training_orders(monkeypatch)
     df = patients()
     config = FinetunedConfig(**{**TINY, "epochs": 1}, column_order="table", first_columns=("sex",),
                              last_columns=("smoker", "age"))
