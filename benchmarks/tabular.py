@@ -674,7 +674,7 @@ def _quality(results: list[Result]) -> str:
     verdicts = ["\nllm_finetuned (each variant) against the best SDV generator (GaussianCopula, CTGAN, TVAE), mean "
                 "over draws:"]
     for table, variant in [(t, v) for t in dict.fromkeys(r.table for r in results)
-                           for v in ("llm_finetuned", "llm_finetuned_label_first", "llm_finetuned_label_last")]:
+                           for v in GENERATORS if v.startswith("llm_finetuned")]:
         ours = by.get((table, variant))
         sdv = [by[(table, k)] for k in SDV if (table, k) in by]
         if ours is None or not sdv:

@@ -71,7 +71,7 @@ class FinetunedConfig(BaseModel):
     fixed_width: bool = Field(True, description="zero-pad each number's integer part to its column's width, so "
                               "that every digit token stands for the same magnitude in every row")
     first_columns: tuple[str, ...] = Field((), description="columns written first in every training row, in this "
-                                           "order (the others in a fresh random order each epoch, as GReaT does): "
+                                           "order (the others as `column_order` and `last_columns` place them): "
                                            "later columns then find them at fixed positions, e.g. a label to learn "
                                            "every feature's dependence on")
     last_columns: tuple[str, ...] = Field((), description="columns written last in every training row, in this "
