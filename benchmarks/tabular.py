@@ -61,8 +61,8 @@ from biosynth.tabular._conditions import parse_conditions  # noqa: E402
 from biosynth.tabular._metadata import ColumnType  # noqa: E402
 from biosynth.tabular._synthesizer import SampleOutcome  # noqa: E402
 
-GENERATORS = ("llm_finetuned", "llm_finetuned_label_first", "llm_finetuned_label_last", "gaussian_copula", "ctgan", "tvae",
-              "great")
+GENERATORS = ("llm_finetuned", "llm_finetuned_label_first", "llm_finetuned_label_last", "llm_finetuned_early_stop",
+              "gaussian_copula", "ctgan", "tvae", "great")
 SDV = ("gaussian_copula", "ctgan", "tvae")
 # the quickstart's table and three more (issue 17): one with more than 25 columns, two with missing values
 TABLES = ("quickstart", "breast_cancer_31", "diabetes", "smoking_cancer")
@@ -216,6 +216,10 @@ def _score_draw(res: Result, rows: pd.DataFrame, train: pd.DataFrame, meta: Tabl
 # llm_finetuned_label_last: chosen on the quickstart's training rows with a validation share held apart
 # (benchmarks/tabular_levers.py; the holdouts scored here were never read), then applied unchanged to every table
 LABEL_LAST = {"column_order": "table", "batch_size": 64, "learning_rate": 3e-3, "max_steps": 1500, "epochs": 10_000}
+# llm_finetuned_early_stop: label_last, but each table picks its own training length on its own training rows:
+# 10% of them are held out of training, the loss on them is measured every 100 steps up to 4,000, training stops
+# after 5 measurements without a new lowest, and the weights of the lowest are kept (set before any holdout was read)
+EARLY_STOP = {**LABEL_LAST, "max_steps": 4000, "validation_share": 0.1, "validation_every": 100, "patience": 5}
 
 
 def run_finetuned(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespace, *, variant: str = ""
@@ -223,7 +227,8 @@ def run_finetuned(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespac
     """llm_finetuned with its defaults; variant `label_first`: the table's label written first in every training
     row (`first_columns`), so every feature can learn its dependence on the label at a fixed position; `label_last`:
     the columns in the table's order with the label last (`column_order: table`, `last_columns`), batch 64, learning
-    rate 3e-3, 1,500 steps (LABEL_LAST), so the label is learned given every feature, as a classifier would."""
+    rate 3e-3, 1,500 steps (LABEL_LAST), so the label is learned given every feature, as a classifier would;
+    `early_stop`: label_last with the training length chosen per table on rows held out of its training (EARLY_STOP)."""
     res = Result("", f"llm_finetuned_{variant}" if variant else "llm_finetuned", len(df.columns))
     label = LABELS[args.current_table]
     settings: dict[str, Any] = {"epochs": args.epochs, "learning_rate": args.learning_rate,
@@ -232,6 +237,8 @@ def run_finetuned(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespac
         settings["first_columns"] = (label,)
     elif variant == "label_last":
         settings.update(LABEL_LAST, last_columns=(label,))
+    elif variant == "early_stop":
+        settings.update(EARLY_STOP, last_columns=(label,))
     config = FinetunedConfig(n_layer=2, n_embd=64, n_head=4, seed=args.seed, max_seconds=args.max_fit_seconds,
                              **settings)
     t = time.perf_counter()
@@ -251,11 +258,15 @@ def run_finetuned(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespac
         return outcome.rows
 
     rows = _sample_draws(res, one_draw, df, meta, args)
-    res.extra.update(steps=synth.steps, final_loss=synth.losses[-1] if synth.losses else None, failures=failures)
+    res.extra.update(steps=synth.steps, final_loss=synth.losses[-1] if synth.losses else None, failures=failures,
+                     **({"kept_step": synth.validation.get("best_step"),
+                         "validation_losses": synth.validation.get("losses")} if synth.validation else {}))
     if args.save_models:
         synth.save(args.save_models / f"{args.current_table}-{res.generator}")
     _save_rows(rows, res.generator, args)
-    res.note = f"{synth.steps} steps, loss {synth.losses[-1]:.3f}" if synth.losses else ""
+    res.note = (f"{synth.steps} steps, loss {synth.losses[-1]:.3f}" if synth.losses else "") + (
+        f", weights kept from step {synth.validation.get('best_step')} (lowest validation loss "
+        f"{synth.validation.get('best_loss'):.4f})" if synth.validation else "")
     return res
 
 
@@ -487,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         "llm_finetuned": run_finetuned, "llm_prompted": run_prompted, "great": run_great,
         "llm_finetuned_label_first": lambda d, m, a: run_finetuned(d, m, a, variant="label_first"),
         "llm_finetuned_label_last": lambda d, m, a: run_finetuned(d, m, a, variant="label_last"),
+        "llm_finetuned_early_stop": lambda d, m, a: run_finetuned(d, m, a, variant="early_stop"),
         "gaussian_copula": lambda d, m, a: run_sdv("gaussian_copula", d, m, a),
         "ctgan": lambda d, m, a: run_sdv("ctgan", d, m, a),
         "tvae": lambda d, m, a: run_sdv("tvae", d, m, a),

@@ -129,7 +129,10 @@ def measure(fit: pd.DataFrame, validation: pd.DataFrame, config: dict[str, Any],
     pairs = column_pair_trends(fit, rows, meta, n_bootstrap=0).value if others else None
     probe = {"probe_validation": classifier_auroc(model, validation), "probe_fit": classifier_auroc(model, fit)} \
         if config.get("_probe") else {}
-    return {**probe, "steps": model.steps, "fit_s": round(fit_s, 1), "loss": round(model.losses[-1], 4),
+    kept = model.validation  # early stopping: the validation losses and the step whose weights were kept
+    early = {"kept_step": kept.get("best_step"), "stopped_early": kept.get("stopped_early"),
+             "validation_losses": kept.get("losses")} if kept else {}
+    return {**probe, **early, "steps": model.steps, "fit_s": round(fit_s, 1), "loss": round(model.losses[-1], 4),
             "tstr": utility.value, "tstr_ci": [utility.ci.low, utility.ci.high] if utility.ci else None,
             "trtr": trtr.get("value"), "column_shapes": shapes.value, "status": utility.status,
             "pairs": pairs, "temperatures": others}
@@ -167,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
                 f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
             print(f"{name} seed {seed}: TSTR {shown} (TRTR {result['trtr']:.3f}), column shapes "
                   f"{result['column_shapes']:.3f}, {result['steps']} steps in {result['fit_s']} s, "
-                  f"loss {result['loss']}" + (f"; as a classifier: AUROC {result['probe_validation']:.3f} on the "
+                  f"loss {result['loss']}" + (f"; weights kept from step {result['kept_step']} (lowest loss on "
+                  f"the rows held out of training; stopped early: {result['stopped_early']})"
+                  if "kept_step" in result else "") + (f"; as a classifier: AUROC {result['probe_validation']:.3f} on the "
                   f"validation rows, {result['probe_fit']:.3f} on the fit rows" if "probe_fit" in result else ""),
                   flush=True)
             for t, m in result["temperatures"].items():

@@ -414,3 +414,79 @@ def test_a_label_written_last_in_table_order_is_learned_from_the_feature_it_depe
     high = sampled.groupby("smoker")["risk"].apply(lambda s: float((s == "high").mean()))
     assert set(sampled["smoker"]) == {True, False}
     assert high[True] > 0.9 and high[False] < 0.1, high.to_dict()
+
+
+def test_rows_held_out_for_validation_are_never_trained_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows: list[tuple[str, ...]] = []
+    encode = FinetunedLM._encode_slotted
+
+    def recording(self: FinetunedLM, row: dict[str, str], order: list[str], index: dict[str, int]) -> Any:
+        rows.append(tuple(row[name] for name in sorted(row)))
+        return encode(self, row, order, index)
+
+    monkeypatch.setattr(FinetunedLM, "_encode_slotted", recording)
+    df = patients()
+    model = FinetunedLM(FinetunedConfig(**{**TINY, "epochs": 2}, validation_share=0.25, validation_every=2))
+    model.fit(df, metadata(df))
+    held, trained = set(rows[:12]), set(rows[12:])  # the held-out rows are encoded once, before training
+    assert len(rows) == 12 + 2 * 36 and len(held) == 12 and len(trained) == 36
+    assert not held & trained
+    losses = model.validation["losses"]
+    assert model.validation["rows"] == 12 and [step for step, _ in losses] == list(range(2, model.steps + 1, 2))
+    assert model.validation["best_loss"] == min(loss for _, loss in losses)
+
+
+def overfitting_config(**overrides: Any) -> FinetunedConfig:
+    """Wide enough to memorise 30 rows within a few dozen steps (measured: validation loss lowest at step 30)."""
+    return FinetunedConfig(**{"n_layer": 2, "n_embd": 64, "n_head": 2, "batch_size": 8, "learning_rate": 1e-2,
+                              "epochs": 200, "max_steps": 300, "column_order": "table", "validation_share": 0.25,
+                              "validation_every": 10, "average_last": 0.0, **overrides})
+
+
+def held_out_loss(model: FinetunedLM, df: pd.DataFrame) -> float:
+    """The kept model's loss on the rows it held out, computed again from the saved split's recipe."""
+    from biosynth.tabular._llm.finetuned import _hold_out, _Validation, _value_texts
+
+    assert model.codec is not None and model.tokenizer is not None
+    _, held = _hold_out(_value_texts(model.codec, df), model.config.validation_share, model.config.seed)
+    index = {c.name: i for i, c in enumerate(model.codec.columns)}
+    names = [c.name for c in model.codec.modelled]
+    encoded = [model._encode_slotted(row, names, index) for row in held]
+    check = _Validation([ids for ids, _ in encoded], [slots for _, slots in encoded], None)
+    return check.loss(model.model, model.value_bias, model.tokenizer.eos_id)
+
+
+def test_training_stops_once_the_validation_loss_stops_falling_and_keeps_the_best_weights() -> None:
+    df = patients(40)
+    model = FinetunedLM(overfitting_config(patience=4)).fit(df, metadata(df))
+    record = model.validation
+    losses = [loss for _, loss in record["losses"]]
+    best = losses.index(min(losses))
+    assert record["stopped_early"] and model.steps < 300
+    assert len(losses) == best + 1 + 4  # four worse losses in a row after the best, then the stop
+    assert record["best_step"] == record["losses"][best][0] < model.steps
+    assert held_out_loss(model, df) == pytest.approx(record["best_loss"], rel=1e-5)  # the best weights, restored
+    assert check_rows(model.sample(8, seed=0), model.metadata) == []
+
+
+def test_without_patience_training_runs_to_the_end_and_still_keeps_the_best_weights(tmp_path: Path) -> None:
+    df = patients(40)
+    model = FinetunedLM(overfitting_config(max_steps=100)).fit(df, metadata(df))
+    record = model.validation
+    assert model.steps == 100 and not record["stopped_early"]
+    assert record["best_step"] < 100 and record["best_loss"] < record["losses"][-1][1]  # it overfits by the end
+    assert held_out_loss(model, df) == pytest.approx(record["best_loss"], rel=1e-5)
+    folder = model.save(tmp_path / "model")
+    assert FinetunedLM.load(folder).validation == record
+    marker = json.loads((folder / "biosynth_model.json").read_text())
+    assert marker["best_step"] == record["best_step"] and marker["validation_rows"] == 10
+
+
+def test_a_validation_share_must_leave_rows_to_train_on() -> None:
+    df = patients(2)
+    with pytest.raises(ConfigError, match=r"validation_share 0\.9 of 2 rows leaves no row to train on"):
+        FinetunedLM(FinetunedConfig(**TINY, validation_share=0.9)).fit(df)
+    with pytest.raises(ConfigError, match="validation_share"):
+        FinetunedLM(FinetunedConfig(**TINY), validation_share=1.0)
+    with pytest.raises(ConfigError, match="patience"):
+        FinetunedLM(FinetunedConfig(**TINY), patience=0)

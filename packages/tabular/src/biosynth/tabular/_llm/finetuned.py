@@ -81,6 +81,12 @@ class FinetunedConfig(BaseModel):
                                                      "'random' draws a fresh one for each row and epoch, as GReaT "
                                                      "does (any column can be conditioned on); 'table' keeps the "
                                                      "table's order, so one chain-rule factorisation is learned")
+    validation_share: float = Field(0.0, ge=0.0, lt=1.0, description="share of the rows held out of training "
+                                    "to measure the model's loss on (0: none); the weights with the lowest "
+                                    "validation loss are kept, and `patience` stops training early")
+    validation_every: int = Field(100, ge=1, description="training steps between two validation losses")
+    patience: int | None = Field(None, ge=1, description="stop after this many validation losses in a row that "
+                                 "are no lower than the best so far (None: train to the end, keep the best)")
     seed: int = Field(0, ge=0)
     temperature: float = Field(1.0, ge=0.0, le=5.0, description="sampling temperature (0: greedy)")
     sample_batch_size: int = Field(128, ge=1)
@@ -102,6 +108,8 @@ class FinetunedLM(Synthesizer):
         self.model: Any = None
         self.losses: list[float] = []
         self.steps = 0
+        # early stopping: rows held out, [step, loss] of each validation, the step whose weights were kept
+        self.validation: dict[str, Any] = {}
         self._index: TokenIndex | None = None
         self._strings: list[str | None] = []
         # value_bias[slot] is added to the logits after the token at (column, j-th token of the value, counting
@@ -138,10 +146,11 @@ class FinetunedLM(Synthesizer):
                 self.bias_depth = _max_value_tokens(codec) + 1
                 self.value_bias = torch.nn.Parameter(
                     torch.zeros(len(codec.columns) * self.bias_depth, int(model.config.vocab_size)))
-            self._train(texts, names)
+            fit_texts, held_texts = _hold_out(texts, cfg.validation_share, cfg.seed)
+            self._train(fit_texts, names, held_texts)
         self._prepare()
 
-    def _train(self, texts: list[dict[str, str]], names: list[str]) -> None:
+    def _train(self, texts: list[dict[str, str]], names: list[str], held: list[dict[str, str]]) -> None:
         import torch
 
         assert self.tokenizer is not None
@@ -171,14 +180,11 @@ class FinetunedLM(Synthesizer):
         first, last = list(cfg.first_columns), list(cfg.last_columns)
         middle = [n for n in names if n not in first and n not in last]
         kept = set(middle)
-        started = time.monotonic()
-        model.train()
-        self.losses, self.steps = [], 0
-        for epoch in range(cfg.epochs):
-            rng = np.random.default_rng(derive_seed(cfg.seed, "epoch", epoch))
+
+        def encode(rows: list[dict[str, str]], rng: np.random.Generator) -> tuple[list[list[int]], list[list[int]]]:
             encoded: list[list[int]] = []
             slotted: list[list[int]] = []
-            for row in texts:
+            for row in rows:
                 shuffled = middle if cfg.column_order == "table" else \
                     [names[i] for i in rng.permutation(len(names)) if names[i] in kept]
                 order = [*first, *shuffled, *last]
@@ -190,12 +196,25 @@ class FinetunedLM(Synthesizer):
                 if len(ids) > limit:
                     raise InputDataError(f"a row takes {len(ids)} tokens, more than the model's context ({limit})")
                 encoded.append(ids)
+            return encoded, slotted
+
+        # the held-out rows in one fixed order each (random orders: drawn once), so that losses compare
+        check = _Validation(*encode(held, np.random.default_rng(derive_seed(cfg.seed, "validation"))), cfg.patience) \
+            if held else None
+        self.validation = {"rows": len(held), "every": cfg.validation_every, "losses": []} if held else {}
+        started = time.monotonic()
+        model.train()
+        self.losses, self.steps = [], 0
+        for epoch in range(cfg.epochs):
+            rng = np.random.default_rng(derive_seed(cfg.seed, "epoch", epoch))
+            encoded, slotted = encode(texts, rng)
             batches = rng.permutation(len(encoded))
             total_loss = 0.0
             for start in range(0, len(encoded), cfg.batch_size):
                 batch = [encoded[i] for i in batches[start : start + cfg.batch_size]]
                 width = max(len(b) for b in batch)
-                inputs = torch.full((len(batch), width), tok.pad_id, dtype=torch.long)
+                # EOS as padding: transformers warns about pad tokens passed without an attention mask
+                inputs = torch.full((len(batch), width), tok.eos_id, dtype=torch.long)
                 mask = torch.zeros((len(batch), width), dtype=torch.long)
                 for r, seq in enumerate(batch):
                     inputs[r, : len(seq)] = torch.tensor(seq)
@@ -223,18 +242,43 @@ class FinetunedLM(Synthesizer):
                         bias_mean.lerp_(bias.detach(), 1.0 - decay)
                 self.steps += 1
                 total_loss += float(loss.detach()) * len(batch)
-                if (cfg.max_steps and self.steps >= cfg.max_steps) or \
-                        (cfg.max_seconds and time.monotonic() - started > cfg.max_seconds):
+                out_of_time = bool((cfg.max_steps and self.steps >= cfg.max_steps) or
+                                   (cfg.max_seconds and time.monotonic() - started > cfg.max_seconds))
+                stop = check is not None and self.steps % cfg.validation_every == 0 and \
+                    self._validate(check, averaged, bias_mean)
+                if out_of_time or stop:
                     self.losses.append(total_loss / max(1, min(len(encoded), start + len(batch))))
-                    self._finish_training(averaged, bias_mean)
+                    self._finish_training(averaged, bias_mean, check, stopped_early=stop and not out_of_time)
                     return
             self.losses.append(total_loss / len(encoded))
-        self._finish_training(averaged, bias_mean)
+        self._finish_training(averaged, bias_mean, check, stopped_early=False)
 
-    def _finish_training(self, averaged: Any, bias_mean: Any) -> None:
+    def _validate(self, check: _Validation, averaged: Any, bias_mean: Any) -> bool:
+        """The validation loss of the weights training would keep now (the average, if any); True to stop."""
+        net = averaged.module if averaged is not None else self.model
+        bias = bias_mean if bias_mean is not None else self.value_bias
+        # pads after each row (causal: no real token sees them; their labels are ignored); EOS rather than the pad
+        # token, which transformers warns about when no attention mask is passed
+        assert self.tokenizer is not None
+        loss = check.loss(net, bias, self.tokenizer.eos_id)
+        self.validation["losses"].append([self.steps, loss])
+        stop = check.record(loss, self.steps, net, bias)
+        self.model.train()
+        return stop
+
+    def _finish_training(self, averaged: Any, bias_mean: Any, check: _Validation | None, *,
+                         stopped_early: bool) -> None:
+        if check is not None and (not self.validation["losses"] or self.validation["losses"][-1][0] != self.steps):
+            self._validate(check, averaged, bias_mean)  # the last weights are a candidate too
         _use_average(self.model, averaged)
         if self.value_bias is not None:
             self.value_bias = (bias_mean if bias_mean is not None else self.value_bias).detach().clone()
+        if check is not None and check.best is not None:
+            self.model.load_state_dict(check.best)
+            if check.best_bias is not None:
+                self.value_bias = check.best_bias
+            self.validation.update(best_step=check.best_step, best_loss=check.best_loss, stopped_early=stopped_early)
+        self.model.eval()
 
     def _encode_slotted(self, row: dict[str, str], order: Sequence[str], index: dict[str, int]
                         ) -> tuple[list[int], list[int]]:
@@ -441,7 +485,8 @@ class FinetunedLM(Synthesizer):
         self.tokenizer.tokenizer.save(str(folder / TOKENIZER_FILE))
         (folder / CODEC_FILE).write_text(self.codec.model_dump_json(indent=2) + "\n")
         state = {"config": self.config.model_dump(mode="json"), "tokenizer": self.tokenizer.specials(),
-                 "losses": self.losses, "steps": self.steps, "bias_depth": self.bias_depth}
+                 "losses": self.losses, "steps": self.steps, "bias_depth": self.bias_depth,
+                 "validation": self.validation}
         if self.value_bias is not None:
             from safetensors.torch import save_file
 
@@ -462,6 +507,7 @@ class FinetunedLM(Synthesizer):
         instance.tokenizer = load_tokenizer(folder / TOKENIZER_FILE, state["tokenizer"])
         instance.model = _load_base(folder / MODEL_DIR)
         instance.losses, instance.steps = list(state.get("losses", [])), int(state.get("steps", 0))
+        instance.validation = dict(state.get("validation", {}))
         instance.bias_depth = int(state.get("bias_depth", 0))
         if instance.bias_depth:
             instance.value_bias = _load_bias(folder / BIAS_FILE, len(codec.columns) * instance.bias_depth,
@@ -470,13 +516,78 @@ class FinetunedLM(Synthesizer):
         return instance
 
     def _marker_extra(self) -> dict[str, Any]:
-        return {"steps": self.steps, "final_loss": self.losses[-1] if self.losses else None}
+        extra: dict[str, Any] = {"steps": self.steps, "final_loss": self.losses[-1] if self.losses else None}
+        if self.validation:
+            extra.update(validation_rows=self.validation["rows"], best_step=self.validation.get("best_step"),
+                         best_validation_loss=self.validation.get("best_loss"))
+        return extra
 
     # facts ---------------------------------------------------------------------------------------------
     @property
     def model_name(self) -> str:
         return str(self.config.base_model) if self.config.base_model else \
             f"gpt2-{self.config.n_layer}x{self.config.n_embd}-table"
+
+
+class _Validation:
+    """Held-out rows, encoded once; their mean token loss under given weights, and the best weights so far."""
+
+    def __init__(self, encoded: list[list[int]], slotted: list[list[int]], patience: int | None) -> None:
+        self.encoded, self.slotted, self.patience = encoded, slotted, patience
+        self.best: dict[str, Any] | None = None
+        self.best_bias: Any = None
+        self.best_loss = float("inf")
+        self.best_step = 0
+        self.worse = 0
+
+    def loss(self, net: Any, bias: Any, pad_id: int, batch_size: int = 256) -> float:
+        """Mean cross-entropy per predicted token (every token after BOS, EOS included), dropout off."""
+        import torch
+
+        net.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for start in range(0, len(self.encoded), batch_size):
+                batch = self.encoded[start : start + batch_size]
+                width = max(len(b) for b in batch)
+                inputs = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                labels = torch.full((len(batch), width), -100, dtype=torch.long)
+                slots = torch.full((len(batch), width), -1, dtype=torch.long)
+                for r, seq in enumerate(batch):
+                    inputs[r, : len(seq)] = torch.tensor(seq)
+                    labels[r, : len(seq)] = torch.tensor(seq)
+                    if bias is not None:
+                        slots[r, : len(seq)] = torch.tensor(self.slotted[start + r])
+                logits = net(input_ids=inputs).logits
+                if bias is not None:
+                    logits = _with_bias(logits, bias, slots)
+                total += float(torch.nn.functional.cross_entropy(
+                    logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
+                    ignore_index=-100, reduction="sum"))
+                count += int((labels[:, 1:] != -100).sum())
+        return total / count
+
+    def record(self, loss: float, step: int, net: Any, bias: Any) -> bool:
+        """Keep a copy of the weights if `loss` is the lowest yet; True when patience has run out."""
+        if loss < self.best_loss:
+            self.best_loss, self.best_step, self.worse = loss, step, 0
+            self.best = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            self.best_bias = bias.detach().clone() if bias is not None else None
+            return False
+        self.worse += 1
+        return self.patience is not None and self.worse >= self.patience
+
+
+def _hold_out(texts: list[dict[str, str]], share: float, seed: int
+              ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The rows to train on and the rows held out for validation: a seeded random `share` (at least one)."""
+    if share <= 0:
+        return texts, []
+    held = max(1, round(share * len(texts)))
+    if held >= len(texts):
+        raise ConfigError(f"validation_share {share} of {len(texts)} rows leaves no row to train on")
+    order = np.random.default_rng(derive_seed(seed, "hold out")).permutation(len(texts))
+    return [texts[i] for i in sorted(order[held:])], [texts[i] for i in sorted(order[:held])]
 
 
 def _with_bias(logits: Any, bias: Any, slots: Any) -> Any:

@@ -126,6 +126,8 @@ class LlmFinetuned(Generator[LlmFinetunedParams]):
                                         max_new_tokens=int(self._synth.context_length))
         self._extra: dict[str, Any] = {
             **({"model_files": files} if files else {}), "training_steps": self._synth.steps,
+            **({"kept_step": self._synth.validation.get("best_step"),
+                "validation_loss": self._synth.validation.get("best_loss")} if self._synth.validation else {}),
             "constraints": [str(c) for c in self._synth.metadata.constraints],
             "decoding": "constrained: every value within the metadata's types, ranges and categories",
         }
