@@ -156,3 +156,34 @@ def test_fit_table_overwrite_replaces_only_a_model_biosynth_saved(tmp_path: Path
     assert runner.invoke(app, [*fit, "--out", str(model), "--seed", "2", "--overwrite"]).exit_code == 0
     assert (model / "biosynth_model.json").read_text() != first
     assert json.loads((model / "finetuned.json").read_text())["config"]["seed"] == 2
+
+
+def test_fit_table_reads_training_fields_from_a_file_and_options_override_them(tmp_path: Path) -> None:
+    g = np.random.default_rng(2)
+    pd.DataFrame({"age": g.integers(20, 90, 40), "sex": g.choice(["F", "M"], 40),
+                  "risk": g.choice(["high", "low"], 40)}).to_csv(tmp_path / "real.csv", index=False)
+    (tmp_path / "training.yaml").write_text("column_order: table\nlast_columns: [risk]\nbatch_size: 8\n"
+                                            "validation_share: 0.25\nvalidation_every: 2\nmax_steps: 6\nseed: 3\n")
+    fit = ["fit-table", str(tmp_path / "real.csv"), "--training", str(tmp_path / "training.yaml"), "--threads", "1"]
+    result = CliRunner().invoke(app, [*fit, "--seed", "4", "--out", str(tmp_path / "model")])
+    assert result.exit_code == 0, result.output
+    state = json.loads((tmp_path / "model" / "finetuned.json").read_text())
+    assert state["config"]["column_order"] == "table" and state["config"]["last_columns"] == ["risk"]
+    assert state["config"]["batch_size"] == 8 and state["config"]["seed"] == 4  # the option wins over the file
+    assert state["steps"] == 6 and state["validation"]["rows"] == 10
+    assert [step for step, _ in state["validation"]["losses"]] == [2, 4, 6]
+    assert f"weights kept from step {state['validation']['best_step']}" in result.output
+    assert "on 10 rows held out of training" in result.output
+
+    (tmp_path / "bad.yaml").write_text("column_order: sorted\n")
+    bad = _cli("fit-table", str(tmp_path / "real.csv"), "--training", str(tmp_path / "bad.yaml"),
+               "--out", str(tmp_path / "never"))
+    assert bad.returncode == 2 and "column_order" in bad.stderr and "bad.yaml" in bad.stderr, bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "never").exists()
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    listed = CliRunner().invoke(app, ["fit-table", str(tmp_path / "real.csv"), "--training",
+                                      str(tmp_path / "list.yaml"), "--out", str(tmp_path / "never")])
+    assert isinstance(listed.exception, ConfigError) and "must hold a mapping" in str(listed.exception)
+    missing = CliRunner().invoke(app, ["fit-table", str(tmp_path / "real.csv"), "--training",
+                                       str(tmp_path / "absent.yaml"), "--out", str(tmp_path / "never")])
+    assert isinstance(missing.exception, InputDataError) and "absent.yaml" in str(missing.exception)

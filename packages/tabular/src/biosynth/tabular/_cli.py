@@ -63,20 +63,38 @@ def fit_table(
     out: Annotated[Path, typer.Option("--out", help="new folder for the model (safetensors + JSON)")],
     metadata: Annotated[Path | None, typer.Option(
         help="table metadata JSON, biosynth's or SDV-style (default: detected from the data)")] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 40,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    training: Annotated[Path | None, typer.Option(
+        help="a JSON or YAML file of training fields (FinetunedConfig: column_order, last_columns, batch_size, "
+             "learning_rate, validation_share, patience, ...); the options below override it")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="[default: 40]")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="[default: 0]")] = None,
     max_steps: Annotated[int | None, typer.Option(min=1, help="stop after this many steps")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="stop after this much training time")] = None,
+    validation_share: Annotated[float | None, typer.Option(
+        help="hold out this share of the rows, keep the weights with the lowest loss on them")] = None,
+    patience: Annotated[int | None, typer.Option(
+        min=1, help="with --validation-share: stop after this many validation losses without a new lowest")] = None,
     base_model: Annotated[Path | None, typer.Option(help="a local Hugging Face causal-LM folder to fine-tune")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (1 is fastest on a busy machine)")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace a model biosynth saved in --out (a folder holding "
                                                  "biosynth_model.json); any other folder is refused")] = False,
 ) -> None:
     """Fine-tune the row model (`llm_finetuned`: a small GPT-2 from scratch by default) on a table and save it."""
+    from biosynth.tabular._llm.finetuned import FinetunedConfig
     from biosynth.tabular._metadata import TableMetadata
 
     if max_seconds is not None and max_seconds <= 0:
         raise ConfigError(f"--max-seconds must be a positive number of seconds, got {max_seconds:g}")
+    fields = _read_fields(training, "--training") if training is not None else {}
+    options = {"epochs": epochs, "seed": seed, "max_steps": max_steps, "max_seconds": max_seconds,
+               "validation_share": validation_share, "patience": patience, "base_model": base_model}
+    fields.update({k: v for k, v in options.items() if v is not None})
+    try:
+        config = FinetunedConfig.model_validate(fields)
+    except ValidationError as err:
+        where = f"--training file {str(training)!r} or an option" if training is not None else "an option"
+        raise ConfigError(describe_validation_error(err, what=where)) from None
+    base_model = config.base_model
     if base_model is not None and not base_model.is_dir():
         raise InputDataError(f"--base-model {str(base_model)!r} does not exist or is not a folder; expected a local "
                              "Hugging Face causal-LM folder")
@@ -91,11 +109,14 @@ def fit_table(
     from biosynth.tabular._llm.finetuned import FinetunedLM  # torch: imported only once the inputs are sound
 
     _set_threads(threads)
-    model = FinetunedLM(epochs=epochs, seed=seed, max_steps=max_steps, max_seconds=max_seconds, base_model=base_model)
+    model = FinetunedLM(config)
     model.fit(table, spec)
     model.save(out, overwrite=overwrite)
+    kept = model.validation
     typer.echo(f"{len(table)} rows, {len(model.metadata.names)} columns, {model.steps} steps, final loss "
-               f"{model.losses[-1]:.4f} -> {out}")
+               f"{model.losses[-1]:.4f}" + (f"; weights kept from step {kept['best_step']} (loss {kept['best_loss']:.4f} "
+               f"on {kept['rows']} rows held out of training" + (", stopped early" if kept["stopped_early"] else "")
+               + ")" if kept else "") + f" -> {out}")
 
 
 @app.command("sample-table")
@@ -270,6 +291,20 @@ def _read_rows(data: str) -> Any:
     if len(table) < 2:
         raise InputDataError(f"DATA {data!r} has {len(table)} row; at least 2 rows are needed to learn its columns")
     return table
+
+
+def _read_fields(path: Path, option: str) -> dict[str, Any]:
+    """A JSON or YAML mapping of configuration fields; errors name the file."""
+    import yaml
+
+    try:
+        fields = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise InputDataError(f"{option} file {str(path)!r} is unreadable: {err}") from None
+    if not isinstance(fields, dict):
+        raise ConfigError(f"{option} file {str(path)!r} must hold a mapping of field names to values, "
+                          f"got {type(fields).__name__}")
+    return fields
 
 
 def _set_threads(threads: int | None) -> None:
