@@ -271,7 +271,8 @@ def test_recipe_fits_on_a_data_file(tmp_path: Path) -> None:
         "name": "finetuned-e2e", "seed": 4,
         "steps": [{"name": "rows", "generator": "llm_finetuned", "count": 6, "batch_size": 4,
                    "params": {"data": str(data), "conditions": {"sex": "F"},
-                              "training": {**TINY, "epochs": 1}}}],
+                              "training": {**TINY, "epochs": 2, "validation_share": 0.2,
+                                           "validation_every": 1}}}],
     })
     manifest = Runner(recipe, tmp_path / "out").run()
     assert manifest.steps["rows"].produced == 6 and manifest.steps["rows"].failed == 0
@@ -279,6 +280,9 @@ def test_recipe_fits_on_a_data_file(tmp_path: Path) -> None:
     records = list(SyntheticDataset(tmp_path / "out").records())
     assert {r.payload.values["sex"] for r in records} == {"F"}
     assert all(r.provenance.model is not None and r.provenance.model.sha256 for r in records)
+    # 24 training rows in batches of 16: 2 steps an epoch, 4 in all; the kept step is one of those validated
+    extra = records[0].provenance.extra
+    assert extra["training_steps"] == 4 and extra["kept_step"] in (1, 2, 3, 4) and extra["validation_loss"] > 0
 
 
 def test_generator_params_need_one_source(tmp_path: Path) -> None:
