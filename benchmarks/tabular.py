@@ -245,7 +245,7 @@ def run_finetuned(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespac
         settings.update(LABEL_LAST, last_columns=(label,))
     elif variant == "early_stop":
         settings.update(EARLY_STOP, last_columns=(label,))
-    config = FinetunedConfig(n_layer=2, n_embd=64, n_head=4, seed=args.seed, max_seconds=args.max_fit_seconds,
+    config = FinetunedConfig(n_layer=2, n_embd=64, n_head=4, seed=args.train_seed, max_seconds=args.max_fit_seconds,
                              **settings)
     t = time.perf_counter()
     synth = FinetunedLM(config).fit(df, meta)
@@ -280,7 +280,7 @@ def run_sdv(kind: str, df: pd.DataFrame, meta: TableMetadata, args: argparse.Nam
     res = Result("", kind, len(df.columns))
     epochs = args.ctgan_epochs if kind in ("ctgan", "tvae") else None
     t = time.perf_counter()
-    synth = SdvSynthesizer(synthesizer=kind, epochs=epochs, seed=args.seed).fit(df, meta)
+    synth = SdvSynthesizer(synthesizer=kind, epochs=epochs, seed=args.train_seed).fit(df, meta)
     res.fit_s = time.perf_counter() - t
     # every row SDV returns, before biosynth's checks
     rows = _sample_draws(res, lambda seed: synth._draw(args.samples, seed, 0), df, meta, args)
@@ -339,12 +339,13 @@ def run_great(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespace) -
         return res
     folder = _smollm2_folder(args.great_model)
     with tempfile.TemporaryDirectory() as tmp:
-        train_kwargs: dict[str, Any] = dict(save_strategy="no", logging_strategy="no", seed=args.seed, use_cpu=True)
+        train_kwargs: dict[str, Any] = dict(save_strategy="no", logging_strategy="no", seed=args.train_seed,
+                                            use_cpu=True)
         if args.great_max_steps:
             train_kwargs["max_steps"] = args.great_max_steps
         great = GReaT(llm=str(folder), experiment_dir=str(Path(tmp) / "trainer"), epochs=args.great_epochs,
                       **train_kwargs)
-        torch.manual_seed(args.seed)
+        torch.manual_seed(args.train_seed)
         t = time.perf_counter()
         trainer = great.fit(df)
         res.fit_s = time.perf_counter() - t
@@ -470,7 +471,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--great-max-length", type=int, default=0,
                    help="GReaT max_length (0: its default 100, or the longest training row + 16 tokens if longer)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (one is fastest for tiny models)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the split's seed (not the quickstart's), the draws' sampling "
+                   "seeds (seed + k) and, unless --train-seed, the generators' training seed")
+    p.add_argument("--train-seed", type=int, default=None,
+                   help="the generators' training seed alone (split and draws unchanged): training-seed variation")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--save-rows", type=Path, default=None, help="write each generator's valid rows here (CSV)")
     p.add_argument("--save-models", type=Path, default=None, help="save each fitted llm_finetuned model here")
@@ -486,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report-only", type=Path, nargs="+", default=None,
                    help="print the tables from --json files of earlier runs (merged) and stop")
     args = p.parse_args(argv)
+    if args.train_seed is None:
+        args.train_seed = args.seed
     if args.report_only:
         return report_only(args.report_only)
     if args.compare is not None and not 0 < args.holdout < 1:
@@ -530,7 +536,8 @@ def main(argv: list[str] | None = None) -> int:
                 res = runners[name](df, meta, args)
             except Exception as err:  # noqa: BLE001 - a peer that crashes is a result to report, not a reason to stop
                 res = Result("", name, len(df.columns), note=f"failed: {type(err).__name__}: {err}"[:200])
-            res.table = table
+            # another training seed is its own comparison (same split and draws): named apart when merged
+            res.table = table if args.train_seed == args.seed else f"{table}, train seed {args.train_seed}"
             results.append(res)
             print(f"  {name}: {time.perf_counter() - started:.0f}s  {_line(res)}", flush=True)
             if args.json:  # after every generator: a long run stopped midway keeps what it measured
