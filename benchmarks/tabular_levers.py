@@ -33,6 +33,9 @@ The runs behind packages/tabular/README.md's column-order table (seeds 7 and 8, 
     python benchmarks/tabular_levers.py --train-seeds 7 --bootstrap 30 --config '{"max_steps": 1500, "epochs": 500,
         "column_order": "table", "first_columns": ["Has_Hypertension"], "batch_size": 64, "learning_rate": 3e-3,
         "_label_rates": true}'
+    python benchmarks/tabular_levers.py --train-seeds 7,8 --bootstrap 30 --config '{"max_steps": 4000, "epochs": 10000,
+        "column_order": "table", "last_columns": ["Has_Hypertension"], "batch_size": 64, "learning_rate": 3e-3,
+        "validation_share": 0.1, "validation_every": 100, "patience": 5, "_name": "early_stop"}'
 """
 
 from __future__ import annotations
