@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from run_info import print_end, print_start  # benchmarks/run_info.py, beside this script
+
 from biosynth.core import (
     DialoguePayload,
     Group,
@@ -163,6 +165,7 @@ def main() -> None:
 
     torch.set_num_threads(args.torch_threads)
     records = dialogue_records(args.dialogues)
+    print_start(["biosynth-audio", "torch", "torchaudio", "piper-tts", "coqui-tts"])
     print(f"{args.dialogues} dialogues of 6 turns, best of {args.repeats}; cores used: {len(os.sched_getaffinity(0))}; "
           f"torch threads: {args.torch_threads}; load average: {os.getloadavg()[0]:.1f}; target: full-scene RTF <= "
           f"{TARGET_RTF}")
@@ -199,6 +202,7 @@ def main() -> None:
         print(f"{'':8s} renderer: {overhead:.2f} s over {full_audio:.1f} s of scene audio "
               f"({overhead / full_audio * 1000:.0f} ms per second of audio); wall: full {full_wall:.2f} s, bare scene "
               f"{bare_wall:.2f} s, TTS {tts_wall:.2f} s")
+    print_end()
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import torch
 from PIL import Image
+from run_info import print_end, print_start  # benchmarks/run_info.py, beside this script
 
 from biosynth.core import SampleRequest, StepContext, derive_seed, seeded_torch
 from biosynth.eval._image.features import EfficientNetLite0Features, extract, to_tensor
@@ -324,6 +325,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    print_start(["biosynth-image", "diffusers", "peft", "torch", "torchmetrics"])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -334,6 +336,7 @@ def main() -> None:
             training(pipeline, args.train_steps, args.size, args.batch_size, args.rank, args.repeats, work)
         if args.only in (None, "c"):
             fid_kid(args.fid_images)
+    print_end()
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from run_info import print_end, print_start  # noqa: E402 - benchmarks/run_info.py, beside this script
 
 from biosynth.eval import column_pair_trends, column_shapes, utility_tstr  # noqa: E402
 from biosynth.tabular import FinetunedLM, detect_metadata  # noqa: E402
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    print_start(["biosynth-tabular", "biosynth-eval", "transformers", "torch", "scikit-learn"])
     torch.set_num_threads(args.threads)
     train = quickstart_training_rows()
     held = _holdout_rows(train, args.validation, 1, LABEL, "the quickstart's training rows")
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(measured) > 1:
             print(f"{name}: TSTR mean {np.mean(measured):.3f}, sd {np.std(measured, ddof=1):.3f} over "
                   f"{len(measured)} training seeds", flush=True)
-    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    print_end()
     return 0
 
 
