@@ -5,6 +5,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -220,6 +221,34 @@ def test_a_local_hugging_face_model_is_fine_tuned(tmp_path: Path) -> None:
     assert synth.value_bias is None  # its tokenizer may join names and values: no per-value positions
     saved = synth.save(tmp_path / "saved")
     pd.testing.assert_frame_equal(FinetunedLM.load(saved).sample(6, seed=1), synth.sample(6, seed=1))
+
+
+def test_lora_trains_low_rank_updates_of_the_linear_layers_only(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    df = patients(24)[["age", "sex", "bmi", "smoker"]]
+    folder = _hf_folder(df, tmp_path / "tiny-gpt2")
+    base = load_file(str(folder / "model.safetensors"))
+    config = FinetunedConfig(**{**TINY, "epochs": 2, "learning_rate": 3e-2}, base_model=folder, lora_rank=2)
+    synth = FinetunedLM(config).fit(df)
+    saved = synth.save(tmp_path / "saved")
+    assert not list((saved / "model").glob("adapter*"))  # merged: a plain model folder, no peft needed to load it
+    merged = load_file(str(saved / "model" / "model.safetensors"))
+    assert set(merged) == set(base)
+    linear = [k for k in base if k.endswith(("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight"))]
+    for key in linear:  # each update is B @ A: at most rank 2, and not zero (the adapters trained)
+        update = (merged[key] - base[key]).double()
+        assert 0 < int(np.linalg.matrix_rank(update.numpy(), tol=1e-6)) <= 2, key
+    for key in ("transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight"):
+        assert bool((merged[key] == base[key]).all()), key  # not a linear layer: frozen
+    rows = synth.sample(8, seed=0)
+    assert check_rows(rows, synth.metadata) == []
+    pd.testing.assert_frame_equal(FinetunedLM.load(saved).sample(8, seed=0), rows)
+
+
+def test_lora_needs_a_base_model() -> None:
+    with pytest.raises(ConfigError, match="lora_rank adapts a pretrained model: give base_model"):
+        FinetunedLM(FinetunedConfig(**TINY, lora_rank=4)).fit(patients(8))
 
 
 def test_pickled_weights_are_not_loaded(tmp_path: Path) -> None:

@@ -50,6 +50,10 @@ class FinetunedConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     base_model: Path | None = Field(None, description="local Hugging Face causal-LM folder to fine-tune")
+    lora_rank: int | None = Field(None, ge=1, description="with base_model: train low-rank adapters of this rank on "
+                                  "every linear layer (peft's LoRA) instead of every weight; they are merged into "
+                                  "the weights after training, so the saved folder is a plain model")
+    lora_alpha: float = Field(16.0, gt=0, description="LoRA's scale numerator (the update is alpha / rank x BA)")
     n_layer: int = Field(2, ge=1)
     n_embd: int = Field(64, ge=8)
     n_head: int = Field(4, ge=1)
@@ -132,6 +136,9 @@ class FinetunedLM(Synthesizer):
                               "each must be a modelled column of the table, once "
                               f"({'not modelled: ' + ', '.join(map(repr, unknown)) if unknown else 'repeated'}; "
                               f"modelled columns: {names})")
+        if cfg.lora_rank is not None and cfg.base_model is None:
+            raise ConfigError("lora_rank adapts a pretrained model: give base_model (a local Hugging Face "
+                              "causal-LM folder) too")
         if cfg.base_model is not None:
             folder = Path(cfg.base_model)
             tokenizer = hf_tokenizer(folder)
@@ -141,6 +148,8 @@ class FinetunedLM(Synthesizer):
         with seeded_torch(cfg.seed):
             model = _load_base(Path(cfg.base_model)) if cfg.base_model is not None else \
                 _new_gpt2(cfg, tokenizer, _max_row_tokens(codec) + 2)
+            if cfg.lora_rank is not None:
+                model = _with_lora(model, cfg.lora_rank, cfg.lora_alpha)
             self.codec, self.tokenizer, self.model = codec, tokenizer, model
             if cfg.value_bias and cfg.base_model is None:
                 self.bias_depth = _max_value_tokens(codec) + 1
@@ -158,7 +167,7 @@ class FinetunedLM(Synthesizer):
         limit = int(model.config.n_positions) if hasattr(model.config, "n_positions") else \
             int(getattr(model.config, "max_position_embeddings", 1 << 30))
         bias = self.value_bias
-        groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
+        groups: list[dict[str, Any]] = [{"params": [p for p in model.parameters() if p.requires_grad]}]
         if bias is not None:
             groups.append({"params": [bias], "weight_decay": 0.0})
         optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -278,6 +287,8 @@ class FinetunedLM(Synthesizer):
             if check.best_bias is not None:
                 self.value_bias = check.best_bias
             self.validation.update(best_step=check.best_step, best_loss=check.best_loss, stopped_early=stopped_early)
+        if self.config.lora_rank is not None:  # the adapters into the weights: a plain model to sample and save
+            self.model = self.model.merge_and_unload()
         self.model.eval()
 
     def _encode_slotted(self, row: dict[str, str], order: Sequence[str], index: dict[str, int]
@@ -693,6 +704,18 @@ def _new_gpt2(cfg: FinetunedConfig, tokenizer: RowTokenizer, positions: int) -> 
                         attn_pdrop=0.0, bos_token_id=tokenizer.bos_id, eos_token_id=tokenizer.eos_id,
                         pad_token_id=tokenizer.pad_id)
     return GPT2LMHeadModel(config)
+
+
+def _with_lora(model: Any, rank: int, alpha: float) -> Any:
+    """`model` with LoRA adapters on every linear layer but the output layer (peft); only the adapters train."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise ConfigError("lora_rank needs peft: pip install 'biosynth-tabular[lora]'") from None
+    # GPT-2's linear layers are Conv1D (weights stored transposed): peft must be told, or it warns and adapts
+    transposed = getattr(model.config, "model_type", "") == "gpt2"
+    return get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules="all-linear",
+                                            fan_in_fan_out=transposed, task_type="CAUSAL_LM"))
 
 
 def _load_base(folder: Path) -> Any:
