@@ -246,6 +246,20 @@ def test_lora_trains_low_rank_updates_of_the_linear_layers_only(tmp_path: Path) 
     pd.testing.assert_frame_equal(FinetunedLM.load(saved).sample(8, seed=0), rows)
 
 
+def test_lora_with_early_stopping_keeps_the_best_adapters_merged(tmp_path: Path) -> None:
+    df = patients(32)[["age", "sex", "bmi", "smoker"]]
+    folder = _hf_folder(df, tmp_path / "tiny-gpt2")
+    config = FinetunedConfig(**{**TINY, "epochs": 4, "learning_rate": 3e-2}, base_model=folder, lora_rank=2,
+                             validation_share=0.25, validation_every=1)
+    synth = FinetunedLM(config).fit(df)
+    losses = dict(synth.validation["losses"])
+    assert synth.validation["best_step"] in losses
+    assert synth.validation["best_loss"] == min(losses.values())
+    assert not hasattr(synth.model, "peft_config")  # merged after the best adapters were restored
+    rows = synth.sample(8, seed=0)
+    assert check_rows(rows, synth.metadata) == []
+
+
 def test_lora_needs_a_base_model() -> None:
     with pytest.raises(ConfigError, match="lora_rank adapts a pretrained model: give base_model"):
         FinetunedLM(FinetunedConfig(**TINY, lora_rank=4)).fit(patients(8))
