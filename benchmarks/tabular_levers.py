@@ -38,6 +38,12 @@ The runs behind packages/tabular/README.md's column-order table (seeds 7 and 8, 
     python benchmarks/tabular_levers.py --train-seeds 7,8 --bootstrap 30 --config '{"max_steps": 4000, "epochs": 10000,
         "column_order": "table", "last_columns": ["Has_Hypertension"], "batch_size": 64, "learning_rate": 3e-3,
         "validation_share": 0.1, "validation_every": 100, "patience": 5, "_name": "early_stop"}'
+    python benchmarks/tabular_levers.py --train-seeds 7 --bootstrap 30 \
+        --config '{"max_steps": 200, "epochs": 10000, "column_order": "table", "last_columns": ["Has_Hypertension"],
+                   "batch_size": 16, "learning_rate": 0.003, "_name": "scratch_b16_200"}' \
+        --config '{"_smollm2": true, "lora_rank": 8, "max_steps": 200, "epochs": 10000, "column_order": "table",
+                   "last_columns": ["Has_Hypertension"], "batch_size": 16, "learning_rate": 0.001,
+                   "_name": "smollm2_lora8_200"}'
 """
 
 from __future__ import annotations
