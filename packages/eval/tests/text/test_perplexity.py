@@ -40,8 +40,9 @@ def test_perplexity_equals_a_manual_forward_pass(tiny_gpt2_dir, make_corpus) -> 
     assert result.details["synthetic_texts_scored"] == 12 and any("fewer than two tokens" in w for w in result.warnings)
     assert result.ci.low <= result.value <= result.ci.high and result.parameters["reference_model_sha256"]
     assert result.parameters["reference_model_sha256"] == weights_sha256(tiny_gpt2_dir)  # the whole folder
-    # a model folder works as well as a scorer
-    assert perplexity(synthetic, tiny_gpt2_dir, n_bootstrap=0).value == pytest.approx(result.value, rel=1e-9)
+    # a model folder works as well as a scorer; its default batch size pads the texts differently, which moves the
+    # float32 sums by round-off (1.3e-8 relative seen on one machine, 0 on others)
+    assert perplexity(synthetic, tiny_gpt2_dir, n_bootstrap=0).value == pytest.approx(result.value, rel=1e-6)
 
 
 def test_long_texts_are_cut_to_the_context_and_say_so(tiny_gpt2_dir) -> None:
