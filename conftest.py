@@ -7,6 +7,17 @@ import os
 os.environ["BIOSYNTH_ALLOW_TEST_DOUBLES"] = "1"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Under pytest-xdist (`hatch run test` runs two workers on two cores) each worker, and each subprocess it starts, runs
+# torch and BLAS on one thread: two workers with a thread per core each would oversubscribe the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_threads, "1")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The tests marked `slow` first (otherwise in collection order): the workers take files in this order, so the
+    longest start early instead of leaving one worker busy at the end while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 # A skipped test proves nothing. In the workspace suite (`hatch run test` sets BIOSYNTH_SKIPS_FAIL=1) every extra is

@@ -8,10 +8,13 @@ import subprocess
 import venv
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 WITHOUT_EXTRAS = {k: v for k, v in os.environ.items() if k != "BIOSYNTH_SKIPS_FAIL"}
 
 
+@pytest.mark.slow
 def test_core_and_image_install_and_test_without_the_others(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from biosynth.core import DecodingConfig, SyntheticDataset, load_recipe, sha256_file
 from biosynth.text._backends.embedded import embedded_model
@@ -32,6 +33,7 @@ def quickstart_commands() -> list[str]:
     return pyproject["tool"]["hatch"]["envs"]["default"]["scripts"]["quickstart"]
 
 
+@pytest.mark.slow
 def test_quickstart_learns_patients_from_packaged_data_writes_notes_and_a_report(tmp_path: Path) -> None:
     # the README's main job, command by command, in a copy of the repository layout under tmp_path
     (tmp_path / "examples").mkdir()

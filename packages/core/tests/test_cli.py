@@ -38,6 +38,7 @@ def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str)
         assert fragment in result.stderr, result.stderr
 
 
+@pytest.mark.slow
 def test_run_inspect_validate_plugins(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     (tmp_path / "r.yaml").write_text(GOOD)
     validated = cli("validate", "r.yaml", env=subprocess_env, cwd=tmp_path)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from biosynth.core import SyntheticDataset
 from biosynth.core._hashing import sha256_file
@@ -51,6 +52,7 @@ def kill_after(out: Path, batches: int, extra_s: float, env: dict[str, str], cwd
     return True
 
 
+@pytest.mark.slow
 def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     (tmp_path / "r.yaml").write_text(RECIPE)
     clean = subprocess.run([*CMD, "clean"], cwd=tmp_path, env=subprocess_env, capture_output=True, text=True)

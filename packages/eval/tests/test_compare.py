@@ -31,6 +31,7 @@ def compared(real_table, metadata):
     return compare(reports, ["noise", "copy of real"])
 
 
+@pytest.mark.slow
 def test_the_copy_is_best_on_fidelity_and_utility_and_the_noise_significantly_worse(compared) -> None:
     noise, copy = compared.rows
     for metric in ("column_shapes", "column_pair_trends", "utility_tstr", "range_coverage"):

@@ -25,6 +25,7 @@ def _verdict(report: EvaluationReport, family: str) -> tuple[str, str]:
     return found.group(1), found.group(2)
 
 
+@pytest.mark.slow
 def test_utility_verdict_states_tstr_against_trtr(split, metadata) -> None:
     train, test = split
     shuffled = train.copy()

@@ -144,6 +144,7 @@ def _biosynth() -> str:
     return str(Path(sysconfig.get_path("scripts")) / "biosynth")
 
 
+@pytest.mark.slow
 def test_cli_evaluates_a_dataset(tmp_path) -> None:
     recipe = parse_recipe({"name": "cli-eval", "seed": 7, "steps": [{
         "name": "patients", "generator": "attributes", "count": 150,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from biosynth.core import ConfigError, Group, InputDataError, default_registry
@@ -18,6 +19,7 @@ def test_registered_as_biosynth_subcommand() -> None:
     assert default_registry().get(Group.CLI, "tabular") is app
 
 
+@pytest.mark.slow
 def test_fit_on_eunomia_then_sample_omop_tables(tmp_path: Path) -> None:
     runner = CliRunner()
     model = tmp_path / "model"

@@ -106,6 +106,7 @@ def runs(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     return {"tmp": tmp, "local": local, "ray": manifest, "executor": executor, "progress": progress}
 
 
+@pytest.mark.slow
 def test_ray_makes_the_local_executors_records(runs: dict[str, Any]) -> None:
     tmp = runs["tmp"]
     local, remote = records(tmp / "local"), records(tmp / "ray")

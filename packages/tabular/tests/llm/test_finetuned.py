@@ -444,6 +444,7 @@ def test_last_columns_must_be_modelled_and_apart_from_first_columns() -> None:
         FinetunedLM(FinetunedConfig(**TINY), column_order="sorted")
 
 
+@pytest.mark.slow
 def test_a_label_written_last_in_table_order_is_learned_from_the_feature_it_depends_on() -> None:
     """The lever issue 17 measured on the quickstart table, at toy size: `risk` is `high` exactly for smokers.
     A tiny model with the label last in a fixed column order learns that within 1,000 steps (measured: not at
