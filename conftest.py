@@ -7,6 +7,15 @@ import os
 os.environ["BIOSYNTH_ALLOW_TEST_DOUBLES"] = "1"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# One cache folder for the session (a GGUF converted by core's gguf_as_folder is reused by every worker and every
+# subprocess), removed at the end by the process that made it; never the user's own ~/.cache/biosynth.
+if "BIOSYNTH_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["BIOSYNTH_CACHE_DIR"] = tempfile.mkdtemp(prefix="biosynth-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["BIOSYNTH_CACHE_DIR"], ignore_errors=True)
 # Under pytest-xdist (`hatch run test` runs two workers on two cores) each worker, and each subprocess it starts, runs
 # torch and BLAS on one thread: two workers with a thread per core each would oversubscribe the cores.
 if os.environ.get("PYTEST_XDIST_WORKER"):

@@ -49,8 +49,7 @@ warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from smollm2_folder import DEFAULT as SMOLLM2_FOLDER  # noqa: E402 - benchmarks/smollm2_folder.py, beside this script
-from smollm2_folder import smollm2_folder  # noqa: E402
+from smollm2_folder import smollm2_folder  # noqa: E402 - benchmarks/smollm2_folder.py, beside this script
 
 from biosynth.tabular import (  # noqa: E402
     FinetunedConfig,
@@ -339,7 +338,7 @@ def run_great(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespace) -
     except ImportError as err:
         res.note = f"not run: be_great cannot be imported ({err}); pip install be-great"
         return res
-    folder = smollm2_folder(args.great_model)
+    folder = args.great_model or smollm2_folder()
     with tempfile.TemporaryDirectory() as tmp:
         train_kwargs: dict[str, Any] = dict(save_strategy="no", logging_strategy="no", seed=args.train_seed,
                                             use_cpu=True)
@@ -439,8 +438,9 @@ def main(argv: list[str] | None = None) -> int:
                         "is their mean with a 95%% t-interval (GReaT and llm_prompted: one draw, they are slow)")
     p.add_argument("--prompted-samples", type=int, default=10, help="rows for llm_prompted (slow on a CPU)")
     p.add_argument("--train-rows", type=int, default=0, help="use at most this many training rows (0: all)")
-    p.add_argument("--great-model", type=Path, default=SMOLLM2_FOLDER,
-                   help="where the SmolLM2 transformers folder for GReaT is made once (from the embedded GGUF)")
+    p.add_argument("--great-model", type=Path, default=None,
+                   help="a transformers model folder for GReaT (default: SmolLM2-135M-Instruct, the embedded GGUF "
+                        "converted once into biosynth's cache)")
     p.add_argument("--great-epochs", type=int, default=100, help="GReaT epochs (its default: 100)")
     p.add_argument("--great-max-steps", type=int, default=0,
                    help="cap GReaT's training steps (0: none); the time of --great-epochs is then projected")

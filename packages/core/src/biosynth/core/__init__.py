@@ -93,6 +93,7 @@ from biosynth.core._llm import (
     PositionLogprobs,
     TokenLogprob,
 )
+from biosynth.core._gguf_folder import cache_dir, gguf_as_folder, gguf_general_metadata
 from biosynth.core._model_folder import (
     MARKER,
     check_model_folder,
@@ -168,8 +169,9 @@ __all__ = [
     "BackendSpec", "BaseLanguageModel", "ChatMessage", "ChatRequest", "Completion", "Component", "ComponentKind",
     "ComponentSpec", "Group", "LanguageModel", "MARKER", "PositionLogprobs", "Registry", "ResolvedComponent",
     "SentenceEncoder", "TokenLogprob",
-    "check_model_folder", "check_model_target", "default_registry", "default_sentence_encoder", "is_model_folder", "read_marker",
-    "runs_remotely", "secret_from_env", "weights_sha256", "write_model_folder",
+    "cache_dir", "check_model_folder", "check_model_target", "default_registry", "default_sentence_encoder",
+    "gguf_as_folder", "gguf_general_metadata", "is_model_folder", "read_marker", "runs_remotely", "secret_from_env",
+    "weights_sha256", "write_model_folder",
     # exporter authors
     "CodeVocabulary", "EXPORT_MARKER", "ExportContext", "ExportError", "ExportOptions", "ExportResult", "Exporter",
     "ImagingEntry", "ImagingUids", "SECONDARY_CAPTURE_SOP_CLASS", "VisitDates", "birth_year", "code_system", "dataset_key",

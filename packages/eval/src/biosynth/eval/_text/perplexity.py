@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from biosynth.core import ConfigError, weights_sha256
+from biosynth.core import ConfigError, gguf_as_folder, weights_sha256
 from biosynth.eval._measure import SMALL_SAMPLE, Outcome, check_bootstrap, run_metric
 from biosynth.eval._result import Direction, Family, MetricResult
 from biosynth.eval._text.common import MODALITY, check_texts, two_sample_interval, weighted_interval
@@ -22,9 +22,9 @@ _EXTRA = "pip install 'biosynth-eval[perplexity]'"
 
 class CausalLMScorer:
     """Token negative log-likelihoods of texts under a causal LM from a local folder (safetensors) or a GGUF file
-    inside it (`gguf_file=`, dequantised by transformers). Each text is tokenised as the tokenizer does by default
-    (special tokens included, e.g. a BOS token); every token after the first is scored. Texts longer than the
-    model's context are cut to it (counted in `truncated`)."""
+    inside it (`gguf_file=`, dequantised by transformers once, into biosynth's cache: core's `gguf_as_folder`).
+    Each text is tokenised as the tokenizer does by default (special tokens included, e.g. a BOS token); every
+    token after the first is scored. Texts longer than the model's context are cut to it (counted in `truncated`)."""
 
     def __init__(self, model_dir: str | Path, *, gguf_file: str | None = None, name: str | None = None,
                  batch_size: int = 8, device: str = "cpu", max_length: int | None = None) -> None:
@@ -43,15 +43,17 @@ class CausalLMScorer:
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as err:
             raise ConfigError(f"perplexity needs {err.name}: {_EXTRA}") from None
-        kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False}
-        if gguf_file is not None:
-            kwargs["gguf_file"] = gguf_file
-        else:
-            kwargs["use_safetensors"] = True  # never unpickle .bin weights
+        # core's one fingerprint rule: the GGUF file, or the whole model folder (weights, config, tokenizer)
+        self.sha256 = weights_sha256(model_dir / gguf_file if gguf_file else model_dir)
+        kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False,
+                                  "use_safetensors": True}  # never unpickle .bin weights
+        location = model_dir
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(str(model_dir), **kwargs)
-            self._model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32, **kwargs)
-        except (OSError, ValueError, ImportError) as err:
+            if gguf_file is not None:  # dequantised once into biosynth's cache (seconds on later loads, not ~50 s)
+                location = gguf_as_folder(model_dir / gguf_file, sha256=self.sha256)
+            self._tokenizer = AutoTokenizer.from_pretrained(str(location), **kwargs)
+            self._model = AutoModelForCausalLM.from_pretrained(str(location), dtype=torch.float32, **kwargs)
+        except (OSError, ValueError, ImportError, RuntimeError) as err:
             raise ConfigError(f"could not load the reference language model from {str(model_dir)!r}"
                               f"{f' ({gguf_file})' if gguf_file else ''}: {err}") from None
         self._model.to(device)  # type: ignore[arg-type]  # transformers types `.to` through a decorator
@@ -63,8 +65,6 @@ class CausalLMScorer:
             self._model.config, "n_positions", None)
         self.max_length = int(max_length or context or 1024)
         self.name = name or (f"{model_dir.name}/{gguf_file}" if gguf_file else model_dir.name)
-        # core's one fingerprint rule: the GGUF file, or the whole model folder (weights, config, tokenizer)
-        self.sha256 = weights_sha256(model_dir / gguf_file if gguf_file else model_dir)
         self.truncated = 0
 
     def token_nll(self, texts: Sequence[str]) -> list[np.ndarray]:
