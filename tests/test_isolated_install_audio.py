@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import venv
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,18 +16,12 @@ WITHOUT_EXTRAS = {k: v for k, v in os.environ.items() if k != "BIOSYNTH_SKIPS_FA
 
 
 @pytest.mark.slow
-def test_core_and_audio_install_and_test_without_the_others(tmp_path: Path) -> None:
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         f"{ROOT / 'packages' / 'core'}[test]", f"{ROOT / 'packages' / 'audio'}[test]"],
-        capture_output=True, text=True, timeout=1800,
-    )
-    assert install.returncode == 0, install.stderr[-3000:]
-    listed = subprocess.run([str(python), "-m", "pip", "list", "--format", "json"], capture_output=True, text=True)
-    names = {p["name"].lower() for p in json.loads(listed.stdout)}
+def test_core_and_audio_install_and_test_without_the_others(
+        tmp_path: Path, isolated_venv: Callable[[list[str], int], Path],
+        installed_distributions: Callable[[Path], set[str]]) -> None:
+    python = isolated_venv([f"{ROOT / 'packages' / 'core'}[test]", f"{ROOT / 'packages' / 'audio'}[test]"], 1800)
+    env_dir = python.parent.parent
+    names = installed_distributions(python)
     assert {"biosynth-core", "biosynth-audio", "torchaudio", "soundfile"} <= names
     assert not names & {"biosynth-text", "biosynth-tabular", "biosynth-image", "biosynth-eval"}
     assert not names & {"piper-tts", "faster-whisper"}, "the GPL piper engine and the ASR check are extras"
