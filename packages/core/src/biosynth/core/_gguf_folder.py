@@ -13,6 +13,7 @@ once.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from pathlib import Path
@@ -75,12 +76,12 @@ def _convert(gguf: Path, digest: str, staging: Path) -> dict[str, str]:
     config: the saved weights are plain float32)."""
     import torch
     import transformers
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs = {"gguf_file": gguf.name, "local_files_only": True, "trust_remote_code": False}
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), **kwargs)
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), dtype=torch.float32, **kwargs)
-    config = AutoConfig.from_pretrained(str(gguf.parent), **kwargs)
+    config = copy.deepcopy(loaded.config)  # the loaded model's own config: parsing the GGUF again takes seconds
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.dtype = torch.float32
