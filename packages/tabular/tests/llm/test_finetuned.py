@@ -397,9 +397,9 @@ def record_training_orders(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     orders: list[list[str]] = []
     encode = FinetunedLM._encode_slotted
 
-    def recording(self: FinetunedLM, row: dict[str, str], order: list[str], index: dict[str, int]) -> Any:
+    def recording(self: FinetunedLM, row: dict[str, str], order: list[str], *args: Any) -> Any:
         orders.append(list(order))
-        return encode(self, row, order, index)
+        return encode(self, row, order, *args)
 
     monkeypatch.setattr(FinetunedLM, "_encode_slotted", recording)
     return orders
@@ -468,9 +468,9 @@ def test_rows_held_out_for_validation_are_never_trained_on(monkeypatch: pytest.M
     rows: list[tuple[str, ...]] = []
     encode = FinetunedLM._encode_slotted
 
-    def recording(self: FinetunedLM, row: dict[str, str], order: list[str], index: dict[str, int]) -> Any:
+    def recording(self: FinetunedLM, row: dict[str, str], order: list[str], *args: Any) -> Any:
         rows.append(tuple(row[name] for name in sorted(row)))
-        return encode(self, row, order, index)
+        return encode(self, row, order, *args)
 
     monkeypatch.setattr(FinetunedLM, "_encode_slotted", recording)
     df = patients()
@@ -538,3 +538,15 @@ def test_a_validation_share_must_leave_rows_to_train_on() -> None:
         FinetunedLM(FinetunedConfig(**TINY), validation_share=1.0)
     with pytest.raises(ConfigError, match="patience"):
         FinetunedLM(FinetunedConfig(**TINY), patience=0)
+
+
+def test_a_training_batch_is_the_chosen_rows_right_padded_to_the_longest_of_them() -> None:
+    from biosynth.tabular._llm.finetuned import _Padded
+
+    padded = _Padded([[5, 6, 7], [5, 8], [5, 9, 9, 9, 4]], [[-1, 0, 1], [-1, 2], [-1, 3, 4, 4, -1]], pad_id=2)
+    inputs, labels, slots = padded.batch(np.array([1, 0]))
+    assert inputs.tolist() == [[5, 8, 2], [5, 6, 7]]  # as wide as the longest chosen row, not the longest row
+    assert labels.tolist() == [[5, 8, -100], [5, 6, 7]]  # padding is never a target
+    assert slots is not None and slots.tolist() == [[-1, 2, -1], [-1, 0, 1]]
+    inputs, labels, slots = _Padded([[1, 2], [3]], [], pad_id=0).batch(np.array([1]))
+    assert inputs.tolist() == [[3]] and labels.tolist() == [[3]] and slots is None

@@ -8,9 +8,10 @@ only, never remote code).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -189,6 +190,8 @@ class FinetunedLM(Synthesizer):
         first, last = list(cfg.first_columns), list(cfg.last_columns)
         middle = [n for n in names if n not in first and n not in last]
         kept = set(middle)
+        # names, separators and values recur in every row and epoch: each text is tokenised once
+        pieces = functools.lru_cache(maxsize=1 << 16)(lambda text: tuple(tok.encode(text)))
 
         def encode(rows: list[dict[str, str]], rng: np.random.Generator) -> tuple[list[list[int]], list[list[int]]]:
             encoded: list[list[int]] = []
@@ -200,7 +203,7 @@ class FinetunedLM(Synthesizer):
                 if bias is None:
                     ids = [tok.bos_id, *tok.encode(_row_text(row, order)), tok.eos_id]
                 else:
-                    ids, slots = self._encode_slotted(row, order, index)
+                    ids, slots = self._encode_slotted(row, order, index, pieces)
                     slotted.append(slots)
                 if len(ids) > limit:
                     raise InputDataError(f"a row takes {len(ids)} tokens, more than the model's context ({limit})")
@@ -214,29 +217,22 @@ class FinetunedLM(Synthesizer):
         started = time.monotonic()
         model.train()
         self.losses, self.steps = [], 0
+        # in table order every epoch writes the same rows (and draws nothing from its generator): encode them once
+        # (EOS as padding: transformers warns about pad tokens passed without an attention mask)
+        fixed = _Padded(*encode(texts, np.random.default_rng(0)), tok.eos_id) if cfg.column_order == "table" else None
         for epoch in range(cfg.epochs):
             rng = np.random.default_rng(derive_seed(cfg.seed, "epoch", epoch))
-            encoded, slotted = encode(texts, rng)
-            batches = rng.permutation(len(encoded))
+            padded = fixed or _Padded(*encode(texts, rng), tok.eos_id)
+            batches = rng.permutation(len(texts))
             total_loss = 0.0
-            for start in range(0, len(encoded), cfg.batch_size):
-                batch = [encoded[i] for i in batches[start : start + cfg.batch_size]]
-                width = max(len(b) for b in batch)
-                # EOS as padding: transformers warns about pad tokens passed without an attention mask
-                inputs = torch.full((len(batch), width), tok.eos_id, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for r, seq in enumerate(batch):
-                    inputs[r, : len(seq)] = torch.tensor(seq)
-                    mask[r, : len(seq)] = 1
-                labels = inputs.masked_fill(mask == 0, -100)
+            for start in range(0, len(texts), cfg.batch_size):
+                chosen = batches[start : start + cfg.batch_size]
+                inputs, labels, slots = padded.batch(chosen)
                 # Right padding under a causal mask: real tokens never see the pads, whose labels are ignored,
                 # so no attention mask is passed and the flash-attention kernel is used.
                 if bias is None:
                     loss = model(input_ids=inputs, labels=labels).loss
                 else:
-                    slots = torch.full((len(batch), width), -1, dtype=torch.long)
-                    for r, i in enumerate(batches[start : start + cfg.batch_size]):
-                        slots[r, : len(slotted[i])] = torch.tensor(slotted[i])
                     logits = _with_bias(model(input_ids=inputs).logits, bias, slots)
                     loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
                                                              labels[:, 1:].reshape(-1), ignore_index=-100)
@@ -250,16 +246,16 @@ class FinetunedLM(Synthesizer):
                     if bias_mean is not None:
                         bias_mean.lerp_(bias.detach(), 1.0 - decay)
                 self.steps += 1
-                total_loss += float(loss.detach()) * len(batch)
+                total_loss += float(loss.detach()) * len(chosen)
                 out_of_time = bool((cfg.max_steps and self.steps >= cfg.max_steps) or
                                    (cfg.max_seconds and time.monotonic() - started > cfg.max_seconds))
                 stop = check is not None and self.steps % cfg.validation_every == 0 and \
                     self._validate(check, averaged, bias_mean)
                 if out_of_time or stop:
-                    self.losses.append(total_loss / max(1, min(len(encoded), start + len(batch))))
+                    self.losses.append(total_loss / max(1, min(len(texts), start + len(chosen))))
                     self._finish_training(averaged, bias_mean, check, stopped_early=stop and not out_of_time)
                     return
-            self.losses.append(total_loss / len(encoded))
+            self.losses.append(total_loss / len(texts))
         self._finish_training(averaged, bias_mean, check, stopped_early=False)
 
     def _validate(self, check: _Validation, averaged: Any, bias_mean: Any) -> bool:
@@ -291,19 +287,21 @@ class FinetunedLM(Synthesizer):
             self.model = self.model.merge_and_unload()
         self.model.eval()
 
-    def _encode_slotted(self, row: dict[str, str], order: Sequence[str], index: dict[str, int]
-                        ) -> tuple[list[int], list[int]]:
+    def _encode_slotted(self, row: dict[str, str], order: Sequence[str], index: dict[str, int],
+                        encode: Callable[[str], Sequence[int]] | None = None) -> tuple[list[int], list[int]]:
         """A row's token ids, encoded piece by piece (name, `" is "`, value, separator: the table tokenizer
-        never joins them), and the value-bias slot of each position (-1: none)."""
+        never joins them) with `encode` (the tokenizer's, or a cache of it), and the value-bias slot of each
+        position (-1: none)."""
         assert self.tokenizer is not None
         tok, depth = self.tokenizer, self.bias_depth
+        encode = encode or tok.encode
         ids, slots = [tok.bos_id], [-1]
-        sep, is_ = tok.encode(SEP), tok.encode(IS)
+        sep, is_ = encode(SEP), encode(IS)
         for k, name in enumerate(order):
-            piece = [*(sep if k else []), *tok.encode(name), *is_[:-1]]
+            piece = [*(sep if k else []), *encode(name), *is_[:-1]]
             ids += piece
             slots += [-1] * len(piece)
-            value = tok.encode(row[name])
+            value = encode(row[name])
             column = index[name] * depth
             ids += [is_[-1], *value]
             slots += [column + min(j, depth - 1) for j in range(len(value) + 1)]
@@ -540,6 +538,31 @@ class FinetunedLM(Synthesizer):
             f"gpt2-{self.config.n_layer}x{self.config.n_embd}-table"
 
 
+class _Padded:
+    """Encoded rows right-padded into one array, so that a batch is a slice: ids (padded with `pad_id`),
+    labels (-100 on the padding) and value-bias slots (-1 on the padding, or no slots at all)."""
+
+    def __init__(self, encoded: list[list[int]], slotted: list[list[int]], pad_id: int) -> None:
+        self.lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
+        width = int(self.lengths.max(initial=0))
+        self.ids = np.full((len(encoded), width), pad_id, dtype=np.int64)
+        self.slots = np.full((len(encoded), width), -1, dtype=np.int64) if slotted else None
+        for r, seq in enumerate(encoded):
+            self.ids[r, : len(seq)] = seq
+            if self.slots is not None:
+                self.slots[r, : len(seq)] = slotted[r]
+
+    def batch(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        import torch
+
+        lengths = self.lengths[rows]
+        width = int(lengths.max())
+        inputs = torch.from_numpy(self.ids[rows, :width])
+        padding = torch.from_numpy(np.arange(width)[None, :] >= lengths[:, None])
+        slots = torch.from_numpy(self.slots[rows, :width]) if self.slots is not None else None
+        return inputs, inputs.masked_fill(padding, -100), slots
+
+
 class _Validation:
     """Held-out rows, encoded once; their mean token loss under given weights, and the best weights so far."""
 
@@ -701,8 +724,8 @@ def _new_gpt2(cfg: FinetunedConfig, tokenizer: RowTokenizer, positions: int) -> 
         raise ConfigError(f"n_embd ({cfg.n_embd}) must be a multiple of n_head ({cfg.n_head})")
     config = GPT2Config(vocab_size=tokenizer.vocab_size, n_positions=positions, n_embd=cfg.n_embd,
                         n_layer=cfg.n_layer, n_head=cfg.n_head, resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout,
-                        attn_pdrop=0.0, bos_token_id=tokenizer.bos_id, eos_token_id=tokenizer.eos_id,
-                        pad_token_id=tokenizer.pad_id)
+                        attn_pdrop=0.0, activation_function="gelu_pytorch_tanh", bos_token_id=tokenizer.bos_id,
+                        eos_token_id=tokenizer.eos_id, pad_token_id=tokenizer.pad_id)
     return GPT2LMHeadModel(config)
 
 
