@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from biosynth.core import Runner, SyntheticDataset, TextPayload, load_recipe, parse_recipe, plan, weights_sha256
@@ -47,3 +49,14 @@ def test_example_recipe_is_valid() -> None:
     notes = planned["notes"]
     assert notes.step.from_ == "patients" and [s.backend for _, s in notes.generator.backends()] == ["transformers"]
     assert [d.remote for d in notes.decisions] == [False]
+
+
+def test_validating_a_recipe_with_the_transformers_backend_loads_neither_torch_nor_transformers() -> None:
+    # `biosynth validate` checks the backend's parameters only; torch and transformers take ~10 s to import
+    code = ("import sys; from biosynth.core.cli import main; sys.argv = ['biosynth', 'validate', sys.argv[1]]\n"
+            "try:\n    main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "recipe 'clinical-notes' is valid" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -6,12 +6,10 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from biosynth.core import (
     BaseLanguageModel,
@@ -29,12 +27,14 @@ from biosynth.core import (
 )
 from biosynth.text._backends import embedded as _embedded
 from biosynth.text._backends.gguf import check_gguf
-from biosynth.text._backends.sampling import decode_batch
+
+if TYPE_CHECKING:  # torch and transformers load with a model, not for `biosynth validate`'s parameter check
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger("biosynth.text")
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class TransformersConfig(BaseModel):
@@ -97,6 +97,8 @@ class TransformersLanguageModel(BaseLanguageModel):
         self._gguf_sha256 = weights_sha256(gguf) if gguf is not None and gguf.is_file() else None
         self._gguf_folder: Path | None = None  # the GGUF's converted folder in biosynth's cache, once loaded
         if self.config.num_threads is not None:
+            import torch
+
             torch.set_num_threads(self.config.num_threads)
         self.tokenizer, self.model = self._load()
         self._ref = self._reference()
@@ -137,7 +139,10 @@ class TransformersLanguageModel(BaseLanguageModel):
             kwargs["use_safetensors"] = True  # never unpickle .bin weights
         if self.config.revision:
             kwargs["revision"] = self.config.revision
-        model_kwargs: dict[str, Any] = {"dtype": _DTYPES[self.config.dtype]}
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model_kwargs: dict[str, Any] = {"dtype": getattr(torch, self.config.dtype)}
         if self.config.attn_implementation:
             model_kwargs["attn_implementation"] = self.config.attn_implementation
         log.info("loading %s model %s%s", source.kind, source.location,
@@ -187,6 +192,8 @@ class TransformersLanguageModel(BaseLanguageModel):
 
     # -- generation ---------------------------------------------------------------------------
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
+        from biosynth.text._backends.sampling import decode_batch
+
         prompts = [self.encode(r) for r in requests]
         for i, (request, prompt) in enumerate(zip(requests, prompts, strict=True)):
             needed = len(prompt) + request.decoding.max_new_tokens
@@ -317,6 +324,8 @@ def _load_error(source: _Source, err: Exception) -> Exception:
 
 
 def _device(spec: str) -> torch.device:
+    import torch
+
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
