@@ -87,3 +87,29 @@ def test_suite_runs_utility_with_a_target_and_reports_it(split, synthetic_table,
 
 def test_registered_as_tabular_utility() -> None:
     assert default_registry().get(Group.METRICS, "tabular.utility") is utility_tstr
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_bootstrap_replicates_equal_scikit_learn_on_every_resample(n_classes) -> None:
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    from biosynth.eval._tabular.utility import _auroc, _auroc_replicates, _f1, _f1_replicates
+
+    generator = np.random.default_rng(5)
+    classes = np.array(["a", "b", "c"][:n_classes], dtype=object)
+    y = classes[generator.integers(0, n_classes, 60)]
+    y[:n_classes] = classes  # every class in the test rows
+    proba = generator.dirichlet(np.ones(n_classes), 60).round(1)  # rounded: many tied scores
+    predicted = classes[proba.argmax(axis=1)]
+    counts = np.array([np.bincount(generator.integers(0, 60, 60), minlength=60) for _ in range(50)], dtype=float)
+    counts[0, y == classes[0]] = 0  # a resample without the first class
+    aurocs = _auroc_replicates(y, proba, classes, counts)
+    f1s = _f1_replicates(y, predicted, classes, counts)
+    for b in range(len(counts)):
+        if n_classes == 2 and b == 0:  # one class only: AUROC is undefined (NaN, as scikit-learn gives); F1 is not
+            with pytest.warns(UndefinedMetricWarning):
+                assert np.isnan(aurocs[b]) and np.isnan(_auroc(y, proba, classes, counts[b]))
+        else:
+            assert aurocs[b] == pytest.approx(_auroc(y, proba, classes, counts[b]), abs=1e-12), b
+        assert f1s[b] == pytest.approx(_f1(y, predicted, classes, counts[b]), abs=1e-12), b
+    assert len(np.unique(aurocs[1:].round(9))) > 10  # the resamples differ: not one value repeated
