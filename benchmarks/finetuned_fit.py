@@ -1,0 +1,52 @@
+"""How long llm_finetuned takes to train with the quickstart's settings, and a fingerprint of what it learned.
+
+Fits the quickstart's configuration (table order, label last, batch 64, learning rate 3e-3) on the quickstart's
+training rows for --steps steps after a short warm-up fit, then samples --samples rows. It prints the fit time,
+milliseconds per step, the last epoch's mean loss and the sha256 of the sampled rows as CSV, so that two versions
+of the code can be compared side by side: same fingerprint, same model. To time an earlier commit beside this one:
+
+    git worktree add /tmp/base <commit>
+    PYTHONPATH=/tmp/base/packages/tabular/src python benchmarks/finetuned_fit.py --steps 1500
+    python benchmarks/finetuned_fit.py --steps 1500
+
+Run them in turns, more than once each, on an otherwise idle machine; the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+
+from run_info import print_end, print_start
+from tabular_levers import LABEL, quickstart_training_rows
+
+import biosynth.tabular._llm.finetuned as finetuned
+from biosynth.tabular import FinetunedConfig, FinetunedLM
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=7, help="training seed")
+    args = parser.parse_args()
+    print_start(["torch", "transformers"])
+    print(f"code: {finetuned.__file__}")
+    rows = quickstart_training_rows()
+    FinetunedLM(FinetunedConfig(max_steps=5)).fit(rows)  # warm-up: imports and first-call costs outside the timing
+    config = FinetunedConfig(column_order="table", last_columns=(LABEL,), batch_size=64, learning_rate=3e-3,
+                             epochs=1000, max_steps=args.steps, seed=args.seed)
+    model = FinetunedLM(config)
+    started = time.perf_counter()
+    model.fit(rows)
+    seconds = time.perf_counter() - started
+    sampled = model.sample(args.samples, seed=3)
+    fingerprint = hashlib.sha256(sampled.to_csv(index=False).encode()).hexdigest()[:16]
+    print(f"fit {seconds:.1f} s for {model.steps} steps ({seconds / model.steps * 1e3:.1f} ms/step), "
+          f"last epoch's mean loss {model.losses[-1]!r}, {args.samples} sampled rows sha256 {fingerprint}")
+    print_end()
+
+
+if __name__ == "__main__":
+    main()
