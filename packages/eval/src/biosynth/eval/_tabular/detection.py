@@ -14,6 +14,7 @@ from biosynth.eval._measure import (
     SMALL_SAMPLE,
     NotApplicable,
     Outcome,
+    auroc_replicates,
     bootstrap_interval,
     check_bootstrap,
     run_metric,
@@ -75,12 +76,10 @@ def detection_auc(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Metadat
         if n_bootstrap:
             generator = rng(seed)
             n_r, n_s = len(real), len(synthetic)
-            reps = np.array([
-                roc_auc_score(y, scores, sample_weight=np.concatenate([
-                    np.bincount(generator.integers(0, n_r, n_r), minlength=n_r),
-                    np.bincount(generator.integers(0, n_s, n_s), minlength=n_s)]))
-                for _ in range(n_bootstrap)
-            ])
+            counts = np.array([np.concatenate([np.bincount(generator.integers(0, n_r, n_r), minlength=n_r),
+                                               np.bincount(generator.integers(0, n_s, n_s), minlength=n_s)])
+                               for _ in range(n_bootstrap)], dtype=np.float64)
+            reps = auroc_replicates(y == 1, scores, counts)
             ci, notes = bootstrap_interval(reps, auc, level, "the detection AUC", bounds=(0.0, 1.0))
             warnings += notes
         return Outcome(value=auc, ci=ci, warnings=warnings,

@@ -19,6 +19,7 @@ from biosynth.eval._measure import (
     SMALL_SAMPLE,
     NotApplicable,
     Outcome,
+    auroc_replicates,
     bootstrap_interval,
     check_bootstrap,
     run_metric,
@@ -190,13 +191,11 @@ def membership_inference_distance(train: pd.DataFrame, synthetic: pd.DataFrame, 
         ci = None
         if n_bootstrap:
             generator = rng(seed)
-            reps = np.empty(n_bootstrap)
-            for b in range(n_bootstrap):
-                weights = np.concatenate([np.bincount(generator.integers(0, len(member), len(member)),
-                                                      minlength=len(member)),
-                                          np.bincount(generator.integers(0, len(non_member), len(non_member)),
-                                                      minlength=len(non_member))])
-                reps[b] = roc_auc_score(labels, scores, sample_weight=weights)
+            counts = np.array([np.concatenate([
+                np.bincount(generator.integers(0, len(member), len(member)), minlength=len(member)),
+                np.bincount(generator.integers(0, len(non_member), len(non_member)), minlength=len(non_member))])
+                for _ in range(n_bootstrap)], dtype=np.float64)
+            reps = auroc_replicates(labels == 1, scores, counts)
             ci, notes = bootstrap_interval(reps, auc, level, "the attack AUC", bounds=(0.0, 1.0))
             warnings += notes
         if ci is None:

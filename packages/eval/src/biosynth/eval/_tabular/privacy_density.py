@@ -21,6 +21,7 @@ from biosynth.eval._measure import (
     SMALL_SAMPLE,
     NotApplicable,
     Outcome,
+    auroc_replicates,
     bootstrap_counts,
     bootstrap_interval,
     check_bootstrap,
@@ -161,11 +162,12 @@ def membership_inference_density(train: pd.DataFrame, synthetic: pd.DataFrame, h
         if n_bootstrap:
             generator = rng(seed)
             reps = np.empty((n_bootstrap, 1 + len(FPR_TARGETS)))
-            for b in range(n_bootstrap):
-                weights = np.r_[bootstrap_counts(generator, n_member), bootstrap_counts(generator, n_non)]
+            counts = np.array([np.r_[bootstrap_counts(generator, n_member), bootstrap_counts(generator, n_non)]
+                               for _ in range(n_bootstrap)]).reshape(n_bootstrap, len(labels))
+            reps[:, 0] = auroc_replicates(labels == 1, scores, counts)
+            for b, weights in enumerate(counts):
                 f, t, _ = roc_curve(labels, scores, sample_weight=weights)
-                reps[b] = [roc_auc_score(labels, scores, sample_weight=weights),
-                           *(_tpr_at(f, t, target) for target in FPR_TARGETS)]
+                reps[b, 1:] = [_tpr_at(f, t, target) for target in FPR_TARGETS]
             ci, notes = bootstrap_interval(reps[:, 0], auc, level, "the attack AUC", bounds=(0.0, 1.0))
             warnings += notes
             for i, target in enumerate(FPR_TARGETS, start=1):

@@ -20,6 +20,7 @@ from biosynth.eval._measure import (
     SMALL_SAMPLE,
     NotApplicable,
     Outcome,
+    auroc_replicates,
     bootstrap_counts,
     bootstrap_interval,
     check_bootstrap,
@@ -87,37 +88,16 @@ def _f1(y: np.ndarray, predicted: np.ndarray, classes: np.ndarray, weight: np.nd
 # scikit-learn calls whose input checks (not the arithmetic) took 10 of the quickstart's 11 s of utility. The
 # replicates are therefore computed here for all resamples at once, from the same definitions (weighted by the
 # resample's counts); the point estimates stay scikit-learn's, and the tests hold both to scikit-learn's values.
-_BLOCK = 64  # resamples per block: bounds the (block x test rows) temporaries on large holdouts
-
 
 def _auroc_replicates(y: np.ndarray, proba: np.ndarray, classes: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """`_auroc` under each row of `counts` (resamples x test rows): NaN where a resample holds one class only."""
     if len(classes) == 2:
-        return _binary_auroc_replicates(y == classes[1], proba[:, 1], counts)
-    per_class = np.stack([_binary_auroc_replicates(y == c, proba[:, i], counts) for i, c in enumerate(classes)], 1)
+        return auroc_replicates(y == classes[1], proba[:, 1], counts)
+    per_class = np.stack([auroc_replicates(y == c, proba[:, i], counts) for i, c in enumerate(classes)], 1)
     present = np.stack([counts[:, y == c].sum(axis=1) > 0 for c in classes], axis=1)
     undefined = np.any(np.isnan(per_class) & present, axis=1)  # a class present without any other class
     mean = np.where(present, np.nan_to_num(per_class), 0.0).sum(axis=1) / present.sum(axis=1)
     return np.where(undefined, np.nan, mean)
-
-
-def _binary_auroc_replicates(positive: np.ndarray, score: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Weighted AUROC (ties count one half) of `score` for `positive` under each row of `counts`; NaN where a
-    resample holds no positive or no negative row (as scikit-learn gives, with a warning)."""
-    order = np.argsort(score, kind="stable")
-    ranked = score[order]
-    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])  # first row of each run of equal scores
-    is_pos = positive[order].astype(np.float64)
-    out = np.empty(len(counts))
-    for block in range(0, len(counts), _BLOCK):
-        weights = counts[block : block + _BLOCK][:, order]
-        pos = np.add.reduceat(weights * is_pos, starts, axis=1)
-        neg = np.add.reduceat(weights * (1.0 - is_pos), starts, axis=1)
-        below = np.cumsum(neg, axis=1) - neg
-        with np.errstate(invalid="ignore", divide="ignore"):
-            area = (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
-        out[block : block + _BLOCK] = np.where((pos.sum(axis=1) > 0) & (neg.sum(axis=1) > 0), area, np.nan)
-    return out
 
 
 def _f1_replicates(y: np.ndarray, predicted: np.ndarray, classes: np.ndarray, counts: np.ndarray) -> np.ndarray:
