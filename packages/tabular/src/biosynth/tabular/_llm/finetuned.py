@@ -579,19 +579,11 @@ class _Validation:
         import torch
 
         net.eval()
+        padded = _Padded(self.encoded, self.slotted, pad_id)
         total, count = 0.0, 0
         with torch.no_grad():
             for start in range(0, len(self.encoded), batch_size):
-                batch = self.encoded[start : start + batch_size]
-                width = max(len(b) for b in batch)
-                inputs = torch.full((len(batch), width), pad_id, dtype=torch.long)
-                labels = torch.full((len(batch), width), -100, dtype=torch.long)
-                slots = torch.full((len(batch), width), -1, dtype=torch.long)
-                for r, seq in enumerate(batch):
-                    inputs[r, : len(seq)] = torch.tensor(seq)
-                    labels[r, : len(seq)] = torch.tensor(seq)
-                    if bias is not None:
-                        slots[r, : len(seq)] = torch.tensor(self.slotted[start + r])
+                inputs, labels, slots = padded.batch(np.arange(start, min(start + batch_size, len(self.encoded))))
                 logits = net(input_ids=inputs).logits
                 if bias is not None:
                     logits = _with_bias(logits, bias, slots)
