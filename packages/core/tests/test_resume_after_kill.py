@@ -89,8 +89,11 @@ def test_ctrl_c_exits_130_says_how_to_resume_and_resume_finishes(tmp_path: Path,
                                                                  subprocess_env: dict[str, str]) -> None:
     (tmp_path / "r.yaml").write_text(RECIPE)
     out = tmp_path / "interrupted"
+    # SIGINT's default action restored in the child: a shell that starts the tests in the background (`cmd &`)
+    # ignores SIGINT, every child inherits that, and Python then installs no KeyboardInterrupt handler
     proc = subprocess.Popen([*CMD, str(out)], cwd=tmp_path, env=subprocess_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while committed(out) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
