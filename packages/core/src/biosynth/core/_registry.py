@@ -68,8 +68,9 @@ class Registry:
         self._errors: dict[tuple[Group, str], str] = {}
         self._lock = threading.Lock()
         if discover:
-            for group in Group:
-                for ep in md.entry_points(group=group.value):
+            installed = md.entry_points()  # one scan of the installed distributions for every group (each
+            for group in Group:            # `entry_points(group=...)` call would rescan them all)
+                for ep in installed.select(group=group.value):
                     self._entry_points[group].setdefault(ep.name, ep)
 
     def register(self, group: Group | str, name: str, obj: Any) -> None:
