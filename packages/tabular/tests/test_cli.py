@@ -81,6 +81,14 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code, "tabular", *args], capture_output=True, text=True, timeout=600)
 
 
+def _cli_reports_torch(*args: str) -> tuple[subprocess.CompletedProcess[str], bool]:
+    """Run `biosynth tabular ARGS` in a fresh process; also say whether torch was imported by the time it ended."""
+    code = ("import sys\nfrom biosynth.core.cli import main\nsys.argv = ['biosynth', 'tabular', *sys.argv[1:]]\n"
+            "try:\n    main()\nfinally:\n    print('torch loaded:', 'torch' in sys.modules, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
+    return done, "torch loaded: True" in done.stderr
+
+
 def test_fit_table_then_sample_table_writes_rows_and_provenance(tmp_path: Path) -> None:
     g = np.random.default_rng(0)
     data = pd.DataFrame({"age": g.integers(20, 90, 60), "sex": g.choice(["F", "M"], 60),
@@ -105,10 +113,21 @@ def test_fit_table_then_sample_table_writes_rows_and_provenance(tmp_path: Path) 
     assert len(provenance["weights_sha256"]) == 64 and provenance["conditions"] == "sex = F and age > 60"
     first = out.read_bytes()
     assert runner.invoke(app, args).exit_code == 0 and out.read_bytes() == first  # same seed, same rows
-    unknown = _cli("sample-table", "--model", str(model), "--out", str(tmp_path / "more.csv"),
-                   "--condition", "weight > 3")
+    unknown, torch_loaded = _cli_reports_torch("sample-table", "--model", str(model), "--out",
+                                               str(tmp_path / "more.csv"), "--condition", "weight > 3")
     assert unknown.returncode == 2 and "weight" in unknown.stderr and "Traceback" not in unknown.stderr
+    assert not torch_loaded, "the condition is checked against the model's metadata before torch loads"
     assert not (tmp_path / "more.csv").exists()
+
+
+@pytest.mark.parametrize(("option", "field"), [(["--n-embd", "8", "--n-head", "3"], "n_head"),
+                                                (["--validation-share", "0.7"], "validation_share"),
+                                                (["--length-statistic", "mode"], "length_statistic")])
+def test_fit_halo_refuses_bad_options_before_torch_loads(tmp_path: Path, option: list[str], field: str) -> None:
+    done, torch_loaded = _cli_reports_torch("fit-halo", "--omop-eunomia", "--out", str(tmp_path / "m"), *option)
+    assert done.returncode == 2 and field in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not torch_loaded, "HaloConfig and HaloTraining are checked before torch is imported"
+    assert not (tmp_path / "m").exists()
 
 
 def test_sample_table_refuses_bad_inputs_and_writes_nothing(tmp_path: Path) -> None:

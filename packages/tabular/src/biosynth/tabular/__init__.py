@@ -1,6 +1,6 @@
 """biosynth tabular: table metadata and constraints, LLM row generators, OMOP loading and writing, HALO.
 
-Names that need torch (`Halo`, `HaloConfig`, `HaloTraining`, ...) are imported on first use, so the
+Names that need torch (`Halo`, `HaloGenerator`, `FinetunedLM`, ...) are imported on first use, so the
 metadata and OMOP parts work without the `halo` extra. Target distributions, per-sample failures, model
 folders and fingerprints are core's (`biosynth.core.TargetDistribution`, `achieved_distribution`,
 `SampleFailure`, `write_model_folder`, `weights_sha256`); `BalanceTarget` is the name tabular's generators
@@ -26,16 +26,16 @@ BalanceTarget = TargetDistribution
 """The target distribution of a generator's `target` parameter (core's `TargetDistribution`)."""
 
 if TYPE_CHECKING:
-    from biosynth.tabular._ehr.halo import Halo, HaloTraining, LengthCalibration, SampledPatient, length_statistic
+    from biosynth.tabular._ehr.halo import Halo, LengthCalibration, SampledPatient, length_statistic
     from biosynth.tabular._ehr.halo_generator import HaloGenerator, HaloModel
-    from biosynth.tabular._ehr.halo_network import HaloConfig
+    from biosynth.tabular._ehr.halo_settings import HaloConfig, HaloTraining
     from biosynth.tabular._ehr.halo_vocab import HaloVocabulary
 
 _LAZY = {
-    "Halo": "biosynth.tabular._ehr.halo", "HaloTraining": "biosynth.tabular._ehr.halo",
+    "Halo": "biosynth.tabular._ehr.halo", "HaloTraining": "biosynth.tabular._ehr.halo_settings",
     "SampledPatient": "biosynth.tabular._ehr.halo", "LengthCalibration": "biosynth.tabular._ehr.halo",
     "length_statistic": "biosynth.tabular._ehr.halo",
-    "HaloConfig": "biosynth.tabular._ehr.halo_network",
+    "HaloConfig": "biosynth.tabular._ehr.halo_settings",
     "HaloVocabulary": "biosynth.tabular._ehr.halo_vocab", "HaloGenerator": "biosynth.tabular._ehr.halo_generator",
     "HaloModel": "biosynth.tabular._ehr.halo_generator", "FinetunedRowModel": "biosynth.tabular._llm.finetuned_generator",
     "FinetunedLM": "biosynth.tabular._llm.finetuned", "FinetunedConfig": "biosynth.tabular._llm.finetuned",

@@ -144,6 +144,11 @@ def sample_table(
         hint = " (use sample-halo for HALO models)" if kind == "halo" else ""
         raise InputDataError(f"--model {str(model)!r} holds a {kind!r} model; sample-table reads llm_finetuned "
                              f"models{hint}")
+    from biosynth.tabular._conditions import parse_conditions
+    from biosynth.tabular._metadata import TableMetadata
+    from biosynth.tabular._synthesizer import METADATA_FILE
+
+    parse_conditions(condition, TableMetadata.load(model / METADATA_FILE))  # a bad condition is named before torch loads
     from biosynth.tabular._llm.finetuned import FinetunedLM
 
     _set_threads(threads)
@@ -200,11 +205,9 @@ def fit_halo(
     if omop is not None and not omop.is_file():  # before torch is imported
         raise InputDataError(f"--omop {str(omop)!r} does not exist or is not a file; expected an OMOP CDM DuckDB file")
     _check_model_out(out, overwrite)
-    from biosynth.tabular._ehr.halo import Halo, HaloTraining  # torch: imported only once the options are sound
-    from biosynth.tabular._ehr.halo_network import HaloConfig
+    from biosynth.tabular._ehr.halo_settings import HaloConfig, HaloTraining
     from biosynth.tabular._ehr.omop import load_eunomia, load_omop
 
-    _set_threads(threads)
     config = _build(HaloConfig, n_embd=n_embd, n_layer=n_layer, n_head=n_head, fine_width_multiplier=fine_multiplier)
     training = _build(HaloTraining, epochs=epochs, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
                       max_steps=max_steps, max_seconds=max_seconds, calibrate_length=calibrate,
@@ -213,6 +216,9 @@ def fit_halo(
         cohort = load_omop(omop, label_concept_id=label_concept_id, limit_persons=limit_persons)
     else:
         cohort = load_eunomia(label_concept_id=label_concept_id, limit_persons=limit_persons)
+    from biosynth.tabular._ehr.halo import Halo  # torch: imported only once the options and the data are sound
+
+    _set_threads(threads)
     stats = cohort.stats()
     typer.echo(f"{stats.persons} persons, {stats.visits} visits, {stats.codes_per_visit_mean} codes/visit, "
                f"{stats.distinct_codes} distinct codes")

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +28,8 @@ from biosynth.core import (
     seeded_torch,
     write_model_folder,
 )
-from biosynth.tabular._ehr.halo_network import HaloConfig, HaloNetwork
+from biosynth.tabular._ehr.halo_network import HaloNetwork
+from biosynth.tabular._ehr.halo_settings import HaloConfig, HaloTraining, LengthStatistic
 from biosynth.tabular._ehr.halo_vocab import DEFAULT_GAP_EDGES, Category, HaloVocabulary
 
 GENERATOR_NAME = "halo"
@@ -36,8 +37,6 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "halo_config.json"
 VOCAB_FILE = "vocabulary.json"
 WEIGHTS_FILE = "model.safetensors"
-
-LengthStatistic = Literal["median", "mean"]
 
 
 def length_statistic(lengths: Sequence[int], statistic: LengthStatistic) -> float:
@@ -48,42 +47,6 @@ def length_statistic(lengths: Sequence[int], statistic: LengthStatistic) -> floa
     if statistic == "mean":
         return statistics.fmean(lengths)
     return statistics.median_grouped(sorted(lengths))
-
-
-class HaloTraining(BaseModel):
-    """How to train: epochs over the patients, or a step / wall-clock budget, whichever ends first."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
-    seed: int = Field(0, ge=0)
-    max_steps: int | None = Field(None, ge=1)
-    max_seconds: float | None = Field(None, gt=0)
-    schedule: Literal["constant", "cosine"] = Field(
-        "cosine", description="learning rate: constant, or linear warm-up then cosine decay to 0 over the budget "
-                              "(the first of epochs, max_steps, max_seconds to end)")
-    warmup_steps: int = Field(100, ge=0)
-    weight_decay: float = Field(0.0, ge=0.0, description="AdamW decoupled weight decay")
-    validation_share: float = Field(
-        0.0, ge=0.0, lt=0.5, description="hold out this share of the patients (seeded draw), train on the rest and "
-                                         "report the held-out per-position cross-entropy every `validate_every` "
-                                         "steps and at the end (`Halo.validation`): to see over- or under-fitting "
-                                         "and to choose size and steps; 0 trains on every patient")
-    validate_every: int = Field(200, ge=1)
-    calibrate_length: bool = Field(
-        True, description="after training, shift the end-of-record logit so that sampled patients have as many "
-                          "visits as the training patients, by `length_statistic` (see `Halo.calibrate_length`)")
-    length_statistic: LengthStatistic = Field(
-        "median", description="what calibration matches: the median history length (robust: a minority of very "
-                              "long histories that the network under-produces does not stretch every other "
-                              "patient) or the mean")
-    calibration_patients: int = Field(512, ge=2, description="patients sampled per calibration round (at most as "
-                                                              "many as there are training patients)")
-    calibration_rounds: int = Field(6, ge=1, description="most sampling rounds of the calibration search")
-    calibration_tolerance: float = Field(0.01, gt=0.0, lt=1.0,
-                                         description="stop once the sampled mean is this close (relative)")
 
 
 class LengthCalibration(BaseModel):

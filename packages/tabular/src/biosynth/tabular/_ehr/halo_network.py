@@ -9,45 +9,12 @@ PyTorch's own `nn.TransformerEncoderLayer` (pre-norm, GELU) instead of the refer
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Self
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-
-class HaloConfig(BaseModel):
-    """Network size. `max_visits` is the longest history the model can hold (not counting start and static rows)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    n_embd: int = Field(64, ge=2)
-    n_layer: int = Field(2, ge=1)
-    n_head: int = Field(4, ge=1)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="the reference uses none")
-    fine_hidden_layers: int = Field(2, ge=1, description="masked linear layers in the fine head (reference: 2)")
-    fine_width_multiplier: int = Field(
-        1, ge=1, le=16, description="hidden units of the fine head per input position (MADE-style: each hidden "
-                                    "unit sees the inputs up to its position); 1 is the reference's square layers")
-    max_visits: int | None = Field(None, ge=1, description="None: the longest history in the training data")
-    elapsed_edges: tuple[int, ...] = Field(
-        (), description="days since the first visit: when set, each row's input to the coarse transformer also gets "
-                        "an embedding of its elapsed-time bin (bin i: edges[i-1] < days <= edges[i]), the sum of the "
-                        "representative days of the time-gap bins so far, so the model has a clock (age = age at "
-                        "the first visit + elapsed time) without adding up gaps itself; () is the reference model")
-    end_logit_offset: float = Field(0.0, allow_inf_nan=False,
-                                    description="added to the end-of-record logit when sampling (negative: longer "
-                                                "histories); set by `Halo.calibrate_length`, 0 leaves the network as "
-                                                "trained")
-
-    @model_validator(mode="after")
-    def _heads(self) -> Self:
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if list(self.elapsed_edges) != sorted(set(self.elapsed_edges)) or any(e <= 0 for e in self.elapsed_edges):
-            raise ValueError(f"elapsed_edges must be strictly increasing positive days, got {self.elapsed_edges}")
-        return self
+from biosynth.tabular._ehr.halo_settings import HaloConfig
 
 
 class MaskedLinear(nn.Linear):
