@@ -68,3 +68,21 @@ def test_overwrite_replaces_only_a_folder_biosynth_wrote(tiny_model_dir: Path, t
     assert [p.name for p in out.iterdir()] == ["thesis.txt"]
     assert (out / "thesis.txt").read_text(encoding="utf-8") == "years of work"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_truncated_base_model_is_named_before_torch_loads(tiny_model_dir: Path, tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    for file in tiny_model_dir.iterdir():
+        data = file.read_bytes()
+        (base / file.name).write_bytes(data[:2000] if file.suffix == ".safetensors" else data)
+    code = ("import sys\nfrom biosynth.core.cli import main\nsys.argv = ['biosynth', *sys.argv[1:]]\n"
+            "try:\n    main()\nfinally:\n    print('torch loaded:', 'torch' in sys.modules, file=sys.stderr)")
+    out = tmp_path / "model"
+    result = subprocess.run([sys.executable, "-c", code, "text", "finetune", str(_data(tmp_path)), "--out", str(out),
+                             "--base-model", str(base), "--text-column", "note", "--max-steps", "1"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert f"model folder {str(base)!r} could not be loaded (SafetensorError" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
+    assert "torch loaded: False" in result.stderr  # the header is read without torch and transformers

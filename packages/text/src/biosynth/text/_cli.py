@@ -12,7 +12,13 @@ from typing import Annotated
 import typer
 
 from biosynth.core import InputDataError, read_marker
-from biosynth.text._finetune.config import FinetuneColumns, FinetuneMode, build_config, check_output_folder
+from biosynth.text._finetune.config import (
+    FinetuneColumns,
+    FinetuneMode,
+    base_model_backend,
+    build_config,
+    check_output_folder,
+)
 from biosynth.text._finetune.data import read_corpus
 
 app = typer.Typer(name="text", no_args_is_help=True, pretty_exceptions_enable=False,
@@ -86,6 +92,7 @@ def finetune_command(  # one option per FinetuneConfig field; typer needs them s
     )
     check_output_folder(config.out, overwrite=config.overwrite)
     corpus = read_corpus(config.data, config.mode, config.columns)
+    base_model_backend(config)  # the base model's files, checked before torch loads
     from biosynth.text._finetune.training import finetune_corpus  # torch and transformers: once options and data are sound
 
     try:

@@ -289,7 +289,9 @@ def _resolve_source(config: TransformersConfig) -> _Source:
                 hint = f"; it holds GGUF files {ggufs}: name one with `gguf_file`" if ggufs else ""
                 raise InputDataError(f"model folder {str(path)!r} has no config.json{hint} (expected a "
                                      "transformers model folder: config.json, tokenizer files, *.safetensors)")
-            return _Source("folder", str(path))
+            source = _Source("folder", str(path))
+            _check_safetensors_headers(source, path)
+            return source
         gguf = path / config.gguf_file
         if not gguf.is_file():
             found = sorted(p.name for p in path.glob("*.gguf"))
@@ -303,6 +305,19 @@ def _resolve_source(config: TransformersConfig) -> _Source:
     if config.gguf_file is not None:
         return _Source("hub", config.model, config.gguf_file)
     return _Source("hub", config.model)
+
+
+def _check_safetensors_headers(source: _Source, folder: Path) -> None:
+    """Read each weights file's header (safetensors checks that the data it lists is all there) without torch, so
+    that a truncated or corrupt file is named in about a second rather than after torch and transformers load."""
+    from safetensors import SafetensorError, safe_open
+
+    for file in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="numpy"):
+                pass
+        except (SafetensorError, OSError) as err:
+            raise _load_error(source, err) from None
 
 
 def _looks_local(model: str) -> bool:

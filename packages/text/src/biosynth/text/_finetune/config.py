@@ -10,6 +10,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from biosynth.core import ConfigError, check_model_target
+from biosynth.text._backends.transformers import TransformersConfig, _resolve_source
 
 
 class FinetuneMode(StrEnum):
@@ -124,3 +125,16 @@ def build_config(**values: object) -> FinetuneConfig:
 def check_output_folder(out: Path, *, overwrite: bool) -> None:
     """Refuse, before any training, what core's `write_model_folder` will refuse when the model is saved."""
     check_model_target(out, replace=overwrite, what="output folder")
+
+
+def base_model_backend(config: FinetuneConfig) -> TransformersConfig:
+    """The `transformers` backend's settings for the base model, its files checked without torch (a missing
+    config.json, a truncated safetensors or GGUF file is named before torch and transformers load); a hub id is
+    refused: fine-tuning needs a local model, whose weights are hashed into the model card."""
+    backend = TransformersConfig.model_validate({
+        "model": config.base_model, "gguf_file": config.gguf_file, "dtype": config.dtype, "device": config.device,
+        "num_threads": config.threads})
+    if _resolve_source(backend).kind == "hub":
+        raise ConfigError(f"base model {config.base_model!r} is not a local folder or .gguf file; fine-tuning needs a "
+                          "local model (its weights are hashed into the model card)")
+    return backend

@@ -24,13 +24,8 @@ from torch.nn import functional as F
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
 from biosynth.core import ConfigError, seeded_torch, software_versions, weights_sha256, write_model_folder
-from biosynth.text._backends.transformers import (
-    TransformersConfig,
-    TransformersLanguageModel,
-    _max_positions,
-    _resolve_source,
-)
-from biosynth.text._finetune.config import FinetuneConfig, FinetuneMode, check_output_folder
+from biosynth.text._backends.transformers import TransformersLanguageModel, _max_positions
+from biosynth.text._finetune.config import FinetuneConfig, FinetuneMode, base_model_backend, check_output_folder
 from biosynth.text._finetune.data import Corpus, read_corpus
 from biosynth.text._finetune.encode import Encoded, Sequence, encode_corpus, prompt_format
 from biosynth.text._finetune.model_card import (
@@ -134,12 +129,7 @@ def finetune_corpus(config: FinetuneConfig, corpus: Corpus, *, progress: Trainin
 # -- loading -----------------------------------------------------------------------------------
 def _load_base(config: FinetuneConfig) -> TransformersLanguageModel:
     """The base model through the `transformers` backend's loader (safetensors or GGUF, never remote code)."""
-    backend_config = TransformersConfig.model_validate({
-        "model": config.base_model, "gguf_file": config.gguf_file, "dtype": config.dtype, "device": config.device,
-        "num_threads": config.threads})
-    if _resolve_source(backend_config).kind == "hub":
-        raise ConfigError(f"base model {config.base_model!r} is not a local folder or .gguf file; fine-tuning needs a "
-                          "local model (its weights are hashed into the model card)")
+    backend_config = base_model_backend(config)
     base = TransformersLanguageModel(backend_config)
     _make_dense(base.model, backend_config.model or "the embedded model")
     return base
