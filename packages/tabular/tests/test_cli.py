@@ -208,3 +208,14 @@ def test_fit_table_reads_training_fields_from_a_file_and_options_override_them(t
     missing = CliRunner().invoke(app, ["fit-table", str(tmp_path / "real.csv"), "--training",
                                        str(tmp_path / "absent.yaml"), "--out", str(tmp_path / "never")])
     assert isinstance(missing.exception, InputDataError) and "absent.yaml" in str(missing.exception)
+
+
+def test_fit_table_names_a_base_model_without_a_tokenizer_before_torch_loads(tmp_path: Path) -> None:
+    pd.DataFrame({"age": [30, 40, 50], "sex": ["F", "M", "F"]}).to_csv(tmp_path / "real.csv", index=False)
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text('{"model_type": "gpt2"}')
+    done, torch_loaded = _cli_reports_torch("fit-table", str(tmp_path / "real.csv"), "--out", str(tmp_path / "m"),
+                                            "--base-model", str(base), "--max-steps", "1")
+    assert done.returncode == 2 and f"model folder {str(base)!r} has no tokenizer.json" in done.stderr, done.stderr
+    assert not torch_loaded and not (tmp_path / "m").exists()

@@ -98,6 +98,10 @@ def fit_table(
     if base_model is not None and not base_model.is_dir():
         raise InputDataError(f"--base-model {str(base_model)!r} does not exist or is not a folder; expected a local "
                              "Hugging Face causal-LM folder")
+    if base_model is not None:
+        from biosynth.tabular._llm.finetuned_tokens import check_hf_tokenizer_file
+
+        check_hf_tokenizer_file(base_model)
     _check_model_out(out, overwrite)
     table = _read_rows(data)
     spec = TableMetadata.load(metadata, table, what="--metadata file") if metadata is not None else None

@@ -66,13 +66,18 @@ def table_tokenizer(codec: RowCodec) -> RowTokenizer:
     return RowTokenizer(tokenizer, bos_id=1, eos_id=2, pad_id=0)
 
 
+def check_hf_tokenizer_file(folder: Path) -> None:
+    """A base-model folder must hold `tokenizer.json` (checked before torch and transformers load)."""
+    if not (folder / "tokenizer.json").is_file():
+        raise InputDataError(f"model folder {str(folder)!r} has no tokenizer.json; llm_finetuned needs a fast "
+                             "(Rust) tokenizer saved with the model")
+
+
 def hf_tokenizer(folder: Path) -> RowTokenizer:
     """The fast tokenizer of a local model folder (never remote code; `tokenizer.json` required)."""
     from transformers import AutoTokenizer
 
-    if not (folder / "tokenizer.json").is_file():
-        raise InputDataError(f"model folder {str(folder)!r} has no tokenizer.json; llm_finetuned needs a fast "
-                             "(Rust) tokenizer saved with the model")
+    check_hf_tokenizer_file(folder)
     tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
     if tok.eos_token_id is None:
         raise InputDataError(f"the tokenizer in {str(folder)!r} has no end-of-sequence token")
