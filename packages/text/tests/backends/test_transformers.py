@@ -190,6 +190,17 @@ def test_corrupt_gguf(tmp_path: Path) -> None:
         TransformersLanguageModel(model=str(path))
 
 
+@pytest.mark.parametrize(("content", "message"), [
+    (b"GGUF" + (3).to_bytes(4, "little") + bytes(8), r"is truncated: 16 bytes, shorter than the 24-byte GGUF header"),
+    (b"GGUF" + (9).to_bytes(4, "little") + bytes(16), r"has format version 9; expected one of \[2, 3\]"),
+])
+def test_a_gguf_header_is_checked_before_loading(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "model.gguf"
+    path.write_bytes(content)
+    with pytest.raises(InputDataError, match=message):
+        TransformersLanguageModel.check_params({"model": str(path)})
+
+
 def test_unreachable_hub_id() -> None:
     with pytest.raises(ConfigError, match=r"not a local folder or file.*hub id"):
         TransformersLanguageModel(model="no-such-org/no-such-model-xyz")
