@@ -40,6 +40,10 @@ def test_fit_on_eunomia_then_sample_omop_tables(tmp_path: Path) -> None:
     person = pd.read_csv(tables / "person.csv")
     assert list(person["gender_concept_id"]) == [8532, 8532, 8532]
     assert (tables / "drug_exposure.csv").is_file() and (tables / "procedure_occurrence.csv").is_file()
+    unknown, torch_loaded = _cli_reports_torch("sample-halo", "--model", str(model), "--out", str(tmp_path / "more"),
+                                               "--condition", "shoe_size=44")
+    assert unknown.returncode == 2 and "unknown static field 'shoe_size'" in unknown.stderr, unknown.stderr
+    assert not torch_loaded and not (tmp_path / "more").exists()  # checked against the saved vocabulary first
 
 
 def test_bad_input_exits_2_with_one_paragraph(tmp_path: Path) -> None:

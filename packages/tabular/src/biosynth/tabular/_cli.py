@@ -274,6 +274,10 @@ def sample_halo(
         if not sep or not key:
             raise ConfigError(f"--condition {item!r}: expected KEY=VALUE")
         conditions[key] = value
+    from biosynth.tabular._ehr.halo_folder import read_halo_folder
+
+    _, _, vocabulary = read_halo_folder(model)  # the folder's files and the conditions, checked before torch loads
+    vocabulary.condition_positions(conditions)
     from biosynth.tabular._ehr.halo import Halo
     from biosynth.tabular._ehr.omop_writer import write_omop
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,20 +22,21 @@ from biosynth.core import (
     InputDataError,
     Visit,
     VisitSequencePayload,
-    check_model_folder,
     derive_seed,
     seeded_torch,
     write_model_folder,
 )
+from biosynth.tabular._ehr.halo_folder import (
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    GENERATOR_NAME,
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+    read_halo_folder,
+)
 from biosynth.tabular._ehr.halo_network import HaloNetwork
 from biosynth.tabular._ehr.halo_settings import HaloConfig, HaloTraining, LengthStatistic
 from biosynth.tabular._ehr.halo_vocab import DEFAULT_GAP_EDGES, Category, HaloVocabulary
-
-GENERATOR_NAME = "halo"
-FORMAT_VERSION = 1
-CONFIG_FILE = "halo_config.json"
-VOCAB_FILE = "vocabulary.json"
-WEIGHTS_FILE = "model.safetensors"
 
 
 def length_statistic(lengths: Sequence[int], statistic: LengthStatistic) -> float:
@@ -364,16 +364,8 @@ class Halo:
     def load(cls, folder: str | Path) -> Halo:
         """Load a folder written by `save`; a folder of another generator or a damaged file is refused by name."""
         folder = Path(folder)
-        if not folder.is_dir():
-            raise InputDataError(f"HALO model folder {str(folder)!r} does not exist or is not a folder")
-        marker = check_model_folder(folder, GENERATOR_NAME, FORMAT_VERSION)  # kind, version, files' sha256
+        marker, config, vocabulary = read_halo_folder(folder)
         marker_path = folder / MARKER
-        if set(marker["files"]) != {WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE}:
-            raise InputDataError(f"{str(marker_path)!r}: 'files' must list {WEIGHTS_FILE}, {CONFIG_FILE}, {VOCAB_FILE}")
-        config = _parse(HaloConfig, folder / CONFIG_FILE)
-        vocabulary = _parse(HaloVocabulary, folder / VOCAB_FILE)
-        if config.max_visits is None:
-            raise InputDataError(f"{str(folder / CONFIG_FILE)!r}: max_visits must be set in a saved model")
         try:
             state = load_file(str(folder / WEIGHTS_FILE))
         except (SafetensorError, OSError) as err:
@@ -413,23 +405,6 @@ def _standard_error(lengths: Sequence[int], statistic: LengthStatistic) -> float
         return statistics.pstdev(lengths) / math.sqrt(n)
     quartiles = statistics.quantiles(lengths, n=4)
     return 1.2533 * (quartiles[2] - quartiles[0]) / 1.349 / math.sqrt(n)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputDataError(f"{str(path)!r} is not valid JSON: {err}") from None
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def _parse(model: type[_M], path: Path) -> _M:
-    try:
-        return model.model_validate(_read_json(path))
-    except ValidationError as err:
-        raise InputDataError(f"{str(path)!r} is not a valid {model.__name__}: {err}") from None
 
 
 def _batch(encoded: Sequence[list[list[int]]], size: int) -> tuple[torch.Tensor, torch.Tensor]:
