@@ -276,13 +276,13 @@ def sample_halo(
         conditions[key] = value
     from biosynth.tabular._ehr.halo_folder import read_halo_folder
 
-    _, _, vocabulary = read_halo_folder(model)  # the folder's files and the conditions, checked before torch loads
-    vocabulary.condition_positions(conditions)
+    checked = read_halo_folder(model)  # the folder's files and the conditions, checked before torch loads
+    checked.vocabulary.condition_positions(conditions)
     from biosynth.tabular._ehr.halo import Halo
     from biosynth.tabular._ehr.omop_writer import write_omop
 
     _set_threads(threads)
-    halo = Halo.load(model)
+    halo = Halo.load(checked)
     patients = halo.sample(count, seed=seed, conditions=conditions)
     report = write_omop(patients, out, code_domains=halo.vocabulary.code_domains, file_format=fmt)
     typer.echo(", ".join(f"{t}: {n} rows" for t, n in report.rows.items()) + f" -> {out}")

@@ -32,6 +32,7 @@ from biosynth.tabular._ehr.halo_folder import (
     GENERATOR_NAME,
     VOCAB_FILE,
     WEIGHTS_FILE,
+    HaloFolder,
     read_halo_folder,
 )
 from biosynth.tabular._ehr.halo_network import HaloNetwork
@@ -361,10 +362,11 @@ class Halo:
         return write_model_folder(folder, GENERATOR_NAME, FORMAT_VERSION, write, replace=overwrite)
 
     @classmethod
-    def load(cls, folder: str | Path) -> Halo:
-        """Load a folder written by `save`; a folder of another generator or a damaged file is refused by name."""
-        folder = Path(folder)
-        marker, config, vocabulary = read_halo_folder(folder)
+    def load(cls, folder: str | Path | HaloFolder) -> Halo:
+        """Load a folder written by `save` (or one `read_halo_folder` has checked); a folder of another generator or
+        a damaged file is refused by name."""
+        checked = folder if isinstance(folder, HaloFolder) else read_halo_folder(Path(folder))
+        folder, marker, config, vocabulary = checked.path, checked.marker, checked.config, checked.vocabulary
         marker_path = folder / MARKER
         try:
             state = load_file(str(folder / WEIGHTS_FILE))

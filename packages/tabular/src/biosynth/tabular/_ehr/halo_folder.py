@@ -5,6 +5,7 @@ torch, so a damaged folder or a bad condition is named in about two seconds."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,9 +22,19 @@ VOCAB_FILE = "vocabulary.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
-def read_halo_folder(folder: Path) -> tuple[dict[str, Any], HaloConfig, HaloVocabulary]:
+@dataclass(frozen=True)
+class HaloFolder:
+    """A saved model folder whose files have been checked: its marker, network settings and vocabulary."""
+
+    path: Path
+    marker: dict[str, Any]
+    config: HaloConfig
+    vocabulary: HaloVocabulary
+
+
+def read_halo_folder(folder: Path) -> HaloFolder:
     """The marker, network settings and vocabulary of a folder written by `Halo.save`, every file checked; the
-    weights' tensors are left to `Halo.load`."""
+    weights' tensors are left to `Halo.load` (which takes the result, so nothing is read twice)."""
     if not folder.is_dir():
         raise InputDataError(f"HALO model folder {str(folder)!r} does not exist or is not a folder")
     marker = check_model_folder(folder, GENERATOR_NAME, FORMAT_VERSION)  # kind, version, files' sha256
@@ -33,7 +44,7 @@ def read_halo_folder(folder: Path) -> tuple[dict[str, Any], HaloConfig, HaloVoca
     vocabulary = _parse(HaloVocabulary, folder / VOCAB_FILE)
     if config.max_visits is None:
         raise InputDataError(f"{str(folder / CONFIG_FILE)!r}: max_visits must be set in a saved model")
-    return marker, config, vocabulary
+    return HaloFolder(folder, marker, config, vocabulary)
 
 
 def _read_json(path: Path) -> Any:
