@@ -223,3 +223,19 @@ def test_fit_table_names_a_base_model_without_a_tokenizer_before_torch_loads(tmp
                                             "--base-model", str(base), "--max-steps", "1")
     assert done.returncode == 2 and f"model folder {str(base)!r} has no tokenizer.json" in done.stderr, done.stderr
     assert not torch_loaded and not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(("command", "extra"), [(["fit-halo", "--omop-eunomia"], "halo"),
+                                                (["sample-halo", "--model", "m"], "halo"),
+                                                (["fit-table", "data.csv"], "finetuned"),
+                                                (["sample-table", "--model", "m"], "finetuned")])
+def test_a_missing_extra_is_named_with_its_install_command(tmp_path: Path, command: list[str], extra: str) -> None:
+    # torch made unimportable, as in an install without the extra (None in sys.modules stops the import)
+    code = ("import sys\nsys.modules['torch'] = None\nfrom biosynth.core.cli import main\n"
+            "sys.argv = ['biosynth', 'tabular', *sys.argv[1:]]\nmain()")
+    done = subprocess.run([sys.executable, "-c", code, *command, "--out", str(tmp_path / "out.csv")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"needs torch, which biosynth-tabular's '{extra}' extra installs" in done.stderr
+    assert f"pip install 'biosynth-tabular[{extra}]'" in done.stderr and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -80,6 +80,7 @@ def fit_table(
                                                  "biosynth_model.json); any other folder is refused")] = False,
 ) -> None:
     """Fine-tune the row model (`llm_finetuned`: a small GPT-2 from scratch by default) on a table and save it."""
+    _require_extra("finetuned", "torch", "safetensors", "transformers", "tokenizers")
     from biosynth.tabular._llm.finetuned import FinetunedConfig
     from biosynth.tabular._metadata import TableMetadata
 
@@ -133,6 +134,7 @@ def sample_table(
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (1 is fastest on a busy machine)")] = None,
 ) -> None:
     """Sample COUNT valid rows from a fit-table model; writes OUT and OUT.provenance.json beside it."""
+    _require_extra("finetuned", "torch", "safetensors", "transformers", "tokenizers")
     import json
 
     from biosynth.core import atomic_path, atomic_write_text, read_marker
@@ -204,6 +206,7 @@ def fit_halo(
                                                  "biosynth_model.json); any other folder is refused")] = False,
 ) -> None:
     """Train HALO on an OMOP database and save it (safetensors + JSON) to --out."""
+    _require_extra("halo", "torch", "safetensors")
     if omop_eunomia == (omop is not None):
         raise ConfigError("give exactly one data source: --omop-eunomia or --omop FILE")
     if omop is not None and not omop.is_file():  # before torch is imported
@@ -255,6 +258,7 @@ def sample_halo(
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (1 is fastest on a busy machine)")] = None,
 ) -> None:
     """Sample COUNT patients from a HALO model and write them as OMOP tables."""
+    _require_extra("halo", "torch", "safetensors")
     from biosynth.core import read_marker
     from biosynth.tabular._ehr.omop_writer import check_omop_out
 
@@ -319,6 +323,17 @@ def _read_fields(path: Path, option: str) -> dict[str, Any]:
         raise ConfigError(f"{option} file {str(path)!r} must hold a mapping of field names to values, "
                           f"got {type(fields).__name__}")
     return fields
+
+
+def _require_extra(extra: str, *modules: str) -> None:
+    """Stop with the extra that installs what a command needs, not a traceback, when a module is not installed
+    (looked up without importing it, so the check costs nothing before the options are checked)."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"this command needs {', '.join(missing)}, which biosynth-tabular's {extra!r} extra "
+                          f"installs: pip install 'biosynth-tabular[{extra}]'")
 
 
 def _set_threads(threads: int | None) -> None:
