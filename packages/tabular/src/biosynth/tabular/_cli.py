@@ -328,9 +328,9 @@ def _read_fields(path: Path, option: str) -> dict[str, Any]:
 def _require_extra(extra: str, *modules: str) -> None:
     """Stop with the extra that installs what a command needs, not a traceback, when a module is not installed
     (looked up without importing it, so the check costs nothing before the options are checked)."""
-    import importlib.util
+    from biosynth.core import missing_modules
 
-    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    missing = missing_modules(*modules)
     if missing:
         raise ConfigError(f"this command needs {', '.join(missing)}, which biosynth-tabular's {extra!r} extra "
                           f"installs: pip install 'biosynth-tabular[{extra}]'")

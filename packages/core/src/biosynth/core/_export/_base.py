@@ -37,7 +37,6 @@ independent reader (see packages/core/tests/export/).
 from __future__ import annotations
 
 import importlib.metadata as md
-import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +54,7 @@ from biosynth.core._manifest import software_versions
 from biosynth.core._progress import Progress, default_progress
 from biosynth.core._records import MediaRef, Record
 from biosynth.core._registry import Group, Registry, biosynth_distributions, default_registry
+from biosynth.core._requirements import missing_modules
 from biosynth.core._validation import describe_validation_error
 
 MARKER_FORMAT_VERSION = 1
@@ -176,7 +176,7 @@ class Exporter:
     @classmethod
     def check_requirements(cls) -> None:
         """An ExportError naming the extra to install when an optional library is missing."""
-        missing = [name for name in cls.requires if not _importable(name)]
+        missing = missing_modules(*cls.requires)
         if missing:
             hint = f"pip install '{cls.extra}'" if cls.extra else f"pip install {' '.join(missing)}"
             raise ExportError(f"the {cls.format!r} exporter needs {', '.join(missing)}, which is not installed: "
@@ -205,13 +205,6 @@ def _distributions(modules: tuple[str, ...]) -> list[str]:
     """The distributions that provide `modules` (import names), for the marker's software versions."""
     provided = md.packages_distributions()
     return sorted({dist for module in modules for dist in provided.get(module.split(".")[0], [module])})
-
-
-def _importable(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _open_dataset(path: str | Path) -> SyntheticDataset:
