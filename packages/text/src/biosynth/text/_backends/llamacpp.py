@@ -62,10 +62,12 @@ class LlamaCppLanguageModel(BaseLanguageModel):
         if self.params.model is None:
             embedded = _embedded.embedded_model()
             path, name, license_ = embedded.path, _embedded.MODEL_NAME, _embedded.LICENSE
+            revision: str | None = f"{_embedded.DISTRIBUTION}=={embedded.version}"
         else:
             path, name, license_ = self.params.model, self.params.name or self.params.model.name, self.params.license
+            revision = None
         check_gguf(path)
-        self._path, self._name, self._license = path, name, license_
+        self._path, self._name, self._license, self._revision = path, name, license_, revision
         self._sha256 = weights_sha256(path)
         self._lock = threading.Lock()
         log = io.StringIO()
@@ -87,7 +89,8 @@ class LlamaCppLanguageModel(BaseLanguageModel):
 
     @property
     def model_ref(self) -> ModelRef:
-        return ModelRef(name=self._name, backend="llamacpp", sha256=self._sha256, license=self._license)
+        return ModelRef(name=self._name, backend="llamacpp", revision=self._revision, sha256=self._sha256,
+                        license=self._license)
 
     @property
     def supports_json_schema(self) -> bool:
