@@ -69,7 +69,7 @@ def test_quickstart_learns_patients_from_packaged_data_writes_notes_and_a_report
         assert note.case_id == patients[parent].case_id
         assert len(note.text.split()) >= 8
         prov = note.provenance
-        assert prov.model.sha256 == gguf_sha and prov.model.backend == "transformers"
+        assert prov.model.sha256 == gguf_sha and prov.model.backend == "llamacpp"
         assert prov.model.license and prov.model.revision
         assert prov.prompt.template_id and len(prov.prompt.template_sha256) == 64
         # the notes' inputs are synthetic rows, so the rendered prompt is kept in provenance
@@ -85,7 +85,7 @@ def test_quickstart_learns_patients_from_packaged_data_writes_notes_and_a_report
     assert {r["status"] for r in report["results"]} == {"ok"}, [(r["name"], r["error"]) for r in report["results"]]
     assert "<svg" in (report_dir / "report.html").read_text()
     # issue 17's quickstart target: the synthetic patients carry the label signal (TSTR AUROC on the holdout >= 0.90;
-    # measured 0.971, TRTR 0.999); the privacy measures are reported beside it, not asserted away
+    # measured 0.965, TRTR 0.999); the privacy measures are reported beside it, not asserted away
     scores = {r["name"]: r for r in report["results"]}
     assert scores["utility_tstr"]["value"] >= 0.90, scores["utility_tstr"]
     assert scores["exact_copy_rate"]["value"] == 0.0, scores["exact_copy_rate"]
