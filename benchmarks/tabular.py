@@ -63,8 +63,8 @@ from biosynth.tabular._conditions import parse_conditions  # noqa: E402
 from biosynth.tabular._metadata import ColumnType  # noqa: E402
 from biosynth.tabular._synthesizer import SampleOutcome  # noqa: E402
 
-GENERATORS = ("llm_finetuned", "llm_finetuned_label_first", "llm_finetuned_label_last", "llm_finetuned_early_stop",
-              "gaussian_copula", "ctgan", "tvae", "great")
+GENERATORS = ("llm_finetuned", "llm_finetuned_label_first", "llm_finetuned_label_last", "llm_finetuned_label_last_nodrop",
+              "llm_finetuned_early_stop", "gaussian_copula", "ctgan", "tvae", "great")
 SDV = ("gaussian_copula", "ctgan", "tvae")
 # the quickstart's table and three more (issue 17): one with more than 25 columns, two with missing values
 TABLES = ("quickstart", "breast_cancer_31", "diabetes", "smoking_cancer")
@@ -223,6 +223,9 @@ def _score_draw(res: Result, rows: pd.DataFrame, train: pd.DataFrame, meta: Tabl
 # llm_finetuned_label_last: chosen on the quickstart's training rows with a validation share held apart
 # (benchmarks/tabular_levers.py; the holdouts scored here were never read), then applied unchanged to every table
 LABEL_LAST = {"column_order": "table", "batch_size": 64, "learning_rate": 3e-3, "max_steps": 1500, "epochs": 10_000}
+# llm_finetuned_label_last_nodrop: label_last without dropout (the quickstart's settings since 8 Dec 2026), chosen on
+# the same validation rows: it left the plateau sooner and scored higher there, and a step costs about 15% less
+LABEL_LAST_NODROP = {**LABEL_LAST, "dropout": 0.0}
 # llm_finetuned_early_stop: label_last, but each table picks its own training length on its own training rows:
 # 10% of them are held out of training, the loss on them is measured every 100 steps up to 4,000, training stops
 # after 5 measurements without a new lowest, and the weights of the lowest are kept (set before any holdout was read)
@@ -235,6 +238,7 @@ def run_finetuned(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespac
     row (`first_columns`), so every feature can learn its dependence on the label at a fixed position; `label_last`:
     the columns in the table's order with the label last (`column_order: table`, `last_columns`), batch 64, learning
     rate 3e-3, 1,500 steps (LABEL_LAST), so the label is learned given every feature, as a classifier would;
+    `label_last_nodrop`: the same without dropout (LABEL_LAST_NODROP);
     `early_stop`: label_last with the training length chosen per table on rows held out of its training (EARLY_STOP)."""
     res = Result("", f"llm_finetuned_{variant}" if variant else "llm_finetuned", len(df.columns))
     label = LABELS[args.current_table]
@@ -244,6 +248,8 @@ def run_finetuned(df: pd.DataFrame, meta: TableMetadata, args: argparse.Namespac
         settings["first_columns"] = (label,)
     elif variant == "label_last":
         settings.update(LABEL_LAST, last_columns=(label,))
+    elif variant == "label_last_nodrop":
+        settings.update(LABEL_LAST_NODROP, last_columns=(label,))
     elif variant == "early_stop":
         settings.update(EARLY_STOP, last_columns=(label,))
     config = FinetunedConfig(n_layer=2, n_embd=64, n_head=4, seed=args.train_seed, max_seconds=args.max_fit_seconds,
@@ -487,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         "llm_finetuned": run_finetuned, "llm_prompted": run_prompted, "great": run_great,
         "llm_finetuned_label_first": lambda d, m, a: run_finetuned(d, m, a, variant="label_first"),
         "llm_finetuned_label_last": lambda d, m, a: run_finetuned(d, m, a, variant="label_last"),
+        "llm_finetuned_label_last_nodrop": lambda d, m, a: run_finetuned(d, m, a, variant="label_last_nodrop"),
         "llm_finetuned_early_stop": lambda d, m, a: run_finetuned(d, m, a, variant="early_stop"),
         "gaussian_copula": lambda d, m, a: run_sdv("gaussian_copula", d, m, a),
         "ctgan": lambda d, m, a: run_sdv("ctgan", d, m, a),
