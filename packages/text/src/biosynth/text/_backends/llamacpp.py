@@ -62,7 +62,7 @@ class LlamaCppLanguageModel(BaseLanguageModel):
         if self.params.model is None:
             embedded = _embedded.embedded_model()
             path, name, license_ = embedded.path, _embedded.MODEL_NAME, _embedded.LICENSE
-            revision: str | None = f"{_embedded.DISTRIBUTION}=={embedded.version}"
+            revision: str | None = _embedded.revision(embedded.version)
         else:
             path, name, license_ = self.params.model, self.params.name or self.params.model.name, self.params.license
             revision = None

@@ -167,7 +167,7 @@ class TransformersLanguageModel(BaseLanguageModel):
         if source.kind == "embedded":
             assert gguf is not None
             return ModelRef(name=config.name or _embedded.MODEL_NAME, backend="transformers",
-                            revision=f"{_embedded.DISTRIBUTION}=={source.version}", sha256=self._gguf_sha256,
+                            revision=_embedded.revision(source.version), sha256=self._gguf_sha256,
                             license=config.license or str(metadata.get("general.license") or _embedded.LICENSE))
         if gguf is not None:
             return ModelRef(name=config.name or gguf.stem, backend="transformers", revision=config.revision,
