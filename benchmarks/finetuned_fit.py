@@ -32,19 +32,28 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7, help="training seed")
     parser.add_argument("--dropout", type=float, default=0.1, help="0.1: as in the tabular README's measurement; the "
                         "quickstart trains with 0 since 8 Dec 2026")
+    parser.add_argument("--name-tokens", action="store_true", help="FinetunedConfig.name_tokens: one token for "
+                        "each `, name is ` (the quickstart trains with it since 8 Dec 2026)")
     args = parser.parse_args()
     print_start(["torch", "transformers"])
     print(f"code: {finetuned.__file__}")
     rows = quickstart_training_rows()
     FinetunedLM(FinetunedConfig(max_steps=5)).fit(rows)  # warm-up: imports and first-call costs outside the timing
     config = FinetunedConfig(column_order="table", last_columns=(LABEL,), batch_size=64, learning_rate=3e-3,
-                             epochs=1000, max_steps=args.steps, seed=args.seed, dropout=args.dropout)
+                             epochs=1000, max_steps=args.steps, seed=args.seed, dropout=args.dropout,
+                             name_tokens=args.name_tokens)
     model = FinetunedLM(config)
     started = time.perf_counter()
     model.fit(rows)
     seconds = time.perf_counter() - started
     sampled = model.sample(args.samples, seed=3)
     fingerprint = hashlib.sha256(sampled.to_csv(index=False).encode()).hexdigest()[:16]
+    assert model.tokenizer is not None and model.codec is not None
+    names = [c.name for c in model.codec.modelled]
+    tokens = [len(model.tokenizer.encode(", ".join(f"{n} is {v}" for n, v in row.items()))) + 2
+              for row in finetuned._value_texts(model.codec, rows.head(200))]
+    print(f"tokens per row (first 200 rows, with BOS and EOS): mean {sum(tokens) / len(tokens):.1f}, "
+          f"max {max(tokens)}, {len(names)} columns")
     print(f"fit {seconds:.1f} s for {model.steps} steps ({seconds / model.steps * 1e3:.1f} ms/step), "
           f"last epoch's mean loss {model.losses[-1]!r}, {args.samples} sampled rows sha256 {fingerprint}")
     print_end()

@@ -158,6 +158,36 @@ def test_tokens_that_cross_name_and_value_boundaries() -> None:
         assert check_rows([row], meta) == []
 
 
+def test_name_tokens_join_the_text_between_values_and_walks_stay_valid() -> None:
+    """With `name_tokens` the tokenizer writes `, name is ` as one token, and the grammar lets a token end a value,
+    cross the separator and the next name, and stop where that column's value starts."""
+    df = _table()
+    meta = detect_metadata(df, fixed_combinations=[("site", "stage")], constraints=["low < high"])
+    codec = RowCodec.build(df, meta)
+    tok = table_tokenizer(codec, name_tokens=True)
+    strings = tok.strings()
+    assert [strings[i] for i in tok.encode("age is 70, sex is F, score is missing")] == \
+        ["age is ", "70", ", sex is ", "F", ", score is ", "missing"]
+    assert len(tok.encode("age is 70, sex is F")) < len(table_tokenizer(codec).encode("age is 70, sex is F"))
+    conditions = parse_conditions("age >= 65 and site in (lung, li)", meta)
+    plan = RowPlan.build(codec, conditions, meta.constraints)
+    joined: set[str] = set()
+    for seed in range(60):
+        tokens: list[str] = []
+        texts = _walk(codec, plan, strings, tok.eos_id, seed, tokens=tokens)
+        row = {k: codec.text_value(k, v) for k, v in texts.items()}
+        assert check_rows([row], meta) == [] and not conditions.unmet(row), texts
+        joined |= {t for t in tokens if t.startswith(", ") and t.endswith(" is ")}
+    assert len(joined) >= 5  # the walks used the joined tokens for most columns
+    index = {c.name: i for i, c in enumerate(codec.columns)}
+    grammar, _ = RowGrammar.conditioned(RowPlan.build(codec, parse_conditions("age = 70", meta), meta.constraints),
+                                        [index["age"]])
+    allowed = {strings[i] for i in TokenIndex(strings, tok.eos_id).allowed(grammar)}
+    assert {", sex is ", ", low is "} <= allowed and "age is " not in allowed  # age is written already
+    grammar.commit(", sex is ")
+    assert grammar.state == ("V", index["sex"], "") and grammar.done == {index["age"]: "70"}
+
+
 def test_conditions_that_leave_nothing_are_refused() -> None:
     df = _table()
     meta = detect_metadata(df, fixed_combinations=[("site", "stage")])

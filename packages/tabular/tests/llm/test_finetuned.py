@@ -117,6 +117,39 @@ def test_value_bias_has_a_row_per_column_and_value_position(fitted: FinetunedLM)
     assert no_bias.value_bias is None and check_rows(no_bias.sample(4, seed=0), no_bias.metadata) == []
 
 
+def test_name_tokens_shorten_rows_and_sample_valid_rows(tmp_path: Path) -> None:
+    df = patients()
+    model = FinetunedLM(FinetunedConfig(**TINY, name_tokens=True)).fit(df, metadata(df))
+    assert model.codec is not None and model.tokenizer is not None
+    index = {c.name: i for i, c in enumerate(model.codec.columns)}
+    row = {"age": "070", "sex": "F"} | {c.name: "missing" for c in model.codec.modelled if c.name not in ("age", "sex")}
+    ids, slots = model._encode_slotted(row, ["sex", "age"], index)
+    # BOS, "sex is " (slot sex/0), "F" (sex/1), ", age is " (age/0), "07" (age/1), "0" (age/2), EOS
+    tok, depth = model.tokenizer, model.bias_depth
+    assert ids == [tok.bos_id, *tok.encode("sex is F, age is 070"), tok.eos_id]
+    assert slots == [-1, index["sex"] * depth, index["sex"] * depth + 1, index["age"] * depth,
+                     index["age"] * depth + 1, index["age"] * depth + 2, -1]
+    outcome = model.sample_outcome(32, seed=5)
+    assert outcome.failures == () and check_rows(outcome.rows, model.metadata) == []
+    assert (outcome.rows["diastolic"] < outcome.rows["systolic"]).all()
+    again = FinetunedLM.load(model.save(tmp_path / "model"))
+    assert again.config.name_tokens
+    pd.testing.assert_frame_equal(again.sample(12, seed=3), model.sample(12, seed=3))
+
+
+def test_name_tokens_leave_the_default_tokenisation_alone(fitted: FinetunedLM) -> None:
+    assert fitted.tokenizer is not None and not fitted.config.name_tokens
+    strings = fitted.tokenizer.strings()
+    assert [strings[i] for i in fitted.tokenizer.encode("sex is F, age is 070")] == \
+        ["sex", " is ", "F", ", ", "age", " is ", "07", "0"]
+
+
+def test_name_tokens_refuse_a_base_model(tmp_path: Path) -> None:
+    df = patients(20)
+    with pytest.raises(ConfigError, match="name_tokens adds tokens to the tokenizer built for the table"):
+        FinetunedLM(FinetunedConfig(**TINY, name_tokens=True, base_model=tmp_path)).fit(df)
+
+
 def test_averaged_weights_are_the_model() -> None:
     df = patients(20)
     last = FinetunedLM(FinetunedConfig(**{**TINY, "epochs": 2, "average_last": 0.0})).fit(df)

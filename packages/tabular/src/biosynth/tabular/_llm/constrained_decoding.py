@@ -488,8 +488,9 @@ class TokenIndex:
         """Token ids that keep `grammar` alive (plus the end token when the row may end).
 
         A token may cross at most one boundary between a name and a value (`" 17"` after `"age is"`,
-        `", mean"` after a value): then the allowed set of a state is a union of per-column sets that
-        do not depend on which other columns are left, and these are cached per plan.
+        `", mean"` or a whole `", mean is "` after a value, which ends where the next value starts): then
+        the allowed set of a state is a union of per-column sets that do not depend on which other columns
+        are left, and these are cached per plan.
         """
         cache = grammar.plan.cache
         if len(cache) > 200_000:
@@ -586,16 +587,19 @@ class TokenIndex:
         return tuple(out)
 
     def _walk_into_name(self, frontier: Sequence[dict[str, Any]], name: str) -> tuple[int, ...]:
-        """Tokens that, from the frontier nodes, go on into (but not past) `name is `."""
+        """Tokens that, from the frontier nodes, go on into `name is ` and end at its end at the latest (a whole
+        `, name is ` token); a token that also writes some of the next value would cross twice."""
         out: list[int] = []
         stack: list[tuple[dict[str, Any], str]] = [(node, "") for node in frontier]
         while stack:
             node, text = stack.pop()
             for ch, child in node["kids"].items():
                 q = text + ch
-                if not name.startswith(q) or q == name:  # a second crossing (into the value) is not allowed
+                if not name.startswith(q):
                     continue
                 out.extend(child["ids"])
+                if q == name:  # the value starts after this token
+                    continue
                 if child["kids"]:
                     stack.append((child, q))
         return tuple(out)

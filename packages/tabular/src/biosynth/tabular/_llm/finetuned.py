@@ -73,6 +73,9 @@ class FinetunedConfig(BaseModel):
                              "position within its values, so that each column has its own digit distributions")
     canonical_digits: bool = Field(True, description="table tokenizer: sample digit runs only in the digit "
                                    "pairs the tokenizer writes (the tokenisation the model was trained on)")
+    name_tokens: bool = Field(False, description="table tokenizer: one token for each column's `name is ` and "
+                              "`, name is `, so that the text between two values is one token instead of three "
+                              "(separator, name, ` is `): shorter rows, cheaper training and sampling steps")
     fixed_width: bool = Field(True, description="zero-pad each number's integer part to its column's width, so "
                               "that every digit token stands for the same magnitude in every row")
     first_columns: tuple[str, ...] = Field((), description="columns written first in every training row, in this "
@@ -140,11 +143,14 @@ class FinetunedLM(Synthesizer):
         if cfg.lora_rank is not None and cfg.base_model is None:
             raise ConfigError("lora_rank adapts a pretrained model: give base_model (a local Hugging Face "
                               "causal-LM folder) too")
+        if cfg.base_model is not None and cfg.name_tokens:
+            raise ConfigError("name_tokens adds tokens to the tokenizer built for the table; a base_model brings its "
+                              "own tokenizer: leave name_tokens false with base_model")
         if cfg.base_model is not None:
             folder = Path(cfg.base_model)
             tokenizer = hf_tokenizer(folder)
         else:
-            tokenizer = table_tokenizer(codec)
+            tokenizer = table_tokenizer(codec, name_tokens=cfg.name_tokens)
         check_roundtrip(tokenizer, codec.row_text(texts[0], names))
         with seeded_torch(cfg.seed):
             model = _load_base(Path(cfg.base_model)) if cfg.base_model is not None else \
@@ -289,21 +295,20 @@ class FinetunedLM(Synthesizer):
 
     def _encode_slotted(self, row: dict[str, str], order: Sequence[str], index: dict[str, int],
                         encode: Callable[[str], Sequence[int]] | None = None) -> tuple[list[int], list[int]]:
-        """A row's token ids, encoded piece by piece (name, `" is "`, value, separator: the table tokenizer
-        never joins them) with `encode` (the tokenizer's, or a cache of it), and the value-bias slot of each
-        position (-1: none)."""
+        """A row's token ids, encoded piece by piece (the text before a value, `[, ]name is `, then the value:
+        the table tokenizer never joins a value to what surrounds it) with `encode` (the tokenizer's, or a cache
+        of it), and the value-bias slot of each position (-1: none; the slot of the piece's last token, `" is "`
+        or a whole `, name is `, is the value's first)."""
         assert self.tokenizer is not None
         tok, depth = self.tokenizer, self.bias_depth
         encode = encode or tok.encode
         ids, slots = [tok.bos_id], [-1]
-        sep, is_ = encode(SEP), encode(IS)
         for k, name in enumerate(order):
-            piece = [*(sep if k else []), *encode(name), *is_[:-1]]
-            ids += piece
-            slots += [-1] * len(piece)
+            piece = encode(f"{SEP if k else ''}{name}{IS}")
             value = encode(row[name])
             column = index[name] * depth
-            ids += [is_[-1], *value]
+            ids += [*piece, *value]
+            slots += [-1] * (len(piece) - 1)
             slots += [column + min(j, depth - 1) for j in range(len(value) + 1)]
         return [*ids, tok.eos_id], [*slots, -1]
 

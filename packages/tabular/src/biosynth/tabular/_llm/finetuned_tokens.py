@@ -44,14 +44,19 @@ class RowTokenizer:
         return {"bos_id": self.bos_id, "eos_id": self.eos_id, "pad_id": self.pad_id}
 
 
-def table_tokenizer(codec: RowCodec) -> RowTokenizer:
+def table_tokenizer(codec: RowCodec, *, name_tokens: bool = False) -> RowTokenizer:
     """Characters as the base vocabulary (so any prefix can be completed) plus one token for each column
-    name, category (unless it reads as a number), digit pair, the separators and `missing`."""
+    name, category (unless it reads as a number), digit pair, the separators and `missing`.
+
+    `name_tokens`: also one token for each column's `name is ` and `, name is `, so that the text between two
+    values is a single token (three otherwise: separator, name, `" is "`)."""
     # Digit pairs halve the tokens of a number ("0.07871" -> 0 . 07 87 1); single digits stay in the vocabulary.
     words: set[str] = {IS, SEP, MISSING} | {f"{a}{b}" for a in "0123456789" for b in "0123456789"}
     chars: set[str] = set(NUMBER_CHARS) | set(IS) | set(SEP) | set(MISSING)
     for col in codec.modelled:
         words.add(col.name)
+        if name_tokens:
+            words |= {f"{col.name}{IS}", f"{SEP}{col.name}{IS}"}
         chars |= set(col.name)
         for text in col.texts:
             chars |= set(text)
