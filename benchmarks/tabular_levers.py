@@ -64,7 +64,13 @@ import pandas as pd  # noqa: E402
 from run_info import print_end, print_start  # noqa: E402 - benchmarks/run_info.py, beside this script
 from smollm2_folder import smollm2_folder  # noqa: E402 - benchmarks/smollm2_folder.py
 
-from biosynth.eval import column_pair_trends, column_shapes, utility_tstr  # noqa: E402
+from biosynth.eval import (  # noqa: E402
+    column_pair_trends,
+    column_shapes,
+    distance_to_closest_record,
+    exact_copy_rate,
+    utility_tstr,
+)
 from biosynth.tabular import FinetunedLM, detect_metadata  # noqa: E402
 from biosynth.tabular._split import _holdout_rows  # noqa: E402
 
@@ -142,6 +148,9 @@ def measure(fit: pd.DataFrame, validation: pd.DataFrame, config: dict[str, Any],
         others[str(t)] = {"tstr": u.value, "column_shapes": column_shapes(fit, hot, meta, n_bootstrap=0).value,
                           "pairs": column_pair_trends(fit, hot, meta, n_bootstrap=0).value}
     pairs = column_pair_trends(fit, rows, meta, n_bootstrap=0).value
+    # memorising: sampled rows equal to a fit row, and their distance to the fit rows against the validation rows'
+    copies = exact_copy_rate(fit, rows, validation, meta).value
+    dcr = distance_to_closest_record(fit, rows, validation, meta, n_bootstrap=0).value
     probe = {"probe_validation": classifier_auroc(model, validation), "probe_fit": classifier_auroc(model, fit)} \
         if config.get("_probe") else {}
     kept = model.validation  # early stopping: the validation losses and the step whose weights were kept
@@ -150,7 +159,7 @@ def measure(fit: pd.DataFrame, validation: pd.DataFrame, config: dict[str, Any],
     return {**probe, **early, "steps": model.steps, "fit_s": round(fit_s, 1), "loss": round(model.losses[-1], 4),
             "tstr": utility.value, "tstr_ci": [utility.ci.low, utility.ci.high] if utility.ci else None,
             "trtr": trtr.get("value"), "column_shapes": shapes.value, "status": utility.status,
-            "pairs": pairs, "temperatures": others}
+            "pairs": pairs, "copies": copies, "dcr": dcr, "temperatures": others}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             shown = "n/a" if result["tstr"] is None else f"{result['tstr']:.3f}" + (
                 f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
             print(f"{name} seed {seed}: TSTR {shown} (TRTR {result['trtr']:.3f}), column shapes "
-                  f"{result['column_shapes']:.3f}, pair trends {result['pairs']:.3f}, {result['steps']} steps in "
+                  f"{result['column_shapes']:.3f}, pair trends {result['pairs']:.3f}, exact copies of fit rows "
+                  f"{result['copies']:.3f}, DCR ratio {result['dcr']:.2f}, {result['steps']} steps in "
                   f"{result['fit_s']} s, "
                   f"loss {result['loss']}" + (f"; weights kept from step {result['kept_step']} (lowest loss on "
                   f"the rows held out of training; stopped early: {result['stopped_early']})"
