@@ -9,7 +9,7 @@ import torch
 
 from biosynth.core import ConfigError, InputDataError
 from biosynth.tabular import Halo, HaloConfig, HaloTraining
-from biosynth.tabular._ehr.halo_network import HaloNetwork, MaskedLinear
+from biosynth.tabular._ehr.halo_network import HaloNetwork, HistoryCache, MaskedLinear
 
 
 def test_tiny_model_is_tiny_and_its_loss_decreases(tiny_halo: Halo) -> None:
@@ -33,6 +33,25 @@ def test_fine_head_is_autoregressive_within_a_visit(multiplier: int, layers: int
         assert not any(changed[: position + 1]) and any(changed[position + 1 :])
     assert isinstance(net.fine[0], MaskedLinear)
     assert net.fine[0].weight.shape == (10 * multiplier, 10)  # 4 history + 6 positions
+
+
+@pytest.mark.parametrize("elapsed_edges", [(), (30, 365)])
+def test_cached_history_is_the_full_history_row_by_row(elapsed_edges: tuple[int, ...]) -> None:
+    """Sampling feeds the coarse transformer one row at a time with cached keys and values; each row's summary
+    must be what the whole-history pass (the training path) gives for it, elapsed-time bins included."""
+    torch.manual_seed(0)
+    net = HaloNetwork(HaloConfig(n_embd=8, n_layer=2, n_head=2, max_visits=10, elapsed_edges=elapsed_edges),
+                      vocab_size=12, gap_days=(7, 90, 400) if elapsed_edges else ()).eval()
+    rows = (torch.rand(3, 9, 12) < 0.3).float()
+    with torch.inference_mode():
+        full = net.history(rows)
+        cache = HistoryCache()
+        stepped = torch.stack([net.history_next(rows[:, t], cache) for t in range(rows.shape[1])], dim=1)
+    assert cache.rows == 9 and len(cache.keys) == 2 and cache.keys[0].shape == (3, 2, 9, 4)
+    assert torch.allclose(stepped, full, atol=1e-5), (stepped - full).abs().max()
+    assert (full[:, 1:] - full[:, :-1]).abs().max() > 1e-2  # the rows differ: a per-row mix-up would show
+    with pytest.raises(RuntimeError, match="eval"):
+        net.train().history_next(rows[:, 0], HistoryCache())
 
 
 def test_training_is_seeded(make_patients, tiny_config) -> None:

@@ -35,7 +35,7 @@ from biosynth.tabular._ehr.halo_folder import (
     HaloFolder,
     read_halo_folder,
 )
-from biosynth.tabular._ehr.halo_network import HaloNetwork
+from biosynth.tabular._ehr.halo_network import HaloNetwork, HistoryCache
 from biosynth.tabular._ehr.halo_settings import HaloConfig, HaloTraining, LengthStatistic
 from biosynth.tabular._ehr.halo_vocab import DEFAULT_GAP_EDGES, Category, HaloVocabulary
 
@@ -262,8 +262,9 @@ class Halo:
         rows = torch.zeros(batch, 1, size)
         rows[:, 0, vocab.start_index] = 1
         done = torch.zeros(batch, dtype=torch.bool)
+        cache = HistoryCache()  # each step runs the coarse transformer on the newest row only
         for t in range(1, limit + 2):
-            history = net.history(rows)[:, -1]
+            history = net.history_next(rows[:, -1], cache)
             if t == 1:
                 row = self._fill_row(history, generators, ~done, static_allowed, static_groups, forced, bias)
             elif t == 2:

@@ -9,6 +9,7 @@ PyTorch's own `nn.TransformerEncoderLayer` (pre-norm, GELU) instead of the refer
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,17 @@ class MaskedLinear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight * self.mask, self.bias)
+
+
+@dataclass
+class HistoryCache:
+    """What `HaloNetwork.history_next` keeps between rows: each coarse layer's keys and values so far
+    (batch, heads, rows, head width), the rows seen, and the days since the first visit (for `elapsed_edges`)."""
+
+    keys: list[torch.Tensor] = field(default_factory=list)
+    values: list[torch.Tensor] = field(default_factory=list)
+    rows: int = 0
+    days: torch.Tensor | None = None
 
 
 class HaloNetwork(nn.Module):
@@ -76,6 +88,40 @@ class HaloNetwork(nn.Module):
             hidden = hidden + self.elapsed(self.elapsed_bins(visits))
         causal = nn.Transformer.generate_square_subsequent_mask(rows, device=visits.device)
         return self.norm(self.coarse(hidden, mask=causal, is_causal=True))
+
+    def history_next(self, row: torch.Tensor, cache: HistoryCache) -> torch.Tensor:
+        """(batch, vocab) the next multi-hot row -> (batch, n_embd): what `history` gives for it after the rows
+        already passed through `cache`, computed for this row alone from the earlier rows' cached keys and
+        values (sampling: one row per step instead of the whole history again). Eval mode only (no dropout).
+
+        Written by hand because `nn.TransformerEncoderLayer` keeps no key-value cache: the same weights, the same
+        pre-norm order (x + attention(norm1 x), then x + feed-forward(norm2 x)); equal to `history` up to float
+        rounding (tested)."""
+        if self.training:
+            raise RuntimeError("history_next samples: call eval() first (dropout is not applied here)")
+        position = torch.full((1,), cache.rows, dtype=torch.long, device=row.device)
+        hidden = (self.embed(row) + self.positions(position)).unsqueeze(1)  # (batch, 1, n_embd)
+        if self.elapsed is not None:
+            step = row[:, : self.gap_days.numel()] @ self.gap_days
+            cache.days = step if cache.days is None else cache.days + step
+            hidden = hidden + self.elapsed(torch.bucketize(cache.days, self.elapsed_boundaries)).unsqueeze(1)
+        for i, layer in enumerate(self.coarse.layers):
+            attention = layer.self_attn
+            heads, width = attention.num_heads, self.n_embd // attention.num_heads
+            q, k, v = F.linear(layer.norm1(hidden), attention.in_proj_weight, attention.in_proj_bias).chunk(3, dim=-1)
+            q, k, v = (t.view(t.shape[0], 1, heads, width).transpose(1, 2) for t in (q, k, v))
+            if i < len(cache.keys):
+                cache.keys[i] = torch.cat((cache.keys[i], k), dim=2)
+                cache.values[i] = torch.cat((cache.values[i], v), dim=2)
+            else:
+                cache.keys.append(k)
+                cache.values.append(v)
+            # the new row's query against every row so far: the causal mask's last row
+            mixed = F.scaled_dot_product_attention(q, cache.keys[i], cache.values[i])
+            hidden = hidden + attention.out_proj(mixed.transpose(1, 2).reshape(hidden.shape))
+            hidden = hidden + layer.linear2(layer.activation(layer.linear1(layer.norm2(hidden))))
+        cache.rows += 1
+        return self.norm(hidden[:, 0])
 
     def elapsed_bins(self, visits: torch.Tensor) -> torch.Tensor:
         """(batch, rows, vocab) -> (batch, rows): each row's bin of days since the first visit, summed from the
