@@ -132,6 +132,9 @@ def test_name_tokens_shorten_rows_and_sample_valid_rows(tmp_path: Path) -> None:
     outcome = model.sample_outcome(32, seed=5)
     assert outcome.failures == () and check_rows(outcome.rows, model.metadata) == []
     assert (outcome.rows["diastolic"] < outcome.rows["systolic"]).all()
+    conditioned = model.sample(16, "sex = F and age >= 50", seed=2)  # the prefix is encoded with the joined tokens
+    assert set(conditioned["sex"]) == {"F"} and (conditioned["age"] >= 50).all()
+    assert check_rows(conditioned, model.metadata) == []
     again = FinetunedLM.load(model.save(tmp_path / "model"))
     assert again.config.name_tokens
     pd.testing.assert_frame_equal(again.sample(12, seed=3), model.sample(12, seed=3))
