@@ -1,9 +1,10 @@
 """How long llm_finetuned takes to train with the quickstart's settings, and a fingerprint of what it learned.
 
 Fits the quickstart's configuration (table order, label last, batch 64, learning rate 3e-3) on the quickstart's
-training rows for --steps steps after a short warm-up fit, then samples --samples rows. It prints the fit time,
-milliseconds per step, the last epoch's mean loss and the sha256 of the sampled rows as CSV, so that two versions
-of the code can be compared side by side: same fingerprint, same model. To time an earlier commit beside this one:
+training rows (or on another table with --table) for --steps steps after a short warm-up fit, then samples
+--samples rows. It prints the fit time, milliseconds per step, the last epoch's mean loss and the sha256 of the
+sampled rows as CSV, so that two versions of the code can be compared side by side: same fingerprint, same model.
+To time an earlier commit beside this one:
 
     git worktree add /tmp/base <commit>
     PYTHONPATH=/tmp/base/packages/tabular/src python benchmarks/finetuned_fit.py --steps 1500
@@ -32,14 +33,22 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7, help="training seed")
     parser.add_argument("--dropout", type=float, default=0.1, help="0.1: as in the tabular README's measurement; the "
                         "quickstart trains with 0 since 8 Dec 2026")
+    parser.add_argument("--table", default="quickstart", help="the quickstart's training rows, or another of "
+                        "benchmarks/tabular.py's tables (all its rows; its label last), e.g. breast_cancer_31")
     parser.add_argument("--name-tokens", action="store_true", help="FinetunedConfig.name_tokens: one token for "
                         "each `, name is ` (the quickstart trains with it since 8 Dec 2026)")
     args = parser.parse_args()
     print_start(["torch", "transformers"])
     print(f"code: {finetuned.__file__}")
-    rows = quickstart_training_rows()
+    if args.table == "quickstart":
+        rows, label = quickstart_training_rows(), LABEL
+    else:
+        from tabular import LABELS, load_table  # benchmarks/tabular.py
+
+        rows, label = load_table(args.table, None), LABELS[args.table]
+    print(f"table: {args.table}, {len(rows)} rows x {rows.shape[1]} columns, label {label!r}")
     FinetunedLM(FinetunedConfig(max_steps=5)).fit(rows)  # warm-up: imports and first-call costs outside the timing
-    config = FinetunedConfig(column_order="table", last_columns=(LABEL,), batch_size=64, learning_rate=3e-3,
+    config = FinetunedConfig(column_order="table", last_columns=(label,), batch_size=64, learning_rate=3e-3,
                              epochs=1000, max_steps=args.steps, seed=args.seed, dropout=args.dropout,
                              name_tokens=args.name_tokens)
     model = FinetunedLM(config)
