@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from biosynth.core import ConfigError, Group, InputDataError, default_registry
+from biosynth.core.testing import run_cli_watching
 from biosynth.tabular import Halo
 from biosynth.tabular._cli import app
 
@@ -87,10 +88,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _cli_reports_torch(*args: str) -> tuple[subprocess.CompletedProcess[str], bool]:
     """Run `biosynth tabular ARGS` in a fresh process; also say whether torch was imported by the time it ended."""
-    code = ("import sys\nfrom biosynth.core.cli import main\nsys.argv = ['biosynth', 'tabular', *sys.argv[1:]]\n"
-            "try:\n    main()\nfinally:\n    print('torch loaded:', 'torch' in sys.modules, file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
-    return done, "torch loaded: True" in done.stderr
+    done, loaded = run_cli_watching(["tabular", *args])
+    return done, "torch" in loaded
 
 
 def test_fit_table_then_sample_table_writes_rows_and_provenance(tmp_path: Path) -> None:

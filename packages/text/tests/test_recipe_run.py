@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from biosynth.core import Runner, SyntheticDataset, TextPayload, load_recipe, parse_recipe, plan, weights_sha256
+from biosynth.core.testing import run_cli_watching
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "clinical_notes.yaml"
 
@@ -53,10 +52,7 @@ def test_example_recipe_is_valid() -> None:
 
 def test_validating_a_recipe_with_the_transformers_backend_loads_neither_torch_nor_transformers() -> None:
     # `biosynth validate` checks the backend's parameters only; torch and transformers take ~10 s to import
-    code = ("import sys; from biosynth.core.cli import main; sys.argv = ['biosynth', 'validate', sys.argv[1]]\n"
-            "try:\n    main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
-            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], capture_output=True, text=True, timeout=120)
+    done, loaded = run_cli_watching(["validate", str(EXAMPLE)], watch=("torch", "transformers"), timeout=120)
     assert done.returncode == 0, done.stderr
     assert "recipe 'clinical-notes' is valid" in done.stdout
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert loaded == set()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from biosynth.core import Group, default_registry, sha256_file
+from biosynth.core.testing import run_cli_watching
 from biosynth.text._cli import app
 
 ROWS = [{"note": "she denies fever chills or cough"}, {"note": "plan follow up in two weeks with labs"}]
@@ -76,13 +77,10 @@ def test_a_truncated_base_model_is_named_before_torch_loads(tiny_model_dir: Path
     for file in tiny_model_dir.iterdir():
         data = file.read_bytes()
         (base / file.name).write_bytes(data[:2000] if file.suffix == ".safetensors" else data)
-    code = ("import sys\nfrom biosynth.core.cli import main\nsys.argv = ['biosynth', *sys.argv[1:]]\n"
-            "try:\n    main()\nfinally:\n    print('torch loaded:', 'torch' in sys.modules, file=sys.stderr)")
     out = tmp_path / "model"
-    result = subprocess.run([sys.executable, "-c", code, "text", "finetune", str(_data(tmp_path)), "--out", str(out),
-                             "--base-model", str(base), "--text-column", "note", "--max-steps", "1"],
-                            capture_output=True, text=True, timeout=300)
+    result, loaded = run_cli_watching(["text", "finetune", str(_data(tmp_path)), "--out", str(out), "--base-model",
+                                       str(base), "--text-column", "note", "--max-steps", "1"], timeout=300)
     assert result.returncode == 2, result.stderr
     assert f"model folder {str(base)!r} could not be loaded (SafetensorError" in result.stderr
     assert "Traceback" not in result.stderr and not out.exists()
-    assert "torch loaded: False" in result.stderr  # the header is read without torch and transformers
+    assert "torch" not in loaded  # the header is read without torch and transformers
