@@ -31,7 +31,6 @@ def whole_history_next(self: HaloNetwork, row: torch.Tensor, cache: HistoryCache
     seen: torch.Tensor | None = getattr(cache, "seen", None)
     seen = row.unsqueeze(1) if seen is None else torch.cat((seen, row.unsqueeze(1)), dim=1)
     cache.seen = seen  # type: ignore[attr-defined]
-    cache.rows += 1
     return self.history(seen)[:, -1]
 
 

@@ -38,12 +38,16 @@ class MaskedLinear(nn.Linear):
 @dataclass
 class HistoryCache:
     """What `HaloNetwork.history_next` keeps between rows: each coarse layer's keys and values so far
-    (batch, heads, rows, head width), the rows seen, and the days since the first visit (for `elapsed_edges`)."""
+    (batch, heads, rows, head width) and the days since the first visit (for `elapsed_edges`)."""
 
     keys: list[torch.Tensor] = field(default_factory=list)
     values: list[torch.Tensor] = field(default_factory=list)
-    rows: int = 0
     days: torch.Tensor | None = None
+
+    @property
+    def rows(self) -> int:
+        """Rows seen so far."""
+        return int(self.keys[0].shape[2]) if self.keys else 0
 
 
 class HaloNetwork(nn.Module):
@@ -120,7 +124,6 @@ class HaloNetwork(nn.Module):
             mixed = F.scaled_dot_product_attention(q, cache.keys[i], cache.values[i])
             hidden = hidden + attention.out_proj(mixed.transpose(1, 2).reshape(hidden.shape))
             hidden = hidden + layer.linear2(layer.activation(layer.linear1(layer.norm2(hidden))))
-        cache.rows += 1
         return self.norm(hidden[:, 0])
 
     def elapsed_bins(self, visits: torch.Tensor) -> torch.Tensor:
