@@ -147,6 +147,24 @@ def test_name_tokens_leave_the_default_tokenisation_alone(fitted: FinetunedLM) -
         ["sex", " is ", "F", ", ", "age", " is ", "07", "0"]
 
 
+def test_without_name_tokens_names_and_is_are_encoded_apart() -> None:
+    """A category `age i` is a token that would swallow `age` and half of `" is "` if the text before a value were
+    encoded in one piece; the training ids keep name and `" is "` apart, as the sampling grammar writes them."""
+    from biosynth.tabular._llm.finetuned_tokens import table_tokenizer
+    from biosynth.tabular._llm.row_text import RowCodec
+
+    df = pd.DataFrame({"age": [30, 41, 52, 63], "kind": ["age i", "x", "x", "age i"]})
+    meta = detect_metadata(df)
+    model = FinetunedLM(FinetunedConfig(**TINY))
+    model.codec = RowCodec.build(df, meta, fixed_width=True)
+    model.tokenizer, model.bias_depth = table_tokenizer(model.codec), 3
+    strings = model.tokenizer.strings()
+    assert strings[model.tokenizer.encode("age is 30")[0]] == "age i"  # what one piece would give
+    index = {c.name: i for i, c in enumerate(model.codec.columns)}
+    ids, _ = model._encode_slotted({"age": "30", "kind": "x"}, ["age", "kind"], index)
+    assert [strings[i] for i in ids[1:-1]] == ["age", " is ", "30", ", ", "kind", " is ", "x"]
+
+
 def test_name_tokens_refuse_a_base_model(tmp_path: Path) -> None:
     df = patients(20)
     with pytest.raises(ConfigError, match="name_tokens adds tokens to the tokenizer built for the table"):

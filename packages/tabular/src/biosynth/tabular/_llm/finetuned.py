@@ -295,16 +295,18 @@ class FinetunedLM(Synthesizer):
 
     def _encode_slotted(self, row: dict[str, str], order: Sequence[str], index: dict[str, int],
                         encode: Callable[[str], Sequence[int]] | None = None) -> tuple[list[int], list[int]]:
-        """A row's token ids, encoded piece by piece (the text before a value, `[, ]name is `, then the value:
-        the table tokenizer never joins a value to what surrounds it) with `encode` (the tokenizer's, or a cache
-        of it), and the value-bias slot of each position (-1: none; the slot of the piece's last token, `" is "`
-        or a whole `, name is `, is the value's first)."""
+        """A row's token ids, encoded piece by piece (separator, name, `" is "`, value; with `name_tokens` the
+        first three as one `[, ]name is `: the table tokenizer never joins a value to what surrounds it) with
+        `encode` (the tokenizer's, or a cache of it), and the value-bias slot of each position (-1: none; the
+        slot of the last token before a value, `" is "` or a whole `, name is `, is the value's first)."""
         assert self.tokenizer is not None
         tok, depth = self.tokenizer, self.bias_depth
         encode = encode or tok.encode
         ids, slots = [tok.bos_id], [-1]
+        sep, is_ = encode(SEP), encode(IS)
         for k, name in enumerate(order):
-            piece = encode(f"{SEP if k else ''}{name}{IS}")
+            piece = encode(f"{SEP if k else ''}{name}{IS}") if self.config.name_tokens else \
+                [*(sep if k else []), *encode(name), *is_]
             value = encode(row[name])
             column = index[name] * depth
             ids += [*piece, *value]
