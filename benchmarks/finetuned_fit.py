@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--table", default="quickstart", help="the quickstart's training rows, or another of "
                         "benchmarks/tabular.py's tables (all its rows; its label last), e.g. breast_cancer_31")
     parser.add_argument("--name-tokens", action="store_true", help="FinetunedConfig.name_tokens: one token for "
-                        "each `, name is ` (the quickstart trains with it since 8 Dec 2026)")
+                        "each `, name is ` (tried 8 Dec 2026; the quickstart does not use it)")
     args = parser.parse_args()
     print_start(["torch", "transformers"])
     print(f"code: {finetuned.__file__}")
@@ -59,7 +59,7 @@ def main() -> None:
     fingerprint = hashlib.sha256(sampled.to_csv(index=False).encode()).hexdigest()[:16]
     assert model.tokenizer is not None and model.codec is not None
     names = [c.name for c in model.codec.modelled]
-    tokens = [len(model.tokenizer.encode(", ".join(f"{n} is {v}" for n, v in row.items()))) + 2
+    tokens = [len(model.tokenizer.encode(model.codec.row_text(row, names))) + 2
               for row in finetuned._value_texts(model.codec, rows.head(200))]
     print(f"tokens per row (first 200 rows, with BOS and EOS): mean {sum(tokens) / len(tokens):.1f}, "
           f"max {max(tokens)}, {len(names)} columns")
